@@ -1,0 +1,131 @@
+"""Sender benchmark: vdif-send's highest lossless rate over loopback vs iperf3 at the same datagram size.
+
+Run: ``.venv/bin/python -m bench.sender [--seconds 3] [--frame-bytes 8224]`` (as root, so the socket
+buffer limits can be raised for the run; they are restored afterwards). Installs iperf3 from Debian if
+missing. Prints both rates and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import free_udp_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSCTLS = {"net.core.rmem_max": 201326592, "net.core.wmem_max": 201326592}
+
+
+def raise_socket_limits() -> dict[str, str]:
+    saved = {}
+    for key, value in SYSCTLS.items():
+        path = Path("/proc/sys") / key.replace(".", "/")
+        try:
+            saved[key] = path.read_text().strip()
+            if int(saved[key]) < value:
+                path.write_text(str(value))
+        except (OSError, ValueError):
+            print(f"bench: cannot raise {key} (not root?); figures may be lower", file=sys.stderr)
+    return saved
+
+
+def restore(saved: dict[str, str]) -> None:
+    for key, value in saved.items():
+        (Path("/proc/sys") / key.replace(".", "/")).write_text(value)
+
+
+def run_ours(gbps: float, seconds: float, frame_bytes: int) -> tuple[bool, float]:
+    """One paced run at ``gbps``; (lossless, received Gbit/s)."""
+    port = free_udp_port()
+    datagram = frame_bytes + 8
+    fps = max(1, round(gbps * 1e9 / 8 / datagram))
+    sink = subprocess.Popen([sys.executable, "-m", "bench.udp_sink", "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert sink.stderr is not None
+    sink.stderr.readline()
+    sender = subprocess.run([sys.executable, "-m", "harness.sender", "--dest", "127.0.0.1", "--port", str(port),
+                             "--fps", str(fps), "--payload-bytes", str(frame_bytes - 32), "--udps",
+                             "--duration", str(seconds), "--json"], cwd=ROOT, capture_output=True, text=True)
+    out, _ = sink.communicate(timeout=60)
+    sent = json.loads(sender.stdout)
+    got = json.loads(out)
+    # lossless, and on time: a sender that falls behind its schedule has not reached the rate
+    kept_up = sent["achieved_gbps"] >= 0.999 * sent["target_gbps"] and sent["worst_second_error_pct"] < 0.1
+    lossless = got["datagrams"] == sent["frames_sent"] and sent["send_failed"] == 0 and kept_up
+    return lossless, got["bytes"] * 8 / 1e9 / got["seconds"]
+
+
+def run_iperf(gbps: float | None, seconds: float, datagram: int) -> tuple[float, float, float]:
+    """(sent Gbit/s, received Gbit/s, lost %) for one iperf3 UDP run; gbps None = unlimited."""
+    port = free_udp_port()
+    server = subprocess.Popen(["iperf3", "-s", "-1", "-p", str(port), "-B", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        result = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-u", "-l", str(datagram),
+                                 "-b", "0" if gbps is None else f"{gbps * 1e9:.0f}", "-t", str(seconds),
+                                 "-w", "64M", "--json"], capture_output=True, text=True, timeout=seconds + 30)
+        summary = json.loads(result.stdout)["end"]["sum"]
+    finally:
+        server.wait(timeout=10)
+    sent = summary["bytes"] * 8 / 1e9 / summary["seconds"]
+    lost = summary.get("lost_percent", 0.0)
+    return sent, sent * (1 - lost / 100), lost
+
+
+def iperf_reaches(gbps: float, seconds: float, datagram: int) -> bool:
+    sent, _, lost = run_iperf(gbps, seconds, datagram)
+    return lost == 0.0 and sent >= 0.99 * gbps
+
+
+def highest_lossless(probe, low: float, high: float, steps: int) -> float:  # type: ignore[no-untyped-def]
+    """Binary search on rate; a step passes only if every repeat is lossless."""
+    best = 0.0
+    for _ in range(steps):
+        mid = (low + high) / 2
+        if probe(mid):
+            best, low = mid, mid
+        else:
+            high = mid
+        print(f"  {mid:6.2f} Gbit/s: {'lossless' if best == mid else 'loss'}", file=sys.stderr)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--frame-bytes", type=int, default=8224)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--max-gbps", type=float, default=16.0)
+    args = parser.parse_args()
+    subprocess.run([str(ROOT / "scripts/ensure-debian-packages"), "iperf3"], check=True)
+    if not shutil.which("iperf3"):
+        print("bench: iperf3 is not installed and cannot be", file=sys.stderr)
+        return 2
+    saved = raise_socket_limits()
+    datagram = args.frame_bytes + 8
+    try:
+        print(f"vdif-send, {args.frame_bytes}-byte frames + 8-byte sequence number, {args.seconds:g} s per step:",
+              file=sys.stderr)
+        ours = highest_lossless(lambda g: run_ours(g, args.seconds, args.frame_bytes)[0], 0.0, args.max_gbps,
+                                args.steps)
+        print(f"iperf3 -u -l {datagram}, same steps:", file=sys.stderr)
+        iperf = highest_lossless(lambda g: iperf_reaches(g, args.seconds, datagram), 0.0, args.max_gbps, args.steps)
+        flat_sent, flat_received, flat_lost = run_iperf(None, args.seconds, datagram)
+    finally:
+        restore(saved)
+    print(f"{'':32}{'vdif-send':>12}{'iperf3':>12}{'ratio':>8}")
+    print(f"{'highest lossless rate (Gbit/s)':32}{ours:12.2f}{iperf:12.2f}{ours / max(iperf, 1e-9):8.2f}")
+    print(f"iperf3 unlimited (-b 0): {flat_sent:.2f} Gbit/s sent, {flat_received:.2f} received, {flat_lost:.1f} % lost")
+    print(f"(search resolution {args.max_gbps / 2 ** args.steps:.2f} Gbit/s; {args.frame_bytes}-byte frames, "
+          f"{datagram}-byte datagrams over loopback)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from harness.sender.cli import main
+
+sys.exit(main())

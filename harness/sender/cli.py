@@ -1,0 +1,170 @@
+"""``vdif-send``: a paced multi-thread VDIF sender over UDP (optionally UDPS/VTP).
+
+Compatible with the prototype: ``vdif-send --dest 10.107.0.10 --port 50000 --fps 2``.
+Bad input is refused before anything is sent: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from datetime import datetime
+from fractions import Fraction
+from types import FrameType
+
+from harness.formats.vdif.header import HeaderError, station_id
+from harness.formats.vdif.payload import PayloadKind, Tone
+from harness.formats.vdif.rates import RateError, parse_mode
+from harness.formats.vdif.stream import StreamSpec
+from harness.sender.run import Sender, SenderStats
+from harness.sender.transport import SendRefused, UdpTransport
+
+EXIT_REFUSED = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vdif-send", description=__doc__.split("\n")[0])
+    p.add_argument("--dest", required=True, help="destination host or IP (unicast or multicast)")
+    p.add_argument("--port", type=int, default=52030, help="destination UDP port (default 52030)")
+    rate = p.add_argument_group("rate and stream")
+    rate.add_argument("--fps", type=int, help="frames per second per thread")
+    rate.add_argument("--mode", help="jive5ab mode VDIF_<payload>-<Mbps per thread>-<nchan>-<bits>; sets fps")
+    rate.add_argument("--threads", type=int, default=1, help="number of threads, ids 0..N-1 (default 1)")
+    rate.add_argument("--payload-bytes", type=int, help="payload bytes per frame, multiple of 8 (default 8000)")
+    rate.add_argument("--bits", type=int, help="bits per sample (default 2)")
+    rate.add_argument("--channels", type=int, help="channels per thread, a power of two (default 1)")
+    rate.add_argument("--complex", action="store_true", default=None, help="complex samples")
+    rate.add_argument("--station", default="HX", help="two ASCII characters or a number (default HX)")
+    rate.add_argument("--edv", default="0", help="extended data version 0, 1, 3, 4, or 'legacy' (16-byte headers)")
+    rate.add_argument("--payload", choices=[k.value for k in PayloadKind], default="pattern")
+    rate.add_argument("--tone-freq", type=float, help="tone frequency in Hz within the channel (payload tone)")
+    rate.add_argument("--tone-channel", type=int, default=0)
+    rate.add_argument("--tone-amplitude", type=float, default=0.3, help="tone amplitude in sigma (default 0.3)")
+    wire = p.add_argument_group("wire")
+    wire.add_argument("--udps", action="store_true", help="8-byte little-endian sequence number before each frame")
+    wire.add_argument("--seq-start", type=int, default=0, help="first sequence number (default 0)")
+    wire.add_argument("--ttl", type=int, default=1, help="multicast TTL (default 1)")
+    wire.add_argument("--bind", help="source address (and multicast interface)")
+    wire.add_argument("--allow-fragmentation", action="store_true", help="send datagrams larger than the MTU")
+    wire.add_argument("--no-gso", action="store_true", help="one datagram per send() even where UDP GSO exists")
+    wire.add_argument("--drop-every", type=int, default=0, metavar="N",
+                      help="for tests: leave out every Nth datagram (its sequence number is used up)")
+    run = p.add_argument_group("run")
+    run.add_argument("--duration", type=float, help="seconds to send")
+    run.add_argument("--frames", type=int, help="frames to send per thread")
+    run.add_argument("--start-time", help="ISO-8601 UTC or POSIX seconds; default the next whole second")
+    run.add_argument("--json", action="store_true", help="final statistics as JSON on stdout")
+    run.add_argument("--progress", type=float, default=0.0, metavar="S",
+                     help="every S seconds a JSON progress line on stderr")
+    return p
+
+
+def stream_from_args(args: argparse.Namespace) -> StreamSpec:
+    """The stream the arguments describe; raises ValueError subclasses with one-line reasons."""
+    payload, bits, nchan, complex_ = args.payload_bytes, args.bits, args.channels, args.complex
+    edv: int | None = None if str(args.edv).lower() == "legacy" else int(args.edv)
+    fps = args.fps
+    if args.mode:
+        mode = parse_mode(args.mode)
+        for name, given, derived in (("--payload-bytes", payload, mode.payload_bytes), ("--bits", bits, mode.bits),
+                                     ("--channels", nchan, mode.nchan), ("--fps", fps, mode.frames_per_second)):
+            if given is not None and given != derived:
+                raise RateError(f"{name} {given} contradicts --mode {args.mode} ({derived})")
+        payload, bits, nchan, fps = mode.payload_bytes, mode.bits, mode.nchan, mode.frames_per_second
+        complex_ = mode.complex
+        if mode.legacy:
+            edv = None
+    if fps is None:
+        raise RateError("give the rate: --fps N or --mode VDIF_...")
+    if not 1 <= args.threads <= 1024:
+        raise HeaderError(f"--threads {args.threads} is outside 1..1024 (thread ids 0..1023)")
+    kind = PayloadKind(args.payload)
+    tone = None
+    if kind is PayloadKind.TONE:
+        if args.tone_freq is None:
+            raise ValueError("--payload tone needs --tone-freq HZ")
+        tone = Tone(args.tone_freq, args.tone_channel, args.tone_amplitude)
+    return StreamSpec(
+        fps=fps, payload_bytes=8000 if payload is None else payload, threads=tuple(range(args.threads)),
+        bits=2 if bits is None else bits, nchan=1 if nchan is None else nchan, complex=bool(complex_),
+        station=station_id(args.station), edv=edv, payload=kind, tone=tone, udps=args.udps,
+    )
+
+
+def start_time(text: str | None, fps: int) -> Fraction:
+    """The first frame's time: given, or the next whole second; always on a frame boundary."""
+    if text is None:
+        return Fraction(math.floor(time.time()) + 1)
+    try:
+        value = Fraction(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"--start-time {text!r} is neither ISO-8601 nor POSIX seconds") from None
+        value = Fraction(when.timestamp()).limit_denominator(1_000_000)
+    frames = math.ceil(value * fps)
+    return Fraction(frames, fps)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        spec = stream_from_args(args)
+        if (args.duration is not None and args.duration <= 0) or (args.frames is not None and args.frames <= 0):
+            raise ValueError("--duration and --frames must be positive")
+        if args.drop_every < 0 or args.drop_every == 1:
+            raise ValueError("--drop-every must be 0 (off) or at least 2")
+        frames = args.frames
+        if args.duration is not None:
+            duration_frames = round(args.duration * spec.fps)
+            frames = duration_frames if frames is None else min(frames, duration_frames)
+        start = start_time(args.start_time, spec.fps)
+        transport = UdpTransport(
+            args.dest, args.port, spec.datagram_bytes, bind=args.bind, ttl=args.ttl,
+            allow_fragmentation=args.allow_fragmentation, gso=not args.no_gso,
+        )
+    except (ValueError, SendRefused) as exc:
+        print(f"vdif-send: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    sender = Sender(spec, transport, start, frames=frames, first_sequence=args.seq_start,
+                    drop_every=args.drop_every, progress=args.progress)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        sender.stop.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        stats = sender.run()
+    finally:
+        transport.close()
+    report(stats, spec, args.json)
+    return 0
+
+
+def report(stats: SenderStats, spec: StreamSpec, as_json: bool) -> None:
+    document = stats.to_json()
+    document["stream"] = {
+        "mode": spec.mode.mode_string, "fps_per_thread": spec.fps, "threads": list(spec.threads),
+        "payload_bytes": spec.payload_bytes, "frame_bytes": spec.frame_bytes, "udps": spec.udps,
+        "payload": spec.payload.value, "station": spec.station, "edv": spec.edv,
+    }
+    if as_json:
+        print(json.dumps(document, indent=2))
+    errors = ", ".join(f"{k} {v}" for k, v in document["send_errors"].items()) or "none"
+    print(
+        f"vdif-send: {document['frames_sent']} frames ({document['bytes_sent']} bytes) in "
+        f"{document['elapsed_s']:.3f} s, {document['achieved_gbps']:.3f} Gbit/s of {document['target_gbps']:.3f}; "
+        f"worst second {document['worst_second_error_pct']} %; send errors: {errors}"
+        f"{'; interrupted' if stats.interrupted else ''}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

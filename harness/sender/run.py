@@ -1,0 +1,164 @@
+"""The send loop: generate due frames in batches, send them, keep the statistics."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, TextIO
+
+import numpy as np
+
+from harness.formats.vdif.stream import FrameGenerator, StreamSpec
+from harness.formats.vdif.timecode import iso
+from harness.sender.pacing import PacingMeter, Schedule
+from harness.sender.transport import UdpTransport
+
+
+@dataclass
+class SenderStats:
+    """What a run sent, per thread, and how well it kept time."""
+
+    threads: dict[int, int]
+    frame_bytes: int
+    datagram_bytes: int
+    fps: int
+    start: float
+    first_sequence: int
+    end: float = 0.0
+    frames_due: int = 0
+    """Frame indices (per thread) scheduled so far, sent or not."""
+    dropped_on_purpose: int = 0
+    failed: int = 0
+    """Datagrams the kernel refused after retries (counted per datagram)."""
+    interrupted: bool = False
+    pacing: PacingMeter | None = None
+    transport: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def frames_sent(self) -> int:
+        return sum(self.threads.values())
+
+    def to_json(self) -> dict[str, Any]:
+        # The run covers its scheduled frame periods even when the last frame left early.
+        elapsed = max(self.end - self.start, self.frames_due / self.fps, 1e-9)
+        pacing = self.pacing
+        return {
+            "start_time": iso(self.start),
+            "end_time": iso(self.end),
+            "elapsed_s": round(elapsed, 6),
+            "frames_sent": self.frames_sent,
+            "bytes_sent": self.frames_sent * self.datagram_bytes,
+            "frame_bytes": self.frame_bytes,
+            "datagram_bytes": self.datagram_bytes,
+            "threads": {
+                str(t): {"frames": n, "bytes": n * self.frame_bytes} for t, n in self.threads.items()
+            },
+            "target_fps_per_thread": self.fps,
+            "achieved_fps_per_thread": round(self.frames_sent / len(self.threads) / elapsed, 3),
+            "target_gbps": round(self.fps * len(self.threads) * self.datagram_bytes * 8 / 1e9, 6),
+            "achieved_gbps": round(self.frames_sent * self.datagram_bytes * 8 / elapsed / 1e9, 6),
+            "worst_second_error_pct": None if pacing is None or not pacing.seconds_judged
+            else round(pacing.worst_error * 100, 4),
+            "seconds_judged": 0 if pacing is None else pacing.seconds_judged,
+            "max_lateness_ms": None if pacing is None else round(pacing.max_lateness * 1000, 3),
+            "first_sequence": self.first_sequence,
+            "datagrams_scheduled": self.frames_due * len(self.threads),
+            "dropped_on_purpose": self.dropped_on_purpose,
+            "send_failed": self.failed,
+            "send_errors": dict(sorted(self.errors.items())),
+            "transport": self.transport,
+            "interrupted": self.interrupted,
+        }
+
+
+class Sender:
+    """Sends ``spec`` through ``transport`` from ``start`` for ``frames`` frames per thread."""
+
+    def __init__(
+        self, spec: StreamSpec, transport: UdpTransport, start: Fraction, *, frames: int | None = None,
+        first_sequence: int = 0, drop_every: int = 0, progress: float = 0.0, progress_out: TextIO = sys.stderr,
+    ) -> None:
+        self.spec = spec
+        self.transport = transport
+        self.schedule = Schedule(start, spec.fps)
+        self.generator = FrameGenerator(spec, start, first_sequence)
+        self.frames = frames
+        self.drop_every = drop_every
+        self.progress = progress
+        self.progress_out = progress_out
+        self.stop = threading.Event()
+        self.stats = SenderStats(
+            threads=dict.fromkeys(spec.threads, 0), frame_bytes=spec.frame_bytes,
+            datagram_bytes=spec.datagram_bytes, fps=spec.fps, start=float(start),
+            first_sequence=first_sequence,
+        )
+
+    def run(self) -> SenderStats:
+        stats, schedule = self.stats, self.schedule
+        nthreads = len(self.spec.threads)
+        stats.pacing = PacingMeter(self.spec.fps * nthreads, first_second=int(schedule.start))
+        burst = schedule.burst_frames
+        sent_per_row = np.zeros(nthreads, dtype=np.int64)
+        next_progress = time.time() + self.progress if self.progress else float("inf")
+        index = 0
+        while not self.stop.is_set() and (self.frames is None or index < self.frames):
+            now = time.time()
+            due = schedule.frames_due(now)
+            if due <= index:
+                self.stop.wait(max(0.0, schedule.due_time(index) - now))
+                continue
+            count = min(due - index, burst)
+            if self.frames is not None:
+                count = min(count, self.frames - index)
+            datagrams = self.generator.batch(index, count)
+            sent_rows = self._send(datagrams, index * nthreads)
+            sent_per_row += sent_rows.reshape(count, nthreads).sum(axis=0)
+            after = time.time()
+            stats.pacing.record(after, int(sent_rows.sum()), after - schedule.due_time(index))
+            index += count
+            stats.frames_due = index
+            if after >= next_progress:
+                next_progress = after + self.progress
+                self._report_progress(sent_per_row, after)
+        stats.end = time.time()
+        stats.pacing.finish(stats.end)
+        stats.interrupted = self.stop.is_set()
+        stats.threads = {t: int(n) for t, n in zip(self.spec.threads, sent_per_row, strict=True)}
+        stats.errors = dict(self.transport.errors)
+        stats.transport = {
+            "gso": self.transport.gso, "datagrams_per_call": self.transport.segments,
+            "route_mtu": self.transport.mtu, "destination": self.transport.destination,
+        }
+        return stats
+
+    def _send(self, datagrams: np.ndarray, first_datagram: int) -> np.ndarray:
+        """Send a batch, leaving out every ``drop_every``-th datagram; 1 per row that left."""
+        rows = datagrams.shape[0]
+        sent = np.zeros(rows, dtype=np.int64)
+        if not self.drop_every:
+            runs = [(0, rows)]
+        else:
+            numbers = first_datagram + np.arange(rows)
+            dropped = np.flatnonzero(numbers % self.drop_every == self.drop_every - 1)
+            self.stats.dropped_on_purpose += len(dropped)
+            edges = [-1, *dropped.tolist(), rows]
+            runs = [(a + 1, b) for a, b in itertools.pairwise(edges) if b > a + 1]
+        for first, last in runs:
+            ok = self.transport.send(datagrams[first:last])
+            sent[first:last] = ok  # a failed datagram is not retried later: it is counted
+            self.stats.failed += int((~ok).sum())
+        return sent
+
+    def _report_progress(self, sent_per_row: np.ndarray, now: float) -> None:
+        frames = int(sent_per_row.sum())
+        line = {
+            "t": round(now, 3), "frames_sent": frames, "bytes_sent": frames * self.spec.datagram_bytes,
+            "send_failed": self.stats.failed, "send_errors": dict(self.transport.errors),
+        }
+        print(json.dumps(line), file=self.progress_out, flush=True)

@@ -1,0 +1,110 @@
+"""End to end: vdif-send over loopback to a plain UDP socket; every received frame checked."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from harness.formats.vdif.header import headers_view, unpack_headers
+from harness.formats.vdif.payload import pattern_keys, pattern_row
+
+SEND = [sys.executable, "-m", "harness.sender"]
+
+
+def receive(sock: socket.socket, expected: int, size: int) -> tuple[np.ndarray, list[float]]:
+    rows = np.zeros((expected, size), dtype=np.uint8)
+    arrivals = []
+    for i in range(expected):
+        n = sock.recv_into(memoryview(rows[i]))
+        assert n == size, f"datagram {i} has {n} bytes, expected {size}"
+        arrivals.append(time.monotonic())
+    sock.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        sock.recv(65536)  # nothing more than expected
+    return rows, arrivals
+
+
+def run_sender(port: int, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*SEND, "--dest", "127.0.0.1", "--port", str(port), "--json", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_prototype_interface_six_frames_half_a_second_apart(udp_receiver):
+    port = udp_receiver.getsockname()[1]
+    sender = run_sender(port, "--fps", "2", "--duration", "3")
+    rows, arrivals = receive(udp_receiver, 6, 8032)
+    out, _ = sender.communicate(timeout=10)
+    assert sender.returncode == 0
+    gaps = np.diff(arrivals)
+    assert np.all(np.abs(gaps - 0.5) < 0.1), gaps
+    fields = unpack_headers(headers_view(rows.reshape(-1), 8032)[:, :8])
+    assert fields["frame_nr"].tolist() == [0, 1, 0, 1, 0, 1]
+    assert np.diff(fields["seconds"]).tolist() == [0, 1, 0, 1, 0]
+    assert json.loads(out)["frames_sent"] == 6
+
+
+def test_multi_thread_udps_stream_every_frame_checked(udp_receiver):
+    port = udp_receiver.getsockname()[1]
+    fps, threads, frames = 2000, 4, 1000
+    sender = run_sender(port, "--fps", str(fps), "--threads", str(threads), "--payload-bytes", "1000",
+                        "--udps", "--seq-start", "77", "--frames", str(frames), "--station", "Mk")
+    rows, _ = receive(udp_receiver, threads * frames, 1040)
+    out, err = sender.communicate(timeout=10)
+    assert sender.returncode == 0, err
+    stats = json.loads(out)
+    assert stats["frames_sent"] == threads * frames
+    assert stats["threads"] == {str(t): {"frames": frames, "bytes": frames * 1032} for t in range(threads)}
+    np.testing.assert_array_equal(rows[:, :8].copy().view("<u8")[:, 0], 77 + np.arange(threads * frames))
+    frames_only = rows[:, 8:].copy()
+    fields = unpack_headers(headers_view(frames_only.reshape(-1), 1032)[:, :8])
+    # threads interleave: every thread's frame k before any frame k+1
+    np.testing.assert_array_equal(fields["thread_id"], np.tile(np.arange(threads), frames))
+    index = fields["seconds"] * fps + fields["frame_nr"]
+    np.testing.assert_array_equal(index, np.repeat(index[0] + np.arange(frames), threads))
+    assert (fields["frame_bytes"] == 1032).all() and (fields["station"] == 0x4D6B).all()
+    assert (fields["invalid"] == 0).all() and (fields["version"] == 1).all() and (fields["bits"] == 2).all()
+    keys = pattern_keys(fields["station"], fields["thread_id"], fields["seconds"], fields["frame_nr"])
+    np.testing.assert_array_equal(frames_only[:, 32:].view("<u8"), keys[:, None] ^ pattern_row(125)[None, :])
+    # header time follows the wall clock: the first frame left within 50 ms of its timestamp
+    assert abs(stats["max_lateness_ms"]) < 50
+
+
+def test_drop_every_leaves_out_exactly_those_datagrams(udp_receiver):
+    port = udp_receiver.getsockname()[1]
+    sender = run_sender(port, "--fps", "1000", "--threads", "2", "--payload-bytes", "64", "--udps",
+                        "--frames", "250", "--drop-every", "100")
+    rows, _ = receive(udp_receiver, 500 - 5, 104)
+    out, _ = sender.communicate(timeout=10)
+    sequence = rows[:, :8].copy().view("<u8")[:, 0]
+    assert sorted(set(range(500)) - set(sequence.tolist())) == [99, 199, 299, 399, 499]
+    assert json.loads(out)["dropped_on_purpose"] == 5
+
+
+def test_sigterm_stops_and_prints_statistics(udp_receiver):
+    port = udp_receiver.getsockname()[1]
+    sender = run_sender(port, "--fps", "100", "--payload-bytes", "64")
+    time.sleep(2.5)
+    sender.terminate()
+    out, err = sender.communicate(timeout=5)
+    assert sender.returncode == 0
+    stats = json.loads(out)
+    assert stats["interrupted"] is True and stats["frames_sent"] > 50
+    assert "interrupted" in err
+
+
+def test_send_errors_are_counted_by_errno():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    out = subprocess.run([*SEND, "--dest", "127.0.0.1", "--port", str(port), "--fps", "20", "--frames", "10",
+                          "--payload-bytes", "64", "--json", "--no-gso"],
+                         capture_output=True, text=True, timeout=10, check=True).stdout
+    stats = json.loads(out)
+    assert stats["frames_sent"] == 10 and stats["send_errors"].get("ECONNREFUSED", 0) >= 1
+    assert stats["transport"]["gso"] is False
