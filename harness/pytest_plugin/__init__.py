@@ -1,1 +1,80 @@
-"""pytest plugin: collects scenarios/*.yaml as test items (registered through the pytest11 entry point)."""
+"""pytest plugin: ``pytest scenarios/meerkat_rate.yaml`` runs a scenario file as a group of test items.
+
+Registered through the ``pytest11`` entry point. Hooks live here; the file collector and the items in
+``collect.py`` and ``items.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from pathlib import Path
+from types import FrameType
+
+import pytest
+
+from harness.pytest_plugin.collect import ScenarioFile, is_scenario_file
+from harness.pytest_plugin.items import active_runs
+
+MARKERS = {
+    "scenario": "a scenario item (preflight, a scan, or the thresholds verdict)",
+    "soak": "long-running; opt-in",
+    "lab": "needs the local lab (python -m harness.lab up)",
+    "jive5ab": "needs a real jive5ab (JIVE5AB_BIN or an image)",
+    "root": "needs root (loop devices, mounts, namespaces, sysctl)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vlbi", "VLBI recording scenarios")
+    group.addoption("--recorder", choices=["reference", "jive5ab"], help="recorder backend, overriding the scenario")
+    group.addoption("--jive5ab-bin", help="a jive5ab binary to start (also JIVE5AB_BIN)")
+    group.addoption("--jive5ab-image", help="a jive5ab Docker image to run (never built by the harness)")
+    group.addoption("--lab", help="'local' (this machine as a lab), 'none' (loopback), or an inventory path")
+    group.addoption("--duration-scale", type=float, default=1.0,
+                    help="multiply every duration (scan length, gap): a 4-hour soak in minutes")
+    group.addoption("--reports", default="reports", help="folder for run output (default reports/)")
+    group.addoption("--abort-on-breach", action="store_true", help="stop at the first breached threshold")
+    group.addoption("--acceptance", action="store_true", help="also write the acceptance report")
+    group.addoption("--keep-lab", action="store_true", help="leave a lab this run brought up running")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    scale = config.getoption("duration_scale")
+    if scale is not None and scale <= 0:
+        raise pytest.UsageError(f"--duration-scale {scale}: must be positive")
+    # SIGTERM ends a run like Ctrl-C: the scan is closed and validated, results written, nothing left running
+    with contextlib.suppress(ValueError):  # not the main thread (pytest in a thread): leave SIGTERM alone
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if is_scenario_file(file_path, parent.config):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tell each scenario which of its scans survived -k/deselection, so only those are recorded."""
+    from harness.pytest_plugin.items import ScanItem
+
+    selected: dict[ScenarioFile, list[str]] = {}
+    for item in items:
+        if isinstance(item, ScanItem):
+            selected.setdefault(item.scenario_file, []).append(item.scan)
+    for node, scans in selected.items():
+        node.selected_scans = scans
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Close every run still open: after Ctrl-C, -x or a crash, as after a normal end."""
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    for run in list(active_runs):
+        run.stop(interrupted=interrupted)
+        active_runs.remove(run)

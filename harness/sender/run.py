@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import resource
 import sys
 import threading
 import time
@@ -157,8 +158,10 @@ class Sender:
 
     def _report_progress(self, sent_per_row: np.ndarray, now: float) -> None:
         frames = int(sent_per_row.sum())
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         line = {
             "t": round(now, 3), "frames_sent": frames, "bytes_sent": frames * self.spec.datagram_bytes,
             "send_failed": self.stats.failed, "send_errors": dict(self.transport.errors),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "rss_bytes": usage.ru_maxrss * 1024,
         }
         print(json.dumps(line), file=self.progress_out, flush=True)

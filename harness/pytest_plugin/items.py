@@ -1,0 +1,122 @@
+"""The items of a scenario: preflight, one per scan, and the thresholds verdict.
+
+A failure is reported as one line naming the scan or threshold (no traceback): the system under test was
+wrong. A harness bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.pytest_plugin.collect import ScenarioFile
+    from harness.scenario.engine import ScenarioRun
+
+active_runs: list[ScenarioRun] = []
+
+
+class ScenarioFailure(Exception):
+    """The system under test breached something: shown as its one-line message."""
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, markers: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for marker in markers:
+            self.add_marker(marker)
+        self._last_progress = 0.0
+
+    @property
+    def scenario_file(self) -> ScenarioFile:
+        return self.parent  # type: ignore[return-value]
+
+    def run(self) -> ScenarioRun:
+        return self.scenario_file.run()
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.scenario_file.scenario.name}::{self.name}"
+
+    def show_progress(self) -> None:
+        """Live progress on the terminal (outside pytest's capture), every few seconds."""
+        import time
+
+        now = time.monotonic()
+        interactive = sys.stderr.isatty()
+        if now - self._last_progress < (2.0 if interactive else 30.0):
+            return
+        self._last_progress = now
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None or capture is None:
+            return
+        line = self.run().progress_line()
+        with capture.global_and_fixture_disabled():
+            if interactive:
+                reporter.write(f"\r{line:<100}")
+            else:
+                reporter.write_line(line)
+
+
+class PreflightItem(ScenarioItem):
+    """The lab provisioned and verified, the recorder reachable and configured."""
+
+    def runtest(self) -> None:
+        run = self.run()
+        preflight = run.prepare()
+        selected = self.scenario_file.selected_scans
+        run.start(self.scenario_file.scan_names() if selected is None else selected)
+        for check in preflight.checks:
+            self.user_properties.append((f"preflight:{check.name}", "pass" if check.passed else check.detail))
+        if not preflight.passed:
+            raise ScenarioFailure(f"{run.scenario.name}: preflight failed: {preflight.failures()}")
+
+
+class ScanItem(ScenarioItem):
+    """One scan: recorded, then validated by the checker."""
+
+    def __init__(self, *, scan: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scan = scan
+
+    def runtest(self) -> None:
+        run = self.run()
+        if run.preflight is None:
+            pytest.skip("preflight did not run (deselected?)")
+        slot = run.wait_scan(self.scan, tick=self.show_progress)
+        if slot.outcome is None:
+            pytest.skip(f"scan {self.scan} not recorded: {slot.skipped}")
+        outcome = slot.outcome
+        for key in ("frames_sent", "valid_frames", "lost_frames", "invalid_frames", "duplicate_frames",
+                    "out_of_order_frames", "payload_errors", "rate_gbps"):
+            self.user_properties.append((key, getattr(outcome, key)))
+        if not outcome.passed:
+            raise ScenarioFailure(f"scan {outcome.name}: {outcome.summary() or 'not validated'}")
+
+
+class VerdictItem(ScenarioItem):
+    """The scenario's thresholds over the whole run."""
+
+    def runtest(self) -> None:
+        run = self.run()
+        if run.preflight is None:
+            pytest.skip("preflight did not run (deselected?)")
+        run.wait_done(tick=self.show_progress)
+        run.finalize()
+        if run in active_runs:
+            active_runs.remove(run)
+        for threshold in run.thresholds:
+            self.user_properties.append((threshold.name, threshold.value))
+        breached = [t.describe() for t in run.thresholds if not t.passed]
+        if breached:
+            raise ScenarioFailure(f"{run.scenario.name}: thresholds breached: {'; '.join(breached)} "
+                                  f"(results in {run.run_dir.path})")
+        if run.verdict != "pass":
+            raise ScenarioFailure(f"{run.scenario.name}: verdict {run.verdict} (results in {run.run_dir.path})")

@@ -1,0 +1,275 @@
+"""The run engine: one scenario run, from provisioning to the verdict.
+
+The scans run in a background thread, one after another; each finished scan is validated in a worker
+process while the next one records. The pytest items only wait for what they report (preflight, one
+scan, the thresholds), so a slow validation never delays the recording schedule.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.scenario.outcome import ScanOutcome
+from harness.scenario.recording import ScanRecorder
+from harness.scenario.run_dir import RunDirectory, utc_now
+from harness.scenario.schema import Scenario
+from harness.scenario.setup import Preflight, RunOptions, bring_up, tear_down
+from harness.scenario.thresholds import ThresholdResult, evaluate, scan_breaches
+from harness.scenario.validation import ScanTarget, expectation_fields, validate
+
+
+@dataclass
+class ScanSlot:
+    """A scheduled scan: its outcome once recorded and validated, and an event for whoever waits."""
+
+    name: str
+    outcome: ScanOutcome | None = None
+    skipped: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class ScenarioRun:
+    """One run of one scenario file."""
+
+    def __init__(self, scenario: Scenario, path: Path, text: str, options: RunOptions,
+                 scan_names: list[str]) -> None:
+        self.scenario = scenario
+        self.path = path
+        self.text = text
+        self.options = options
+        self.slots = {name: ScanSlot(name) for name in scan_names}
+        self.run_dir = RunDirectory(options.reports, scenario.name)
+        self.started = utc_now()
+        self.preflight: Preflight | None = None
+        self.stop_requested = threading.Event()
+        self.done = threading.Event()
+        self.thresholds: list[ThresholdResult] = []
+        self.verdict: str | None = None
+        self.abort_reason: str | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[dict[str, Any]]] = []
+        self._recorder: ScanRecorder | None = None
+        self._finalized = False
+        self.write_results()
+
+    # -- preflight -----------------------------------------------------------------------------------
+    def prepare(self) -> Preflight:
+        """Provision and verify the lab, start and configure the recorder (once)."""
+        if self.preflight is None:
+            self.preflight = bring_up(self.scenario, self.options, self.run_dir)
+            self.write_results()
+        return self.preflight
+
+    # -- the scans -----------------------------------------------------------------------------------
+    def start(self, selected: list[str]) -> None:
+        """Record the selected scans in the background, in schedule order."""
+        if self._thread is not None:
+            return
+        preflight = self.prepare()
+        for name, slot in self.slots.items():
+            if name not in selected:
+                slot.skipped = "deselected"
+                slot.done.set()
+        if not preflight.passed or preflight.recorder is None or preflight.nodes is None:
+            self._skip_remaining("preflight failed")
+            self.done.set()
+            return
+        self._recorder = ScanRecorder(self.scenario, self.options, self.run_dir, preflight.recorder,
+                                      preflight.nodes, self.stop_requested)
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        self._thread = threading.Thread(target=self._run_scans, args=(selected,), name="scans", daemon=True)
+        self._thread.start()
+
+    def _run_scans(self, selected: list[str]) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        try:
+            recorder.start_metrics()
+            ordered = [name for name in self.slots if name in selected]
+            for index, name in enumerate(ordered):
+                if self.stop_requested.is_set():
+                    break
+                outcome, target = recorder.record(name)
+                self._submit(self.slots[name], outcome, target)
+                if index + 1 < len(ordered):
+                    self.stop_requested.wait(self.scenario.schedule.gap * self.options.duration_scale)
+            for future in list(self._futures):
+                future.exception()  # wait for every validation, whatever its result
+        finally:
+            recorder.stop_metrics()
+            self._skip_remaining(self.abort_reason or "run interrupted")
+            self.done.set()
+
+    def _submit(self, slot: ScanSlot, outcome: ScanOutcome, target: ScanTarget | None) -> None:
+        if target is None or self._pool is None:
+            self._finish_scan(slot, outcome, None)
+            return
+        future = self._pool.submit(validate, target, expectation_fields(self.scenario))
+        self._futures.append(future)
+        future.add_done_callback(lambda f: self._finish_scan(slot, outcome, f, target))
+
+    def _finish_scan(self, slot: ScanSlot, outcome: ScanOutcome, future: Future[dict[str, Any]] | None,
+                     target: ScanTarget | None = None) -> None:
+        try:
+            if future is not None:
+                try:
+                    check = future.result()
+                except Exception as exc:  # the checker crashed: a harness bug, shown with its type
+                    check = {"error": f"checker failed: {type(exc).__name__}: {exc}"}
+                if "error" in check:
+                    outcome.problems.append(check["error"])
+                    outcome.check = check
+                else:
+                    outcome.apply_check(check, self.scenario.stream.frame_bytes)
+            outcome.breaches = scan_breaches(self.scenario.thresholds, outcome)
+            outcome.passed = (outcome.validated and not outcome.breaches and not outcome.problems
+                              and not outcome.stopped_early and not outcome.interrupted)
+            if outcome.passed and self.scenario.schedule.rolling and target is not None:
+                target.delete()
+                outcome.deleted = True
+            if not outcome.passed and self.options.abort_on_breach and not self.stop_requested.is_set():
+                self.abort_reason = f"aborted after scan {outcome.name} failed (--abort-on-breach)"
+                self.stop_requested.set()
+        finally:
+            slot.outcome = outcome
+            self.write_results()
+            slot.done.set()
+
+    def _skip_remaining(self, reason: str) -> None:
+        for slot in self.slots.values():
+            if not slot.done.is_set():
+                slot.skipped = reason
+                slot.done.set()
+
+    # -- waiting (from the pytest items, in the main thread) ------------------------------------------
+    def wait_scan(self, name: str, tick: Callable[[], None] | None = None) -> ScanSlot:
+        slot = self.slots[name]
+        while not slot.done.wait(1.0):
+            if tick:
+                tick()
+        return slot
+
+    def wait_done(self, tick: Callable[[], None] | None = None) -> None:
+        while not self.done.wait(1.0):
+            if tick:
+                tick()
+
+    def progress_line(self) -> str:
+        recorder = self._recorder
+        finished = [s.outcome for s in self.slots.values() if s.outcome is not None]
+        lost = sum(o.lost_frames for o in finished)
+        current = recorder.current if recorder else None
+        total = len(self.slots)
+        index = len(finished) + (1 if current else 0)
+        rate = recorder.current_gbps() if recorder else None
+        left = (total - len(finished)) * (self.scenario.schedule.scan_length + self.scenario.schedule.gap) \
+            * self.options.duration_scale
+        return (f"{self.scenario.name}: scan {min(index, total)}/{total}"
+                f"{' ' + current if current else ''} | {rate if rate is not None else 0:.3f} Gbit/s | "
+                f"lost {lost} so far | about {left:.0f} s left")
+
+    # -- the end ------------------------------------------------------------------------------------
+    def stop(self, interrupted: bool) -> None:
+        """Stop the run (Ctrl-C, SIGTERM, -x): the current scan is closed and validated, then finalize."""
+        if interrupted and self.abort_reason is None:
+            self.abort_reason = "run interrupted"
+        self.stop_requested.set()
+        if self._recorder is not None:
+            self._recorder.interrupt()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+        self.finalize(interrupted=interrupted)
+
+    def finalize(self, interrupted: bool = False) -> None:
+        """Thresholds and verdict, results.json, reports, then stop the recorder and the lab (once)."""
+        with self._lock:
+            if self._finalized:
+                return
+            self._finalized = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=False)
+        outcomes = self.outcomes()
+        recorder = self._recorder
+        udp = recorder.udp_errors() if recorder else {}
+        self.thresholds = evaluate(self.scenario.thresholds, outcomes, rcvbuf_errors=udp.get("RcvbufErrors"),
+                                   min_disk_free=recorder.lowest_free() if recorder else None)
+        failed = (self.preflight is not None and not self.preflight.passed) or any(
+            not t.passed for t in self.thresholds) or any(not o.passed for o in outcomes)
+        interrupted = interrupted or self.abort_reason == "run interrupted"
+        self.verdict = "interrupted" if interrupted else "fail" if failed or not outcomes else "pass"
+        self.write_results(finished=True)
+        if self.preflight is not None:
+            tear_down(self.preflight, self.options, self.run_dir)
+        self.write_results(finished=True)
+        self.run_dir.close()
+        self._render_reports()
+
+    def outcomes(self) -> list[ScanOutcome]:
+        return [s.outcome for s in self.slots.values() if s.outcome is not None]
+
+    def _render_reports(self) -> None:
+        """HTML report, trend index and acceptance report; a failure here never loses results.json."""
+        try:
+            from harness.report import render_acceptance, render_index, render_run
+        except ImportError:
+            return
+        log = self.run_dir.log("report")
+        try:
+            render_run(self.run_dir.path)
+            if self.options.acceptance or self.scenario.acceptance:
+                render_acceptance(self.run_dir.path, signer=None)
+            render_index(self.run_dir.reports)
+        except Exception as exc:
+            with log.open("a") as fh:
+                fh.write(f"report rendering failed: {type(exc).__name__}: {exc}\n")
+
+    def results(self, finished: bool = False) -> dict[str, Any]:
+        preflight = self.preflight
+        outcomes = self.outcomes()
+        breached = [t.name for t in self.thresholds if not t.passed]
+        return {
+            "schema": 1,
+            "scenario": {"name": self.scenario.name, "description": self.scenario.description,
+                         "file": str(self.path), "text": self.text,
+                         "requirements": [r.model_dump() for r in self.scenario.requirements],
+                         "as_run": self.scenario.to_json()},
+            "verdict": self.verdict if finished else "running",
+            "breached": breached,
+            "abort_reason": self.abort_reason,
+            "started": self.started,
+            "finished": utc_now() if finished else None,
+            "duration_scale": self.options.duration_scale,
+            "run_by": f"{getpass.getuser()}@{socket.gethostname()}",
+            "harness_version": __version__,
+            "recorder": preflight.recorder_json() if preflight else {},
+            "sender": {"version": __version__, "node": self.scenario.lab.sender,
+                       "stream": self.scenario.stream.model_dump(mode="json"),
+                       "nominal_gbps": round(self.scenario.stream.nominal_gbps, 6)
+                       if self.scenario.stream.source == "harness" else None},
+            "preflight": [c.to_json() for c in preflight.checks] if preflight else [],
+            "scans": [o.to_json() for o in outcomes],
+            "skipped_scans": {n: s.skipped for n, s in self.slots.items() if s.skipped},
+            "thresholds": [t.to_json() for t in self.thresholds],
+            "environment": preflight.environment if preflight else {},
+            "logs": {name: f"{name}.log" for name in ("sender", "recorder", "lab", "report")
+                     if self.run_dir.log(name).exists()},
+            "metrics": "metrics.jsonl",
+            "wall_seconds": round(time.time() - self.run_dir.created, 3),
+        }
+
+    def write_results(self, finished: bool = False) -> None:
+        with self._lock:
+            self.run_dir.write_results(self.results(finished))

@@ -1,0 +1,188 @@
+"""Recording one scan: record=on, the sender for the scan length, drain, record=off; metrics throughout."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.scenario.metrics import MetricsSampler, ProcessProbe
+from harness.scenario.nodes import Nodes
+from harness.scenario.outcome import ScanOutcome
+from harness.scenario.run_dir import RunDirectory, utc_now
+from harness.scenario.schema import Scenario
+from harness.scenario.sender_process import SenderFailed, SenderProcess, sender_argv
+from harness.scenario.setup import RunOptions
+from harness.scenario.validation import ScanTarget
+
+BIND_SETTLE_S = 0.3
+"""jive5ab binds its data socket after replying to record=on (reference/jive5ab.md §2a)."""
+DRAIN_S = 0.5
+"""Time for the last datagrams to reach the recorder's disks before record=off."""
+
+
+class ScanRecorder:
+    """Drives the sender and the recorder for each scan and samples metrics while they run."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions, run_dir: RunDirectory, recorder: Any,
+                 nodes: Nodes, stop: threading.Event) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.run_dir = run_dir
+        self.recorder = recorder
+        self.nodes = nodes
+        self.stop = stop
+        self.current: str | None = None
+        self.sender: SenderProcess | None = None
+        self.next_sequence = 0
+        self._control = threading.Lock()
+        self._recorder_probe = ProcessProbe(getattr(recorder, "pid", None))
+        self._last_sender: tuple[float, int] | None = None
+        self._gbps: float | None = None
+        self.metrics = MetricsSampler(scenario.metrics_period, list(nodes.mount_points), self._sample_sink,
+                                      {"sender": self._sender_metrics, "recorder": self._recorder_metrics,
+                                       "harness": self._harness_metrics})
+
+    # -- metrics ------------------------------------------------------------------------------------
+    def start_metrics(self) -> None:
+        self.metrics.start()
+
+    def stop_metrics(self) -> None:
+        self.metrics.close()
+
+    def _sample_sink(self, sample: dict[str, Any]) -> None:
+        self.run_dir.append_metrics(sample)
+
+    def _sender_metrics(self) -> dict[str, Any] | None:
+        sender = self.sender
+        progress = sender.progress() if sender is not None else None
+        if not progress:
+            self._gbps = None
+            return None
+        now, sent = progress["t"], progress["bytes_sent"]
+        gbps = None
+        if self._last_sender is not None and now > self._last_sender[0] and sent >= self._last_sender[1]:
+            gbps = (sent - self._last_sender[1]) * 8 / (now - self._last_sender[0]) / 1e9
+        self._last_sender = (now, sent)
+        self._gbps = gbps
+        return {"frames": progress["frames_sent"], "bytes": sent, "gbps": None if gbps is None else round(gbps, 6),
+                "cpu_s": progress.get("cpu_s"), "rss_bytes": progress.get("rss_bytes"),
+                "send_errors": progress.get("send_errors", {})}
+
+    def _recorder_metrics(self) -> dict[str, Any]:
+        with self._control:
+            status = self.recorder.status()
+        sample = {"recording": status.recording, "packets": status.packets, "lost": status.lost,
+                  "out_of_order": status.out_of_order, "bytes": status.bytes}
+        sample.update(self._recorder_probe.sample() or {})
+        return sample
+
+    @staticmethod
+    def _harness_metrics() -> dict[str, Any]:
+        with open(f"/proc/{os.getpid()}/statm") as fh:
+            rss_pages = int(fh.read().split()[1])
+        return {"rss_bytes": rss_pages * os.sysconf("SC_PAGE_SIZE")}
+
+    def current_gbps(self) -> float | None:
+        return self._gbps
+
+    def udp_errors(self) -> dict[str, int]:
+        return self.metrics.udp_errors_since_start()
+
+    def lowest_free(self) -> int | None:
+        return self.metrics.lowest_free
+
+    # -- one scan -----------------------------------------------------------------------------------
+    def record(self, name: str) -> tuple[ScanOutcome, ScanTarget | None]:
+        """Record one scan; its outcome (not yet validated) and where its data is."""
+        scenario = self.scenario
+        outcome = ScanOutcome(name=name, started=utc_now(), nominal_gbps=self._nominal_frame_gbps())
+        flat = None
+        try:
+            with self._control:
+                if scenario.recorder.recording == "net2file":
+                    flat = str(Path(self.nodes.mount_points[0]) / f"{name}.vdif")
+                    self.recorder.net2file_open(flat)
+                else:
+                    outcome.name = self.recorder.record_on(name)
+        except Exception as exc:
+            outcome.problems.append(f"recorder refused to start {name}: {_one_line(exc)}")
+            outcome.finished = utc_now()
+            return outcome, None
+        self.current = outcome.name
+        self.metrics.scan = outcome.name
+        began = time.monotonic()
+        try:
+            self._send(outcome)
+        finally:
+            time.sleep(DRAIN_S)
+            self._close_scan(outcome, flat is not None)
+            outcome.duration_s = outcome.duration_s or round(time.monotonic() - began, 6)
+            outcome.finished = utc_now()
+            self.current = None
+            self.metrics.scan = None
+        return outcome, ScanTarget(outcome.name, self.nodes.disk_glob, flat)
+
+    def _nominal_frame_gbps(self) -> float:
+        stream = self.scenario.stream
+        if stream.source == "external":
+            return 0.0
+        return stream.frames_per_second * stream.threads * stream.frame_bytes * 8 / 1e9
+
+    def _send(self, outcome: ScanOutcome) -> None:
+        scenario, stream = self.scenario, self.scenario.stream
+        seconds = scenario.schedule.scan_length * self.options.duration_scale
+        if stream.source == "external":
+            self.stop.wait(BIND_SETTLE_S + seconds)
+            outcome.duration_s = seconds
+            return
+        time.sleep(BIND_SETTLE_S)
+        destination = stream.destination or stream.multicast or self.nodes.recorder_ip
+        argv = sender_argv(stream, destination=destination, seconds=seconds, first_sequence=self.next_sequence,
+                           progress=min(1.0, scenario.metrics_period),
+                           bind=self.nodes.sender_ip if stream.multicast else None)
+        self.sender = SenderProcess(self.nodes.sender_command(argv), self.run_dir.log("sender"))
+        self._last_sender = None
+        try:
+            while self.sender.process.poll() is None:
+                if self.stop.wait(0.2):
+                    self.sender.stop()
+                    outcome.interrupted = True
+                    break
+            stats = self.sender.wait(timeout=seconds + 60)
+        except SenderFailed as exc:
+            outcome.problems.append(str(exc))
+            return
+        finally:
+            if self.sender is not None:
+                self.sender.kill()
+        outcome.sender = stats
+        outcome.frames_sent = int(stats["frames_sent"])
+        outcome.sender_gbps = stats.get("achieved_gbps")
+        outcome.duration_s = float(stats["elapsed_s"])
+        outcome.interrupted = outcome.interrupted or bool(stats.get("interrupted"))
+        self.next_sequence += int(stats.get("datagrams_scheduled", outcome.frames_sent))
+
+    def _close_scan(self, outcome: ScanOutcome, net2file: bool) -> None:
+        try:
+            with self._control:
+                result = self.recorder.net2file_stop() if net2file else self.recorder.record_off()
+        except Exception as exc:
+            outcome.problems.append(f"recorder failed to close {outcome.name}: {_one_line(exc)}")
+            return
+        outcome.stopped_early = bool(getattr(result, "stopped_early", False))
+        outcome.recorder_stats = {k: getattr(result, k) for k in ("packets", "lost", "out_of_order", "bytes")
+                                  if hasattr(result, k)}
+
+    def interrupt(self) -> None:
+        """Stop the sender now (Ctrl-C / SIGTERM); the scan is then closed and validated as usual."""
+        self.stop.set()
+        if self.sender is not None:
+            self.sender.stop()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

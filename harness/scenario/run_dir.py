@@ -1,0 +1,53 @@
+"""A run's folder under reports/: results.json (rewritten atomically), metrics.jsonl, logs, `latest` link."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class RunDirectory:
+    """``reports/<scenario>-<UTC time>/``; ``reports/latest`` points to the newest."""
+
+    def __init__(self, reports: Path, scenario: str) -> None:
+        reports.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = reports / f"{scenario}-{stamp}"
+        suffix = 1
+        while path.exists():  # two runs in one second
+            suffix += 1
+            path = reports / f"{scenario}-{stamp}-{suffix}"
+        path.mkdir()
+        self.path = path
+        self.reports = reports
+        self.created = time.time()
+        latest = reports / "latest"
+        tmp = reports / f".latest-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(path.name)
+        tmp.replace(latest)
+        self._metrics: TextIO = (path / "metrics.jsonl").open("a", buffering=1)
+
+    def log(self, name: str) -> Path:
+        return self.path / f"{name}.log"
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        """Write results.json so that a reader never sees half a file."""
+        target = self.path / "results.json"
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=2, default=str))
+        tmp.replace(target)
+
+    def append_metrics(self, sample: dict[str, Any]) -> None:
+        self._metrics.write(json.dumps(sample, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        self._metrics.close()

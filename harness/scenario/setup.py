@@ -1,0 +1,192 @@
+"""Before the scans and after them: the lab, the recorder, the preflight checks, and teardown."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.formats.vdif.rates import ObservingMode
+from harness.scenario.nodes import LoopbackNodes, Nodes, local_environment, mount_glob
+from harness.scenario.run_dir import RunDirectory
+from harness.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The command-line options of a scenario run."""
+
+    reports: Path
+    recorder: str | None = None
+    jive5ab_bin: str | None = None
+    jive5ab_image: str | None = None
+    lab: str | None = None
+    duration_scale: float = 1.0
+    abort_on_breach: bool = False
+    acceptance: bool = False
+    keep_lab: bool = False
+
+
+@dataclass
+class Check:
+    """One preflight check, as results.json shows it."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass
+class Preflight:
+    checks: list[Check] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+    nodes: Nodes | None = None
+    recorder: Any = None
+    recorder_config: dict[str, Any] = field(default_factory=dict)
+    backend: str = ""
+    version: str = ""
+    lab_brought_up: bool = False
+    loopback: LoopbackNodes | None = None
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def failures(self) -> str:
+        return "; ".join(f"{c.name}: {c.detail}" for c in self.checks if not c.passed)
+
+    def recorder_json(self) -> dict[str, Any]:
+        return {"backend": self.backend, "version": self.version, "config": self.recorder_config}
+
+
+def lab_choice(scenario: Scenario, options: RunOptions) -> str:
+    return options.lab or scenario.lab.inventory
+
+
+def mode_string(scenario: Scenario) -> str | None:
+    stream = scenario.stream
+    if stream.source == "external" and not stream.mode and not stream.fps:
+        return None
+    if stream.mode:
+        return stream.mode
+    return ObservingMode.from_frame_rate(stream.frames_per_second, payload_bytes=stream.payload_bytes,
+                                         nchan=stream.channels, bits=stream.bits, complex=stream.complex,
+                                         legacy=stream.edv == "legacy").mode_string
+
+
+def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory) -> Preflight:
+    """Lab up and verified, recorder started and configured. Failures become failed checks."""
+    preflight = Preflight()
+    try:
+        preflight.nodes = _nodes(scenario, options, run_dir, preflight)
+    except Exception as exc:
+        preflight.checks.append(Check("lab", False, _one_line(exc)))
+        return preflight
+    try:
+        _start_recorder(scenario, options, run_dir, preflight)
+    except Exception as exc:
+        preflight.checks.append(Check("recorder", False, _one_line(exc)))
+        return preflight
+    _verify(scenario, options, run_dir, preflight)
+    return preflight
+
+
+def _nodes(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> Nodes:
+    choice = lab_choice(scenario, options)
+    mounts = scenario.recorder.mount_points
+    if choice == "none":
+        if mounts:
+            nodes = LoopbackNodes(mount_points=mounts)
+        else:
+            root = Path(tempfile.mkdtemp(prefix=f"vlbi-{scenario.name}-", dir=os.environ.get("VLBI_DISKS_DIR")))
+            nodes = LoopbackNodes.in_directory(root, scenario.lab.disks)
+            nodes.made.append(str(root))
+        preflight.loopback = nodes
+        return nodes
+    from harness.lab import lab_status, lab_up
+
+    inventory = "ansible/inventory/local.yml" if choice == "local" else choice
+    was_up = bool(lab_status().up) if hasattr(lab_status(), "up") else False
+    info = lab_up(inventory=inventory, log=run_dir.log("lab"), disks=scenario.lab.disks,
+                  disk_size=f"{scenario.lab.disk_size // (1 << 30)}G")
+    preflight.lab_brought_up = not was_up
+    if mounts:
+        info.mount_points = mounts
+        info.disk_glob = mount_glob(mounts)
+    return info
+
+
+def _start_recorder(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> None:
+    from harness.recorder import RecorderConfig, open_recorder
+
+    spec = scenario.recorder
+    nodes = preflight.nodes
+    if nodes is None:
+        return
+    backend = options.recorder or spec.backend
+    binary = options.jive5ab_bin or spec.binary or os.environ.get("JIVE5AB_BIN")
+    image = options.jive5ab_image or spec.image
+    stream = scenario.stream
+    data_address = stream.multicast or (None if nodes.recorder_ip == "127.0.0.1" else nodes.recorder_ip)
+    config = RecorderConfig(
+        mode=mode_string(scenario), protocol=spec.protocol or ("udps" if stream.udps else "pudp"),
+        socket_buffer=spec.socket_buffer, workbuf=spec.workbuf, nbuf=spec.nbuf, mtu=spec.mtu,
+        data_port=stream.port, data_address=data_address, disks=list(nodes.mount_points), writers=spec.writers,
+        frame_bytes=stream.frame_bytes, net2file=spec.recording == "net2file",
+    )
+    recorder = open_recorder(backend, log_dir=run_dir.path, control=spec.control, binary=binary, image=image,
+                             block_size=spec.block_size)
+    recorder.__enter__()
+    preflight.recorder = recorder
+    preflight.backend = backend
+    preflight.version = recorder.version()
+    recorder.configure(config)
+    preflight.recorder_config = {k: v for k, v in vars(config).items() if not k.startswith("_")} \
+        if hasattr(config, "__dict__") else {}
+
+
+def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> None:
+    nodes = preflight.nodes
+    if nodes is None:
+        return
+    stream = scenario.stream
+    scan_bytes = stream.nominal_gbps * 1e9 / 8 * scenario.schedule.scan_length * options.duration_scale \
+        if stream.source == "harness" else 0
+    scans = 1 if scenario.schedule.rolling else scenario.schedule.scan_count
+    needed = int(scan_bytes * min(scans, 2 if scenario.schedule.rolling else scans) * 1.1)
+    if preflight.loopback is not None:
+        preflight.checks.append(Check("recorder answers version?", bool(preflight.version), preflight.version))
+        free = min(os.statvfs(m).f_bavail * os.statvfs(m).f_frsize for m in nodes.mount_points)
+        detail = f"{free / 1e9:.1f} GB free on the fullest mount point, {needed / 1e9:.2f} GB needed"
+        preflight.checks.append(Check("free space for the schedule", free >= needed, detail))
+        preflight.environment = local_environment(nodes, preflight.version)
+        return
+    from harness.lab import preflight as lab_preflight
+
+    checks, environment = lab_preflight(nodes, recorder_version=preflight.recorder.version, free_bytes_needed=needed)
+    preflight.checks.extend(Check(c.name, c.passed, c.detail) for c in checks)
+    preflight.environment = environment
+
+
+def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory) -> None:
+    """Stop the recorder we started (logs kept) and take down a lab this run brought up."""
+    if preflight.recorder is not None:
+        try:
+            preflight.recorder.close()
+        except Exception as exc:
+            with run_dir.log("recorder").open("a") as fh:
+                fh.write(f"closing the recorder failed: {_one_line(exc)}\n")
+    if preflight.lab_brought_up and not options.keep_lab:
+        from harness.lab import lab_down
+
+        lab_down(log=run_dir.log("lab"))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
