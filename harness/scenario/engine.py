@@ -212,7 +212,7 @@ class ScenarioRun:
         self.verdict = "interrupted" if interrupted else "fail" if failed or not outcomes else "pass"
         self.write_results(finished=True)
         if self.preflight is not None:
-            tear_down(self.preflight, self.options, self.run_dir)
+            tear_down(self.preflight, self.options, self.run_dir, keep_data=self.verdict != "pass")
         self.write_results(finished=True)
         self.run_dir.close()
         self._render_reports()

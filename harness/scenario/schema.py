@@ -130,7 +130,7 @@ class RecorderSpec(Strict):
     workbuf: Bytes = 128 << 20
     nbuf: int = Field(4, ge=1)
     block_size: Bytes | None = None
-    mtu: int = Field(9000, ge=64, le=65536)
+    mtu: int = Field(9000, ge=64, le=9000)
     writers: int = Field(1, ge=1, le=64)
     mount_points: list[str] | None = Field(None, description="default: the lab's disks")
     recording: Literal["vbs", "net2file"] = "vbs"

@@ -173,14 +173,24 @@ def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pref
     preflight.environment = environment
 
 
-def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory) -> None:
-    """Stop the recorder we started (logs kept) and take down a lab this run brought up."""
+def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, keep_data: bool) -> None:
+    """Stop the recorder we started (logs kept) and take down a lab this run brought up.
+
+    Scratch directories made for a loopback run are removed only when every scan passed; otherwise
+    the recordings stay for inspection and the lab log says where.
+    """
     if preflight.recorder is not None:
         try:
             preflight.recorder.close()
         except Exception as exc:
             with run_dir.log("recorder").open("a") as fh:
                 fh.write(f"closing the recorder failed: {_one_line(exc)}\n")
+    if preflight.loopback is not None and preflight.loopback.made:
+        if keep_data:
+            with run_dir.log("lab").open("a") as fh:
+                fh.write(f"recordings kept for inspection in {', '.join(preflight.loopback.made)}\n")
+        else:
+            preflight.loopback.remove()
     if preflight.lab_brought_up and not options.keep_lab:
         from harness.lab import lab_down
 

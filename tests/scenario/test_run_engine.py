@@ -1,0 +1,136 @@
+"""The run engine end to end on loopback: real sender, reference recorder, checker, results on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import free_udp_port
+
+SCENARIO = """\
+name: {name}
+stream:
+  payload_bytes: 1000
+  threads: 2
+  fps: {fps}
+  station: Mk
+  payload: pattern
+  udps: true
+  port: {port}
+recorder:
+  backend: reference
+  workbuf: 1M
+  writers: 2
+schedule:
+  scans: {scans}
+  scan_length: {length}
+  gap: {gap}
+  rolling: {rolling}
+thresholds:
+{thresholds}metrics_period: {period}
+"""
+
+
+def write_scenario(tmp_path: Path, name: str = "e2e", *, scans: int = 2, length: str = "2s", gap: str = "0.5s",
+                   fps: int = 1000, rolling: bool = False, thresholds: str = "  lost_frames: 0\n",
+                   period: str = "0.5s") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(SCENARIO.format(name=name, fps=fps, port=free_udp_port(), scans=scans, length=length, gap=gap,
+                                    rolling=str(rolling).lower(), thresholds=thresholds, period=period))
+    return path
+
+
+def run_pytest(tmp_path: Path, scenario: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "none",
+         "--reports", str(tmp_path / "reports"), "--junitxml", str(tmp_path / "junit.xml"), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
+        env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path)})
+
+
+def latest_results(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
+
+
+def test_a_clean_run_passes_with_every_scan_validated(tmp_path):
+    scenario = write_scenario(tmp_path)
+    result = run_pytest(tmp_path, scenario)
+    assert result.returncode == 0, result.stdout[-3000:]
+    results = latest_results(tmp_path)
+    assert results["verdict"] == "pass"
+    assert [s["name"] for s in results["scans"]] == ["e2e_001", "e2e_002"]
+    for scan in results["scans"]:
+        assert scan["frames_sent"] == 2 * 1000 * 2 and scan["valid_frames"] == scan["frames_sent"]
+        assert scan["lost_frames"] == 0 and scan["payload_errors"] == 0 and scan["check"]["frames"] == 4000
+        assert scan["recorder_stats"]["packets"] == 4000
+    assert {t["name"] for t in results["thresholds"]} >= {"lost_frames", "rcvbuf_errors"}
+    metrics = [json.loads(line) for line in (tmp_path / "reports/latest/metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) >= 6 and any(m["scan"] == "e2e_001" for m in metrics)
+    assert any((m.get("recorder") or {}).get("packets", 0) > 0 for m in metrics)
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    assert [c.get("name") for c in cases] == ["preflight", "e2e_001", "e2e_002", "thresholds"]
+    assert not list(tmp_path.glob("vlbi-e2e-*")), "scratch disks of a passing run are removed"
+
+
+def test_a_breached_threshold_fails_in_one_line_naming_it(tmp_path):
+    scenario = write_scenario(tmp_path, "breach", scans=1, thresholds="  min_rate_fraction: 1.5\n")
+    result = run_pytest(tmp_path, scenario)
+    assert result.returncode == 1
+    assert "scan breach_001: rate 1.0" in result.stdout and "of nominal < 1.5" in result.stdout
+    assert "breach: thresholds breached: min_rate_fraction" in result.stdout
+    assert "Traceback" not in result.stdout
+    assert latest_results(tmp_path)["verdict"] == "fail"
+
+
+def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path):
+    scenario = write_scenario(tmp_path, "stopme", scans=3, length="20s")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "none",
+         "--reports", str(tmp_path / "reports")], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path)})
+    metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if metrics.exists() and '"scan":"stopme_001"' in metrics.read_text():
+            break
+        time.sleep(0.5)
+    time.sleep(2)
+    family = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
+    assert family, "the run should have started the sender and recorder"
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    results = latest_results(tmp_path)
+    assert results["verdict"] == "interrupted", out[-2000:]
+    first = results["scans"][0]
+    assert first["interrupted"] and first["validated"] and first["frames_sent"] > 0
+    assert first["lost_frames"] == 0 and first["valid_frames"] == first["frames_sent"]
+    assert len(results["scans"]) == 1
+    time.sleep(0.5)
+    alive = [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not alive, f"left running: {[psutil.Process(p).cmdline() for p in alive]}"
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_a_long_scaled_run(tmp_path):
+    """40 short scans with rolling deletion: the harness's RSS at the end is within 15 MB of the start."""
+    scenario = write_scenario(tmp_path, "flat", scans=40, length="1s", gap="0.1s", fps=2000, rolling=True,
+                              period="0.2s")
+    result = run_pytest(tmp_path, scenario, timeout=400)
+    assert result.returncode == 0, result.stdout[-3000:]
+    samples = [json.loads(line) for line in (tmp_path / "reports/latest/metrics.jsonl").read_text().splitlines()]
+    rss = [s["harness"]["rss_bytes"] for s in samples if s.get("harness")]
+    assert len(rss) > 100
+    third = len(rss) // 3
+    early, late = max(rss[third: 2 * third]), max(rss[2 * third:])
+    assert late - early < 15 << 20, f"RSS grew from {early} to {late}"
+    results = latest_results(tmp_path)
+    assert len(results["scans"]) == 40 and all(s["deleted"] for s in results["scans"])
