@@ -1,0 +1,278 @@
+"""results.json as the report's plain values: verdict, thresholds, scans with their findings.
+
+Pure: takes the parsed JSON (or None) and returns dataclasses; never raises on a missing or
+mistyped field, it records what it could not use in ``problems`` so the report can say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from harness.report.formatting import parse_time
+
+VERDICTS = ("pass", "fail", "interrupted")
+MAX_FINDINGS_SHOWN = 20
+"""Findings listed per failed scan; the checker's full counts per kind are always shown."""
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def as_list(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, Mapping | list):
+        return None
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    name: str
+    limit: Any
+    measured: Any
+    unit: str
+    op: str  # how measured compares with limit, where results.json says (<=, >=, ...)
+    passed: bool | None
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    thread: Any
+    time: Any
+    file: Any
+    offset: Any
+    detail: str
+
+
+@dataclass
+class ScanRow:
+    name: str
+    started: datetime | None
+    finished: datetime | None
+    duration_s: float | None
+    frames_sent: float | None
+    recorded: float | None
+    lost: float | None
+    invalid: float | None
+    duplicate: float | None
+    out_of_order: float | None
+    payload_errors: float | None
+    corrupt_headers: float | None
+    rate_gbps: float | None
+    nominal_gbps: float | None
+    passed: bool | None  # None: not checked (the run stopped during this scan)
+    findings: list[Finding] = field(default_factory=list)
+    finding_counts: dict[str, int] = field(default_factory=dict)
+    findings_not_shown: int = 0
+
+    @property
+    def has_findings(self) -> bool:
+        return bool(self.findings or self.finding_counts)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    text: str
+    thresholds: tuple[str, ...]  # evidence named by the scenario; empty: the whole run
+    scans: tuple[str, ...]
+
+
+@dataclass
+class RunSummary:
+    verdict: str  # pass | fail | interrupted | unknown
+    breached: list[str]
+    scenario: str
+    description: str
+    started: datetime | None
+    finished: datetime | None
+    run_by: str
+    thresholds: list[ThresholdRow]
+    scans: list[ScanRow]
+    requirements: list[Requirement]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        return None
+
+    @property
+    def failed_scans(self) -> list[ScanRow]:
+        return [s for s in self.scans if s.passed is False]
+
+    def total(self, attribute: str) -> float | None:
+        values = [getattr(s, attribute) for s in self.scans]
+        present = [v for v in values if v is not None]
+        return sum(present) if present else None
+
+    @property
+    def achieved_gbps(self) -> float | None:
+        """Mean achieved rate over the scans, weighted by scan duration where known."""
+        pairs = [(s.rate_gbps, s.duration_s or 1.0) for s in self.scans if s.rate_gbps is not None]
+        weight = sum(w for _, w in pairs)
+        return sum(r * w for r, w in pairs) / weight if pairs and weight > 0 else None
+
+    @property
+    def nominal_gbps(self) -> float | None:
+        rates = [s.nominal_gbps for s in self.scans if s.nominal_gbps is not None]
+        return max(rates) if rates else None
+
+
+def threshold_rows(raw: Any) -> list[ThresholdRow]:
+    rows = []
+    for item in as_list(raw):
+        t = as_mapping(item)
+        name = as_text(t.get("name"))
+        if name is None:
+            continue
+        passed = t.get("passed")
+        rows.append(ThresholdRow(name=name, limit=t.get("limit"), measured=t.get("value"),
+                                 unit=as_text(t.get("unit")) or "", op=as_text(t.get("op")) or "",
+                                 passed=passed if isinstance(passed, bool) else None))
+    return rows
+
+
+def _finding(raw: Any) -> Finding | None:
+    f = as_mapping(raw)
+    kind = as_text(f.get("kind"))
+    if kind is None:
+        return None
+    return Finding(kind=kind, thread=f.get("thread"), time=f.get("time"), file=f.get("file"),
+                   offset=f.get("offset"), detail=as_text(f.get("detail")) or "")
+
+
+def findings_of(check: Mapping[str, Any]) -> tuple[list[Finding], dict[str, int]]:
+    """The checker's listed findings and its full counts per kind.
+
+    Accepts ``findings`` as a list (with ``counts`` beside it) or as ``{"counts": ..., "items"|"first": [...]}``;
+    without counts, the listed findings are counted (a lower bound).
+    """
+    raw = check.get("findings")
+    counts_raw: Any = check.get("counts")
+    if isinstance(raw, Mapping):
+        counts_raw = raw.get("counts", counts_raw)
+        raw = raw.get("items", raw.get("first", raw.get("examples")))
+    listed = [f for f in (_finding(x) for x in as_list(raw)) if f is not None]
+    counts: dict[str, int] = {}
+    for kind, n in as_mapping(counts_raw).items():
+        number = as_number(n)
+        if number is not None and number > 0:
+            counts[str(kind)] = int(number)
+    if not counts:
+        for f in listed:
+            counts[f.kind] = counts.get(f.kind, 0) + 1
+    return listed, counts
+
+
+def scan_row(raw: Any, index: int) -> ScanRow:
+    s = as_mapping(raw)
+    check = as_mapping(s.get("check"))
+
+    def pick(*keys: str, source: Mapping[str, Any] = s) -> float | None:
+        for key in keys:
+            value = as_number(source.get(key))
+            if value is not None:
+                return value
+        return None
+
+    recorded = pick("frames", source=check)
+    if recorded is None:
+        recorded = pick("recorded_frames", "valid_frames")
+    lost = pick("lost_frames")
+    if lost is None:
+        lost = pick("missing_frames", source=check)
+    started, finished = parse_time(s.get("started")), parse_time(s.get("finished"))
+    duration = pick("duration_s")
+    if duration is None and started and finished:
+        duration = (finished - started).total_seconds()
+    passed = s.get("passed")
+    listed, counts = findings_of(check)
+    row = ScanRow(
+        name=as_text(s.get("name")) or f"scan {index + 1} (unnamed)",
+        started=started, finished=finished, duration_s=duration,
+        frames_sent=pick("frames_sent"), recorded=recorded, lost=lost,
+        invalid=pick("invalid_frames"), duplicate=pick("duplicate_frames"),
+        out_of_order=pick("out_of_order_frames"), payload_errors=pick("payload_errors"),
+        corrupt_headers=pick("corrupt_headers"), rate_gbps=pick("rate_gbps"), nominal_gbps=pick("nominal_gbps"),
+        passed=passed if isinstance(passed, bool) else None,
+        finding_counts=counts,
+    )
+    row.findings = listed[:MAX_FINDINGS_SHOWN]
+    row.findings_not_shown = max(0, sum(counts.values()) - len(row.findings))
+    return row
+
+
+def requirements_of(scenario: Mapping[str, Any]) -> list[Requirement]:
+    out = []
+    for item in as_list(scenario.get("requirements")):
+        r = as_mapping(item)
+        rid = as_text(r.get("id"))
+        if rid is None:
+            continue
+        out.append(Requirement(
+            id=rid, text=as_text(r.get("text")) or "",
+            thresholds=tuple(str(x) for x in as_list(r.get("thresholds")) if as_text(x)),
+            scans=tuple(str(x) for x in as_list(r.get("scans")) if as_text(x)),
+        ))
+    return out
+
+
+def summarize(results: Mapping[str, Any] | None) -> RunSummary:
+    """The run's summary; ``results`` None means results.json was missing or unreadable."""
+    r = as_mapping(results)
+    scenario = as_mapping(r.get("scenario"))
+    thresholds = threshold_rows(r.get("thresholds"))
+    scans = [scan_row(s, i) for i, s in enumerate(as_list(r.get("scans")))]
+    problems: list[str] = []
+    breached = [str(b) for b in as_list(r.get("breached")) if as_text(b)]
+    for t in thresholds:
+        if t.passed is False and t.name not in breached:
+            breached.append(t.name)
+    started, finished = parse_time(r.get("started")), parse_time(r.get("finished"))
+    verdict = verdict_of(r, breached, scans, finished, problems)
+    if results is not None and not scans:
+        problems.append("results.json lists no scans")
+    return RunSummary(
+        verdict=verdict, breached=breached,
+        scenario=as_text(scenario.get("name")) or "unnamed scenario",
+        description=as_text(scenario.get("description")) or "",
+        started=started, finished=finished, run_by=as_text(r.get("run_by")) or "",
+        thresholds=thresholds, scans=scans, requirements=requirements_of(scenario), problems=problems,
+    )
+
+
+def verdict_of(r: Mapping[str, Any], breached: list[str], scans: list[ScanRow],
+               finished: datetime | None, problems: list[str]) -> str:
+    """The engine's verdict, never milder than the evidence: a 'pass' with a breach reads 'fail'."""
+    stated = r.get("verdict")
+    failed_scans = [s.name for s in scans if s.passed is False]
+    if stated == "pass" and (breached or failed_scans):
+        what = ", ".join(breached or failed_scans)
+        problems.append(f"results.json says 'pass' but reports failures ({what}); shown as 'fail'")
+        return "fail"
+    if stated in VERDICTS:
+        return str(stated)
+    if not r:
+        return "unknown"
+    problems.append("results.json has no verdict; derived from its thresholds and scans")
+    if breached or failed_scans:
+        return "fail"
+    if finished is None:
+        return "interrupted"
+    return "pass" if r.get("thresholds") else "unknown"

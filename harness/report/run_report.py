@@ -1,0 +1,79 @@
+"""``render_run``: a run folder to its self-contained report.html."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.report.environment import environment_of
+from harness.report.plots import spectrum_svg, time_figure_svg
+from harness.report.results import RunSummary, ThresholdRow, as_mapping, as_text, summarize
+from harness.report.run_folder import METRICS, RunFolder, load_run
+from harness.report.series import MAX_POINTS
+from harness.report.statistics import OPTIMAL_2BIT, last_statistics
+from harness.report.templates import render_page, write_page
+from harness.report.timeline import Timeline, format_seconds, run_timeline
+
+REPORT = "report.html"
+ACCEPTANCE = "acceptance.html"
+
+
+def breached_rows(summary: RunSummary) -> list[tuple[str, ThresholdRow | None]]:
+    by_name = {t.name: t for t in summary.thresholds}
+    return [(name, by_name.get(name)) for name in summary.breached]
+
+
+def reduction_note(folder: RunFolder, timeline: Timeline) -> str:
+    samples = len(folder.metrics) if folder.metrics is not None else 0
+    widths = {line.series.bucket_s for f in timeline.figures for p in f.panels for line in p.lines}
+    widths.discard(None)
+    if not samples:
+        return ""
+    if not widths:
+        return f"All {samples:,} metrics samples are plotted."
+    width = max(w for w in widths if w is not None)
+    return (f"{samples:,} metrics samples, plotted as at most {MAX_POINTS} points per series "
+            f"(buckets of {format_seconds(width)}); the full data is in the run's metrics file.")
+
+
+def scenario_of(results: dict[str, Any] | None) -> dict[str, str]:
+    scenario = as_mapping(as_mapping(results).get("scenario"))
+    return {key: as_text(scenario.get(key)) or "" for key in ("name", "file", "description", "text")}
+
+
+def run_context(folder: RunFolder) -> dict[str, Any]:
+    """Everything run.html.j2 shows, from one loaded run folder."""
+    summary = summarize(folder.results)
+    timeline = run_timeline(folder.metrics, summary.nominal_gbps)
+    stats = last_statistics(as_mapping(folder.results).get("scans") or [])
+    problems = folder.problems + summary.problems
+    return {
+        "run_name": folder.path.name,
+        "s": summary,
+        "breached_rows": breached_rows(summary),
+        "problems": problems,
+        "timeline": timeline,
+        "figures": [(figure, time_figure_svg(figure)) for figure in timeline.figures],
+        "reduction_note": reduction_note(folder, timeline),
+        "stats": stats,
+        "spectrum_svg": spectrum_svg(stats) if stats else None,
+        "optimal": OPTIMAL_2BIT,
+        "env": environment_of(folder.results),
+        "scenario": scenario_of(folder.results),
+        "logs": folder.logs,
+        "metrics_name": as_text(as_mapping(folder.results).get("metrics")) or METRICS,
+        "acceptance_href": ACCEPTANCE if (folder.path / ACCEPTANCE).is_file() else None,
+        "generated": datetime.now(UTC),
+    }
+
+
+def render_run(run_dir: Path) -> Path:
+    """Write ``run_dir/report.html``: verdict, thresholds, scans, plots, statistics, environment, logs.
+
+    Works on a partial folder (interrupted run, missing files) and says what is missing.
+    """
+    run_dir = Path(run_dir)
+    folder = load_run(run_dir)
+    html = render_page("run.html.j2", **run_context(folder))
+    return write_page(run_dir / REPORT, html)

@@ -1,0 +1,177 @@
+"""What the run report plots over time, as plain values: figures, panels and reduced lines.
+
+Kept apart from matplotlib so the choice of series, units and reductions is tested with plain
+arrays; ``plots.py`` only draws what this module describes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.report.series import MAX_POINTS, MetricColumns, Reduced, increments, reduce_envelope, reduce_sum
+
+MAX_MOUNT_LINES = 8
+"""More mount points than this are drawn as their total and their spread, not one line each."""
+
+GIB = 1024.0**3
+MIB = 1024.0**2
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    series: Reduced
+    style: str = "envelope"  # envelope: mean with a min/max band; line: mean only; step: counts per bucket
+    role: str = ""  # sender | recorder | error | ... (picks the colour)
+
+
+@dataclass(frozen=True)
+class Panel:
+    ylabel: str
+    lines: list[Line]
+    reference: float | None = None  # a horizontal dashed line (the nominal rate)
+    reference_label: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TimeFigure:
+    key: str
+    title: str
+    panels: list[Panel]
+    caption: str = ""
+
+    @property
+    def points(self) -> int:
+        return sum(len(line.series) for p in self.panels for line in p.lines)
+
+
+@dataclass
+class Timeline:
+    figures: list[TimeFigure] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # what could not be plotted, and why
+
+
+def _scaled(r: Reduced, factor: float) -> Reduced:
+    return Reduced(r.t, r.mean * factor, r.lo * factor, r.hi * factor, r.bucket_s)
+
+
+def _per_bucket_label(r: Reduced, what: str) -> str:
+    if r.bucket_s is None:
+        return f"{what} per sample"
+    return f"{what} per {format_seconds(r.bucket_s)}"
+
+
+def format_seconds(seconds: float) -> str:
+    """A short duration for axis labels: 2 s, 1.5 min, 3 h."""
+    if seconds < 90:
+        return f"{seconds:.3g} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def _throughput(c: MetricColumns, nominal_gbps: float | None, n: int) -> TimeFigure | None:
+    lines = [Line(label, reduce_envelope(c.t, c.column(name), n), role=role)
+             for label, name, role in (("sent", "sender_gbps", "sender"), ("recorded", "recorder_gbps", "recorder"))
+             if c.has(name)]
+    if not lines:
+        return None
+    return TimeFigure("throughput", "Throughput: sent vs recorded",
+                      [Panel("Gbit/s", lines, nominal_gbps, "nominal")],
+                      caption="Line: mean per bucket; band: lowest to highest sample in the bucket.")
+
+
+def _loss(c: MetricColumns, n: int) -> TimeFigure | None:
+    panels: list[Panel] = []
+    if c.has("recorder_lost"):
+        lost = reduce_sum(c.t, increments(c.column("recorder_lost")), n)
+        total = int(np.nansum(lost.mean))
+        panels.append(Panel(_per_bucket_label(lost, "packets"), [Line("lost", lost, "step", "error")],
+                            note=f"{total:,} packets lost in the metrics"))
+    if c.has("recorder_out_of_order"):
+        ooo = reduce_sum(c.t, increments(c.column("recorder_out_of_order")), n)
+        if panels:
+            panels[0].lines.append(Line("out of order", ooo, "step", "warning"))
+        else:
+            panels.append(Panel(_per_bucket_label(ooo, "packets"), [Line("out of order", ooo, "step", "warning")]))
+    udp = [Line(label, reduce_sum(c.t, increments(c.column(name)), n), "step", role)
+           for label, name, role in (("RcvbufErrors", "udp_rcvbuf_errors", "error"),
+                                     ("InErrors", "udp_in_errors", "warning")) if c.has(name)]
+    if udp:  # InErrors includes RcvbufErrors, so each is counted on its own
+        totals = ", ".join(f"{int(np.nansum(line.series.mean)):,} {line.label}" for line in udp)
+        panels.append(Panel(_per_bucket_label(udp[0].series, "errors"), udp,
+                            note=f"kernel UDP receive errors during the run: {totals}"))
+    if not panels:
+        return None
+    return TimeFigure("loss", "Loss and the kernel's UDP receive errors", panels,
+                      caption="Counts per bucket from the recorder's counters and /proc/net/snmp on the recorder node.")
+
+
+def _disks(c: MetricColumns, n: int) -> TimeFigure | None:
+    if not c.disks:
+        return None
+    mounts = sorted(c.disks)
+    write: list[Line] = []
+    free: list[Line] = []
+    if len(mounts) <= MAX_MOUNT_LINES:
+        for m in mounts:
+            # Mean lines only: a band per mount point would bury the lines and double the figure's size.
+            write.append(Line(m, _scaled(reduce_envelope(c.t, c.disks[m]["write_bytes_per_s"], n), 1 / MIB), "line"))
+            free.append(Line(m, _scaled(reduce_envelope(c.t, c.disks[m]["free_bytes"], n), 1 / GIB), "line"))
+    else:
+        rates = np.vstack([c.disks[m]["write_bytes_per_s"] for m in mounts])
+        frees = np.vstack([c.disks[m]["free_bytes"] for m in mounts])
+        with warnings.catch_warnings():  # 'All-NaN slice' where a metrics line had no disks
+            warnings.simplefilter("ignore", RuntimeWarning)
+            write.append(Line(f"all {len(mounts)} mount points",
+                              _scaled(reduce_envelope(c.t, np.nansum(rates, axis=0), n), 1 / MIB)))
+            write.append(Line("busiest mount point",
+                              _scaled(reduce_envelope(c.t, np.nanmax(rates, axis=0), n), 1 / MIB)))
+            free.append(Line(f"all {len(mounts)} mount points",
+                             _scaled(reduce_envelope(c.t, np.nansum(frees, axis=0), n), 1 / GIB)))
+            free.append(Line("fullest mount point",
+                             _scaled(reduce_envelope(c.t, np.nanmin(frees, axis=0), n), 1 / GIB)))
+    return TimeFigure("disks", "Disk write rate and free space per mount point",
+                      [Panel("write MiB/s", write), Panel("free GiB", free)])
+
+
+def _processes(c: MetricColumns, n: int) -> TimeFigure | None:
+    cpu = [Line(label, reduce_envelope(c.t, c.column(name), n), role=role)
+           for label, name, role in (("sender", "sender_cpu_pct", "sender"),
+                                     ("recorder", "recorder_cpu_pct", "recorder"))
+           if c.has(name)]
+    rss = [Line(label, _scaled(reduce_envelope(c.t, c.column(name), n), 1 / MIB), role=role)
+           for label, name, role in (("sender", "sender_rss_bytes", "sender"),
+                                     ("recorder", "recorder_rss_bytes", "recorder"))
+           if c.has(name)]
+    panels = [p for p in (Panel("CPU %", cpu), Panel("RSS MiB", rss)) if p.lines]
+    if not panels:
+        return None
+    return TimeFigure("processes", "CPU and memory of sender and recorder", panels)
+
+
+def run_timeline(columns: MetricColumns | None, nominal_gbps: float | None = None,
+                 max_points: int = MAX_POINTS) -> Timeline:
+    """The figures of a run's 'over time' section; says what is missing instead of failing."""
+    timeline = Timeline()
+    if columns is None or len(columns) == 0:
+        timeline.missing.append("no metrics samples, so nothing to plot over time")
+        return timeline
+    if len(columns) < 2:
+        timeline.missing.append("only one metrics sample, too few to plot over time")
+        return timeline
+    makers = (("throughput", lambda: _throughput(columns, nominal_gbps, max_points)),
+              ("loss and UDP errors", lambda: _loss(columns, max_points)),
+              ("disk write rate and free space", lambda: _disks(columns, max_points)),
+              ("CPU and RSS", lambda: _processes(columns, max_points)))
+    for what, make in makers:
+        figure = make()
+        if figure is None:
+            timeline.missing.append(f"{what}: not in metrics.jsonl")
+        else:
+            timeline.figures.append(figure)
+    return timeline
