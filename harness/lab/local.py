@@ -1,0 +1,213 @@
+"""The local lab: up (through ansible/site.yml and inventory/local.yml), status, down; loopback without root.
+
+As root, `lab_up` runs the same playbook and roles as a real lab against this machine: the local_lab role
+makes the loop images, the sender namespace, its veth and sshd, and records them in a state file; the
+other roles format and mount the disks, tune the kernel and set the MTU. Without root the lab degrades to
+loopback and plain directories, and says so once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness.lab.commands import lab_log
+from harness.lab.errors import LabError
+from harness.lab.info import LabInfo
+from harness.lab.runner import ANSIBLE_DIR, LOCAL_INVENTORY, SITE_PLAYBOOK, PlaybookRun, run_playbook
+from harness.lab.state import (
+    LabStatus,
+    default_work_dir,
+    info_from_state,
+    probe,
+    read_state,
+    state_path,
+    write_state,
+)
+from harness.lab.teardown import teardown
+
+logger = logging.getLogger("harness.lab")
+
+DEFAULT_DISKS = 2
+DEFAULT_DISK_SIZE = "12G"
+_SIZE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
+_warned_degraded = False
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def resolve_inventory(inventory: str | Path | None) -> Path | None:
+    """'local' or None -> the local inventory; 'none' -> no inventory (loopback); else a path (cwd or repo)."""
+    if inventory is None or str(inventory) == "local":
+        return LOCAL_INVENTORY
+    if str(inventory) == "none":
+        return None
+    path = Path(inventory)
+    if not path.is_absolute() and not path.exists():
+        beside = ANSIBLE_DIR.parent / path
+        if beside.exists():
+            return beside
+    return path
+
+
+def _is_local_inventory(path: Path) -> bool:
+    if not path.is_file():
+        raise LabError(f"no such inventory: {path}")
+    return path.resolve() == LOCAL_INVENTORY.resolve() or "local_lab:" in path.read_text()
+
+
+@contextmanager
+def _lab_lock(work_dir: Path) -> Iterator[None]:
+    """One up/down at a time on this machine (scenario runs under xdist may race for the lab)."""
+    lock_dir = Path("/run/lock") if is_root() and Path("/run/lock").is_dir() else work_dir.parent
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{work_dir.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _warn_degraded(reason: str) -> None:
+    global _warned_degraded
+    if not _warned_degraded:
+        logger.warning("local lab degraded (%s): loopback (127.0.0.1) and plain directories, no XFS loop disks, "
+                    "no sender namespace, no jumbo-frame veth, no sysctl tuning", reason)
+        _warned_degraded = True
+
+
+def _degraded_up(work_dir: Path, disks: int, mount_root: Path | None, reason: str) -> LabInfo:
+    _warn_degraded(reason)
+    root_dir = mount_root or work_dir / "disks"
+    state = read_state(work_dir)
+    if state and state.get("lab") == "degraded":
+        _check_layout(state, disks, None, root_dir)
+    made = []
+    for n in range(disks):
+        disk = root_dir / f"disk{n}"
+        if not disk.is_dir():
+            disk.mkdir(parents=True)
+            made.append(str(disk))
+    state = {"schema": 1, "lab": "degraded", "work_dir": str(work_dir), "mount_root": str(root_dir),
+             "disks": [{"mount": str(root_dir / f"disk{n}")} for n in range(disks)],
+             "state_file": str(state_path(work_dir))}
+    write_state(work_dir, state)
+    logger.info("degraded lab: %d plain directories under %s%s", disks, root_dir, f" (made {made})" if made else "")
+    return info_from_state(state, changed=[f"made {m}" for m in made])
+
+
+def _check_layout(state: dict[str, Any], disks: int | None, disk_size: str | None, mount_root: Path | None) -> None:
+    """Refuse to silently reshape a lab that is up: its disks may hold recordings."""
+    have_disks = len(state.get("disks", []))
+    differences = []
+    if disks is not None and disks != have_disks:
+        differences.append(f"{have_disks} disks, not {disks}")
+    if disk_size is not None and state.get("disk_size") not in (None, disk_size):
+        differences.append(f"disks of {state.get('disk_size')}, not {disk_size}")
+    if mount_root is not None and Path(state["mount_root"]) != Path(mount_root):
+        differences.append(f"mounted under {state['mount_root']}, not {mount_root}")
+    if differences:
+        raise LabError("the local lab is already up with " + ", ".join(differences)
+                       + ": take it down first (python -m harness.lab down)")
+
+
+def lab_up(inventory: str | Path | None = "ansible/inventory/local.yml", log: Path | None = None,
+           disks: int | None = None, disk_size: str | None = None, mount_root: str | Path | None = None, *,
+           work_dir: Path | None = None, converge: bool = True, degraded: bool | None = None,
+           timeout: float = 900.0) -> LabInfo:
+    """Bring the local lab up (idempotent: a lab that is up is reused and converged again).
+
+    disks/disk_size default to those of a lab that is up, else 2 x 12G sparse images. converge=False skips
+    the Ansible run when every part of the lab is already there. `info.changed` names the tasks that changed
+    (empty on a second `up`). Without root (or with inventory 'none', or degraded=True) the lab is loopback
+    and plain directories. Raises PlaybookFailed (host, task, message) when a task fails.
+    """
+    root = is_root()
+    inventory_path = resolve_inventory(inventory)
+    if degraded is None:
+        degraded = not root or inventory_path is None
+    work_dir = Path(work_dir) if work_dir else default_work_dir(not degraded)
+    root_dir = Path(mount_root) if mount_root is not None else None
+    if disks is not None and not 1 <= disks <= 64:
+        raise LabError(f"disks must be 1..64, not {disks}")
+    if disk_size is not None and not _SIZE.match(disk_size):
+        raise LabError(f"disk_size must look like 12G, 512M or 1T, not {disk_size!r}")
+    with lab_log(log), _lab_lock(work_dir):
+        if degraded:
+            reason = "not root" if not root else "no inventory"
+            return _degraded_up(work_dir, disks or DEFAULT_DISKS, root_dir, reason)
+        if inventory_path is None or not _is_local_inventory(inventory_path):
+            raise LabError(f"{inventory}: lab_up drives the local lab (an inventory with a local_lab group); "
+                           "provision a real lab with harness.lab.provision() / python -m harness.lab provision")
+        state = read_state(work_dir)
+        if state is not None and state.get("lab") != "degraded":
+            _check_layout(state, disks, disk_size, root_dir)
+            if root_dir is None:
+                root_dir = Path(state["mount_root"])
+            if not converge and probe(state, work_dir).state == "up":
+                logger.info("local lab is up (%s); not converging again", state_path(work_dir))
+                return info_from_state(state)
+        extravars: dict[str, Any] = {"lab_work_dir": str(work_dir), "lab_disk_count": disks or DEFAULT_DISKS,
+                                     "lab_disk_size": disk_size or DEFAULT_DISK_SIZE}
+        if root_dir is not None:
+            extravars["lab_mount_root"] = str(root_dir)
+        started = time.monotonic()
+        run = run_playbook(SITE_PLAYBOOK, inventory_path, extravars=extravars, timeout=timeout, log_path=log)
+        run.raise_for_failure()
+        state = read_state(work_dir)
+        if state is None:
+            raise LabError(f"{SITE_PLAYBOOK.name} ran but wrote no lab state at {state_path(work_dir)}: "
+                           f"does {inventory_path} put this host in the local_lab group?")
+        info = info_from_state(state, changed=run.changed)
+        logger.info("local lab up in %.1f s: %s", time.monotonic() - started, run.summary())
+        return info
+
+
+def lab_down(log: Path | None = None, *, work_dir: Path | None = None) -> list[str]:
+    """Take the local lab down: everything its state file names, nothing else. Returns what was removed."""
+    removed: list[str] = []
+    with lab_log(log):
+        for candidate in [Path(work_dir)] if work_dir else [default_work_dir(True), default_work_dir(False)]:
+            if candidate == default_work_dir(True) and not is_root() and work_dir is None:
+                continue
+            with _lab_lock(candidate):
+                state = read_state(candidate)
+                if state is None:
+                    continue
+                kind = "degraded lab" if state.get("lab") == "degraded" else "local lab"
+                removed += teardown(state, candidate)
+                logger.info("%s down: removed %d parts", kind, len(removed))
+    return removed
+
+
+def lab_status(*, work_dir: Path | None = None) -> LabStatus:
+    """Whether the lab is up, down, partly up (naming what is missing) or degraded."""
+    candidates = [Path(work_dir)] if work_dir else [default_work_dir(is_root()), default_work_dir(not is_root())]
+    for candidate in candidates:
+        state = read_state(candidate)
+        if state is not None:
+            return probe(state, candidate)
+    return LabStatus("down", str(candidates[0]))
+
+
+def provision(inventory: str | Path, log: Path | None = None, *, limit: str | None = None, check_mode: bool = False,
+              extravars: dict[str, Any] | None = None, timeout: float = 1800.0) -> PlaybookRun:
+    """Run ansible/site.yml against any inventory (a real lab); raises PlaybookFailed on a failed task."""
+    path = resolve_inventory(inventory)
+    if path is None:
+        raise LabError("provision needs an inventory")
+    with lab_log(log):
+        run = run_playbook(SITE_PLAYBOOK, path, extravars=extravars, limit=limit, timeout=timeout, log_path=log,
+                           check_mode=check_mode)
+        run.raise_for_failure()
+        return run

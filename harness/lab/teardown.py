@@ -1,0 +1,179 @@
+"""Taking the local lab down: exactly what its state file names, in an order the kernel accepts.
+
+Processes in the sender namespace first (they may hold mounts through ip-netns-exec's mount namespace),
+then the XFS mounts, their loop devices and images, the namespace and veth, the sysctl values found
+before the first `up`, and last the state itself. Every step tolerates a part that is already gone, so
+`down` after a half-finished `up` (or twice) is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.lab import commands
+from harness.lab.errors import CommandFailed, LabError
+from harness.lab.state import loop_devices_for, mounted_filesystems, netns_exists, state_path
+
+log = logging.getLogger("harness.lab")
+
+MANAGED_MARK = "Managed by Ansible (role udp_tuning)"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return path.resolve() != root.resolve()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a parent that does not reap it counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _stop_namespace_processes(netns: str, removed: list[str]) -> None:
+    if not netns_exists(netns):
+        return
+    pids = [int(p) for p in commands.run(["ip", "netns", "pids", netns], timeout=10).stdout.split()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = [p for p in pids if _alive(p)]
+        for pid in alive:
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                os.kill(pid, sig)
+                log.info("sent %s to %d (%s) in %s", sig.name, pid, comm, netns)
+                removed.append(f"process {pid} ({comm})")
+            except (ProcessLookupError, FileNotFoundError):
+                continue
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and any(_alive(p) for p in alive):
+            time.sleep(0.05)
+        pids = [p for p in alive if _alive(p)]
+        if not pids:
+            return
+    raise LabError(f"processes in {netns} survived SIGKILL: {pids}")
+
+
+def _unmount(mount: str, removed: list[str], problems: list[str]) -> None:
+    if mount not in mounted_filesystems():
+        return
+    try:
+        commands.run(["umount", mount], timeout=60)
+        removed.append(f"mount {mount}")
+    except CommandFailed as exc:
+        holders = commands.run(["fuser", "-vm", mount], timeout=10, check=False)
+        problems.append(f"cannot unmount {mount}: {exc.output.strip()}; held by: "
+                        f"{(holders.stdout + holders.stderr).strip() or 'unknown'}")
+
+
+def _detach_loops(image: str, removed: list[str], problems: list[str]) -> None:
+    for device in loop_devices_for(image):
+        try:
+            commands.run(["losetup", "-d", device], timeout=30)
+            removed.append(f"loop device {device}")
+        except CommandFailed as exc:
+            problems.append(f"cannot detach {device} ({image}): {exc}")
+    # autoclear loops go away asynchronously after the last umount
+    deadline = time.monotonic() + 5.0
+    while loop_devices_for(image) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if loop_devices_for(image):
+        problems.append(f"loop devices still attached to {image}: {loop_devices_for(image)}")
+
+
+def _remove_network(state: dict[str, Any], removed: list[str]) -> None:
+    netns, veth = state["netns"], state["veth_recorder"]
+    if netns_exists(netns):
+        commands.run(["ip", "netns", "del", netns], timeout=30)
+        removed.append(f"netns {netns}")
+    link = Path(f"/sys/class/net/{veth}")
+    deadline = time.monotonic() + 3.0
+    while link.exists() and time.monotonic() < deadline:  # goes with its peer, asynchronously
+        time.sleep(0.05)
+    if link.exists():
+        commands.run(["ip", "link", "del", veth], timeout=30, check=False)
+        if link.exists():
+            raise LabError(f"veth {veth} is still there after ip link del")
+        removed.append(f"veth {veth}")
+    # `ip netns add` bind-mounts /run/netns on itself and never undoes it; do so once no namespace is left
+    run_netns = Path("/run/netns")
+    if "/run/netns" in mounted_filesystems() and run_netns.is_dir() and not any(run_netns.iterdir()):
+        commands.run(["umount", "/run/netns"], timeout=30)
+        run_netns.rmdir()
+        removed.append("mount /run/netns (ip netns' own)")
+
+
+def _restore_sysctls(state: dict[str, Any], removed: list[str]) -> None:
+    saved = Path(state.get("sysctl_before") or "")
+    if saved.name and saved.is_file():
+        before: dict[str, str] = json.loads(saved.read_text())
+        now = commands.run(["sysctl", "-n", *before], timeout=10).stdout.splitlines()
+        differ = [f"{k}={v}" for (k, v), line in zip(before.items(), now, strict=False) if " ".join(line.split()) != v]
+        if differ:
+            commands.run(["sysctl", "-w", *differ], timeout=10)
+            removed.append("sysctls restored: " + ", ".join(differ))
+        saved.unlink()
+    conf = Path(state.get("sysctl_file") or "")
+    if conf.name and conf.is_file() and MANAGED_MARK in conf.read_text():
+        conf.unlink()
+        removed.append(f"file {conf}")
+
+
+def teardown(state: dict[str, Any], work_dir: Path) -> list[str]:
+    """Remove everything the state names; returns what was removed. Raises LabError if something stays."""
+    removed: list[str] = []
+    problems: list[str] = []
+    mount_root = Path(state["mount_root"])
+    if state.get("lab") == "degraded":
+        for mount in map(Path, (d["mount"] for d in state.get("disks", []))):
+            if mount.is_dir() and _inside(mount, mount_root):
+                shutil.rmtree(mount)
+                removed.append(f"directory {mount}")
+    else:
+        _stop_namespace_processes(state["netns"], removed)
+        for disk in state.get("disks", []):
+            _unmount(str(disk["mount"]), removed, problems)
+        for disk in state.get("disks", []):
+            _detach_loops(str(disk["device"]), removed, problems)
+        if problems:
+            raise LabError("lab not fully down (state kept; fix and run down again): " + "; ".join(problems))
+        for disk in state.get("disks", []):
+            image, mount = Path(disk["device"]), Path(disk["mount"])
+            if image.is_file() and _inside(image, work_dir):
+                image.unlink()
+                removed.append(f"image {image}")
+            if mount.is_dir() and _inside(mount, mount_root):
+                try:
+                    mount.rmdir()
+                except OSError as exc:  # written to while unmounted: keep it, say so
+                    problems.append(f"{mount} is not empty after unmounting ({exc.strerror}); left in place")
+        _remove_network(state, removed)
+        _restore_sysctls(state, removed)
+        ssh_dir = Path(state["ssh"]["dir"])
+        if ssh_dir.is_dir() and _inside(ssh_dir, work_dir):
+            shutil.rmtree(ssh_dir)
+            removed.append(f"directory {ssh_dir} (sender node's sshd and keys)")
+        image_dir = Path(state["disks"][0]["device"]).parent if state.get("disks") else None
+        if image_dir and image_dir.is_dir() and _inside(image_dir, work_dir) and not any(image_dir.iterdir()):
+            image_dir.rmdir()
+    if mount_root.is_dir() and not any(mount_root.iterdir()):
+        mount_root.rmdir()
+        removed.append(f"directory {mount_root}")
+    state_path(work_dir).unlink(missing_ok=True)
+    if work_dir.is_dir() and not any(work_dir.iterdir()):
+        work_dir.rmdir()
+        removed.append(f"directory {work_dir}")
+    if problems:
+        raise LabError("lab down, but: " + "; ".join(problems))
+    return removed
