@@ -53,6 +53,10 @@ def requirement_result(req: Requirement, summary: RunSummary) -> RequirementResu
         scans = [] if req.thresholds else list(summary.scans)
     failed = any(t.passed is False for t in thresholds) or any(s.passed is False for s in scans)
     evaluated = [t for t in thresholds if t.passed is not None]
+    if summary.failed_preflight:
+        notes.append("preflight failed (" + ", ".join(c.name for c in summary.failed_preflight) + ")")
+    if not summary.scans:
+        notes.append("the run recorded no scans")
     if failed:
         status = "fail"
     elif notes or not (evaluated or scans):

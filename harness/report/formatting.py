@@ -106,9 +106,9 @@ def value_text(value: Any) -> str:
 
 
 def clock_text(value: Any) -> str:
-    """Month, day and time of day, for table cells whose full time is in a tooltip."""
+    """Time of day, for table cells whose full date and time is in a tooltip."""
     when = value if isinstance(value, datetime) else parse_time(value)
-    return when.strftime("%m-%d %H:%M:%S") if when else ABSENT
+    return when.strftime("%H:%M:%S") if when else ABSENT
 
 
 def instant_text(value: Any) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 from harness.report.formatting import parse_time
 
 VERDICTS = ("pass", "fail", "interrupted")
+MINIMUM_THRESHOLDS = ("min_",)
+"""Thresholds named so are lower limits (measured >= limit); all others are upper limits."""
 MAX_FINDINGS_SHOWN = 20
 """Findings listed per failed scan; the checker's full counts per kind are always shown."""
 
@@ -44,8 +46,9 @@ class ThresholdRow:
     limit: Any
     measured: Any
     unit: str
-    op: str  # how measured compares with limit, where results.json says (<=, >=, ...)
+    op: str  # how measured must compare with limit: results.json's 'op', else >= for min_*, <= for the rest
     passed: bool | None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class ScanRow:
     rate_gbps: float | None
     nominal_gbps: float | None
     passed: bool | None  # None: not checked (the run stopped during this scan)
+    breaches: list[str] = field(default_factory=list)  # thresholds this scan alone breached, as text
+    problems: list[str] = field(default_factory=list)  # recorder or checker failures in this scan
+    interrupted: bool = False
     findings: list[Finding] = field(default_factory=list)
     finding_counts: dict[str, int] = field(default_factory=dict)
     findings_not_shown: int = 0
@@ -82,6 +88,13 @@ class ScanRow:
     @property
     def has_findings(self) -> bool:
         return bool(self.findings or self.finding_counts)
+
+
+@dataclass(frozen=True)
+class PreflightCheck:
+    name: str
+    passed: bool | None
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,14 @@ class RunSummary:
     scans: list[ScanRow]
     requirements: list[Requirement]
     problems: list[str] = field(default_factory=list)
+    preflight: list[PreflightCheck] = field(default_factory=list)
+    abort_reason: str = ""
+    skipped_scans: list[tuple[str, str]] = field(default_factory=list)
+    stream_nominal_gbps: float | None = None
+
+    @property
+    def failed_preflight(self) -> list[PreflightCheck]:
+        return [c for c in self.preflight if c.passed is False]
 
     @property
     def duration_s(self) -> float | None:
@@ -130,8 +151,8 @@ class RunSummary:
 
     @property
     def nominal_gbps(self) -> float | None:
-        rates = [s.nominal_gbps for s in self.scans if s.nominal_gbps is not None]
-        return max(rates) if rates else None
+        rates = [s.nominal_gbps for s in self.scans if s.nominal_gbps]
+        return max(rates) if rates else self.stream_nominal_gbps
 
 
 def threshold_rows(raw: Any) -> list[ThresholdRow]:
@@ -142,9 +163,11 @@ def threshold_rows(raw: Any) -> list[ThresholdRow]:
         if name is None:
             continue
         passed = t.get("passed")
+        op = as_text(t.get("op")) or (">=" if name.startswith(MINIMUM_THRESHOLDS) else "<=")
         rows.append(ThresholdRow(name=name, limit=t.get("limit"), measured=t.get("value"),
-                                 unit=as_text(t.get("unit")) or "", op=as_text(t.get("op")) or "",
-                                 passed=passed if isinstance(passed, bool) else None))
+                                 unit=as_text(t.get("unit")) or "", op=op,
+                                 passed=passed if isinstance(passed, bool) else None,
+                                 detail=as_text(t.get("detail")) or ""))
     return rows
 
 
@@ -202,20 +225,42 @@ def scan_row(raw: Any, index: int) -> ScanRow:
     if duration is None and started and finished:
         duration = (finished - started).total_seconds()
     passed = s.get("passed")
+    if s.get("validated") is False and passed is False and not s.get("problems") and s.get("interrupted"):
+        passed = None  # stopped before the checker ran: not a failure of the recording
     listed, counts = findings_of(check)
+    checked = s.get("validated") is not False  # the engine's zeros for a scan never checked mean "unknown"
+
+    def counted(*keys: str) -> float | None:
+        return pick(*keys) if checked else None
+
     row = ScanRow(
         name=as_text(s.get("name")) or f"scan {index + 1} (unnamed)",
         started=started, finished=finished, duration_s=duration,
-        frames_sent=pick("frames_sent"), recorded=recorded, lost=lost,
-        invalid=pick("invalid_frames"), duplicate=pick("duplicate_frames"),
-        out_of_order=pick("out_of_order_frames"), payload_errors=pick("payload_errors"),
-        corrupt_headers=pick("corrupt_headers"), rate_gbps=pick("rate_gbps"), nominal_gbps=pick("nominal_gbps"),
+        frames_sent=pick("frames_sent"), recorded=recorded if checked else None, lost=lost if checked else None,
+        invalid=counted("invalid_frames"), duplicate=counted("duplicate_frames"),
+        out_of_order=counted("out_of_order_frames"), payload_errors=counted("payload_errors"),
+        corrupt_headers=counted("corrupt_headers"), rate_gbps=counted("rate_gbps"), nominal_gbps=pick("nominal_gbps"),
         passed=passed if isinstance(passed, bool) else None,
+        breaches=[str(b) for b in as_list(s.get("breaches")) if as_text(b)],
+        problems=[str(p) for p in as_list(s.get("problems")) if as_text(p)],
+        interrupted=s.get("interrupted") is True,
         finding_counts=counts,
     )
+    if s.get("stopped_early") is True:
+        row.problems.append("the recorder stopped recording by itself before record=off")
     row.findings = listed[:MAX_FINDINGS_SHOWN]
     row.findings_not_shown = max(0, sum(counts.values()) - len(row.findings))
     return row
+
+
+def preflight_of(raw: Any) -> list[PreflightCheck]:
+    checks = []
+    for item in as_list(raw):
+        c = as_mapping(item)
+        passed = c.get("passed")
+        checks.append(PreflightCheck(as_text(c.get("name")) or "check", passed if isinstance(passed, bool) else None,
+                                     as_text(c.get("detail")) or ""))
+    return checks
 
 
 def requirements_of(scenario: Mapping[str, Any]) -> list[Requirement]:
@@ -245,15 +290,22 @@ def summarize(results: Mapping[str, Any] | None) -> RunSummary:
         if t.passed is False and t.name not in breached:
             breached.append(t.name)
     started, finished = parse_time(r.get("started")), parse_time(r.get("finished"))
+    preflight = preflight_of(r.get("preflight"))
     verdict = verdict_of(r, breached, scans, finished, problems)
+    if verdict == "pass" and any(c.passed is False for c in preflight):
+        problems.append("results.json says 'pass' but a preflight check failed; shown as 'fail'")
+        verdict = "fail"
     if results is not None and not scans:
         problems.append("results.json lists no scans")
+    skipped = [(str(k), as_text(v) or "") for k, v in as_mapping(r.get("skipped_scans")).items()]
     return RunSummary(
         verdict=verdict, breached=breached,
         scenario=as_text(scenario.get("name")) or "unnamed scenario",
         description=as_text(scenario.get("description")) or "",
         started=started, finished=finished, run_by=as_text(r.get("run_by")) or "",
         thresholds=thresholds, scans=scans, requirements=requirements_of(scenario), problems=problems,
+        preflight=preflight, abort_reason=as_text(r.get("abort_reason")) or "", skipped_scans=skipped,
+        stream_nominal_gbps=as_number(as_mapping(r.get("sender")).get("nominal_gbps")),
     )
 
 
@@ -262,6 +314,10 @@ def verdict_of(r: Mapping[str, Any], breached: list[str], scans: list[ScanRow],
     """The engine's verdict, never milder than the evidence: a 'pass' with a breach reads 'fail'."""
     stated = r.get("verdict")
     failed_scans = [s.name for s in scans if s.passed is False]
+    if stated == "running":
+        problems.append("results.json still says 'running': the run is in progress, or stopped without finishing "
+                        "(killed, power lost); shown as 'interrupted'")
+        return "interrupted"
     if stated == "pass" and (breached or failed_scans):
         what = ", ".join(breached or failed_scans)
         problems.append(f"results.json says 'pass' but reports failures ({what}); shown as 'fail'")

@@ -37,6 +37,13 @@ def reduction_note(folder: RunFolder, timeline: Timeline) -> str:
             f"(buckets of {format_seconds(width)}); the full data is in the run's metrics file.")
 
 
+def least_duration(summary: RunSummary, folder: RunFolder) -> float | None:
+    """For a run without a finish time: how long it ran at least, up to its last metrics sample."""
+    if summary.duration_s is not None or summary.started is None or folder.metrics is None or not len(folder.metrics):
+        return None
+    return max(0.0, float(folder.metrics.t[-1]) - summary.started.timestamp())
+
+
 def scenario_of(results: dict[str, Any] | None) -> dict[str, str]:
     scenario = as_mapping(as_mapping(results).get("scenario"))
     return {key: as_text(scenario.get(key)) or "" for key in ("name", "file", "description", "text")}
@@ -56,6 +63,7 @@ def run_context(folder: RunFolder) -> dict[str, Any]:
         "timeline": timeline,
         "figures": [(figure, time_figure_svg(figure)) for figure in timeline.figures],
         "reduction_note": reduction_note(folder, timeline),
+        "least_duration_s": least_duration(summary, folder),
         "stats": stats,
         "spectrum_svg": spectrum_svg(stats) if stats else None,
         "optimal": OPTIMAL_2BIT,

@@ -25,12 +25,15 @@ GAP_PERIODS = 3.0
 FIELDS: tuple[tuple[str, str, str], ...] = (
     ("sender_gbps", "sender", "gbps"),
     ("sender_frames", "sender", "frames"),
+    ("sender_bytes", "sender", "bytes"),
     ("sender_cpu_pct", "sender", "cpu_pct"),
+    ("sender_cpu_s", "sender", "cpu_s"),
     ("sender_rss_bytes", "sender", "rss_bytes"),
     ("recorder_gbps", "recorder", "gbps"),
     ("recorder_packets", "recorder", "packets"),
     ("recorder_lost", "recorder", "lost"),
     ("recorder_out_of_order", "recorder", "out_of_order"),
+    ("recorder_bytes", "recorder", "bytes"),
     ("recorder_cpu_pct", "recorder", "cpu_pct"),
     ("recorder_rss_bytes", "recorder", "rss_bytes"),
     ("udp_in_datagrams", "udp", "InDatagrams"),
@@ -38,6 +41,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("udp_in_errors", "udp", "InErrors"),
 )
 DISK_FIELDS: tuple[str, ...] = ("write_bytes_per_s", "free_bytes", "total_bytes")
+SECTIONS: tuple[str, ...] = ("sender", "recorder", "udp", "disks")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class MetricColumns:
     disks: dict[str, dict[str, np.ndarray]]
     scan: list[str | None] = field(default_factory=list)
     skipped_lines: int = 0
+    source_errors: dict[str, tuple[int, str]] = field(default_factory=dict)  # section: (samples, first error)
 
     def __len__(self) -> int:
         return len(self.t)
@@ -91,6 +96,7 @@ def columns_from_rows(rows: Iterable[Mapping[str, Any]]) -> MetricColumns:
     values: dict[str, list[float]] = {name: [] for name, _, _ in FIELDS}
     disk_rows: dict[str, list[int]] = {}  # per mount point: the rows that mention it
     disk_values: dict[str, dict[str, list[float]]] = {}
+    errors: dict[str, tuple[int, str]] = {}
     skipped = 0
     for row in rows:
         t = _number(row.get("t")) if isinstance(row, Mapping) else float("nan")
@@ -104,6 +110,11 @@ def columns_from_rows(rows: Iterable[Mapping[str, Any]]) -> MetricColumns:
         for name, section, key in FIELDS:
             part = row.get(section)
             values[name].append(_number(part.get(key)) if isinstance(part, Mapping) else float("nan"))
+        for section in SECTIONS:  # the engine writes {"error": ...} where a source failed that period
+            part = row.get(section)
+            if isinstance(part, Mapping) and "error" in part:
+                count, first = errors.get(section, (0, str(part["error"])))
+                errors[section] = (count + 1, first)
         row_disks = row.get("disks")
         if isinstance(row_disks, Mapping):
             for mount, stats in row_disks.items():
@@ -132,6 +143,7 @@ def columns_from_rows(rows: Iterable[Mapping[str, Any]]) -> MetricColumns:
         disks=disks,
         scan=[scans[i] for i in order],
         skipped_lines=skipped,
+        source_errors=errors,
     )
 
 
@@ -156,6 +168,19 @@ def increments(counter: np.ndarray) -> np.ndarray:
     step = np.diff(present)
     step = np.where(step < 0, present[1:], step)
     out[finite[1:]] = step
+    return out
+
+
+def rate_of(t: np.ndarray, counter: np.ndarray, factor: float = 1.0) -> np.ndarray:
+    """Per-second rate of a cumulative counter (bytes, CPU seconds) times ``factor``; NaN for the first sample."""
+    out = np.full(len(t), np.nan)
+    if len(t) < 2:
+        return out
+    step = increments(counter)
+    dt = np.diff(t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[1:] = np.where(dt > 0, step[1:] / dt * factor, np.nan)
+    out[1:][~np.isfinite(counter[1:])] = np.nan
     return out
 
 

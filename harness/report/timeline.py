@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.report.series import MAX_POINTS, MetricColumns, Reduced, increments, reduce_envelope, reduce_sum
+from harness.report.series import (
+    MAX_POINTS,
+    MetricColumns,
+    Reduced,
+    increments,
+    rate_of,
+    reduce_envelope,
+    reduce_sum,
+)
 
 MAX_MOUNT_LINES = 8
 """More mount points than this are drawn as their total and their spread, not one line each."""
@@ -53,6 +61,7 @@ class TimeFigure:
 class Timeline:
     figures: list[TimeFigure] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # what could not be plotted, and why
+    notes: list[str] = field(default_factory=list)  # gaps in what was plotted (a metrics source that failed)
 
 
 def _scaled(r: Reduced, factor: float) -> Reduced:
@@ -74,10 +83,22 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.3g} h"
 
 
+def derived(c: MetricColumns, name: str, counter: str, factor: float) -> np.ndarray | None:
+    """A rate as the metrics give it, or else derived from its cumulative counter; None if neither is there."""
+    if c.has(name):
+        return c.column(name)
+    if c.has(counter):
+        return rate_of(c.t, c.column(counter), factor)
+    return None
+
+
 def _throughput(c: MetricColumns, nominal_gbps: float | None, n: int) -> TimeFigure | None:
-    lines = [Line(label, reduce_envelope(c.t, c.column(name), n), role=role)
-             for label, name, role in (("sent", "sender_gbps", "sender"), ("recorded", "recorder_gbps", "recorder"))
-             if c.has(name)]
+    lines = []
+    for label, name, counter, role in (("sent", "sender_gbps", "sender_bytes", "sender"),
+                                       ("recorded", "recorder_gbps", "recorder_bytes", "recorder")):
+        gbps = derived(c, name, counter, 8 / 1e9)
+        if gbps is not None:
+            lines.append(Line(label, reduce_envelope(c.t, gbps, n), role=role))
     if not lines:
         return None
     return TimeFigure("throughput", "Throughput: sent vs recorded",
@@ -140,10 +161,11 @@ def _disks(c: MetricColumns, n: int) -> TimeFigure | None:
 
 
 def _processes(c: MetricColumns, n: int) -> TimeFigure | None:
-    cpu = [Line(label, reduce_envelope(c.t, c.column(name), n), role=role)
-           for label, name, role in (("sender", "sender_cpu_pct", "sender"),
-                                     ("recorder", "recorder_cpu_pct", "recorder"))
-           if c.has(name)]
+    cpu = []
+    for label, role in (("sender", "sender"), ("recorder", "recorder")):
+        percent = derived(c, f"{role}_cpu_pct", f"{role}_cpu_s", 100.0)
+        if percent is not None:
+            cpu.append(Line(label, reduce_envelope(c.t, percent, n), role=role))
     rss = [Line(label, _scaled(reduce_envelope(c.t, c.column(name), n), 1 / MIB), role=role)
            for label, name, role in (("sender", "sender_rss_bytes", "sender"),
                                      ("recorder", "recorder_rss_bytes", "recorder"))
@@ -168,6 +190,8 @@ def run_timeline(columns: MetricColumns | None, nominal_gbps: float | None = Non
               ("loss and UDP errors", lambda: _loss(columns, max_points)),
               ("disk write rate and free space", lambda: _disks(columns, max_points)),
               ("CPU and RSS", lambda: _processes(columns, max_points)))
+    for section, (count, first) in sorted(columns.source_errors.items()):
+        timeline.notes.append(f"The {section} metrics failed in {count:,} samples (first: {first}).")
     for what, make in makers:
         figure = make()
         if figure is None:
