@@ -95,6 +95,9 @@ def clock_offset(target: SshTarget, *, python: str = "python3", rounds: int = 8,
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+        for pipe in (process.stdout, process.stderr):
+            if pipe:
+                pipe.close()
     if best is None:
         raise LabError(f"clock exchange with {target.host}: no rounds")
     return ClockOffset(best[0], best[1], f"ssh exchange with {target.host}, best of {rounds}")

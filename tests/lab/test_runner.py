@@ -1,0 +1,89 @@
+"""ansible-runner from Python on small targeted playbooks: failures, unreachable hosts, idempotence, syntax."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.lab import PlaybookFailed, commands, run_playbook
+from harness.lab.commands import lab_log
+from harness.lab.runner import ANSIBLE_DIR, SITE_PLAYBOOK
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+
+
+def _inventory(tmp_path: Path, **hostvars: object) -> Path:
+    host = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}", **hostvars}
+    path = tmp_path / "inventory.yml"
+    path.write_text(json.dumps({"all": {"hosts": {"testnode": host}}}))
+    return path
+
+
+def test_a_failed_task_is_one_error_naming_host_task_and_message(tmp_path: Path) -> None:
+    log = tmp_path / "lab.log"
+    with lab_log(log):
+        run = run_playbook(PLAYBOOKS / "broken_task.yml", _inventory(tmp_path, marker=str(tmp_path / "m")),
+                           log_path=log)
+    assert not run.ok and run.changed == ["testnode: Write a marker"]
+    with pytest.raises(PlaybookFailed) as caught:
+        run.raise_for_failure()
+    failure = caught.value
+    assert (failure.host, failure.task) == ("testnode", "Fail with a message")
+    assert "disk on fire" in failure.message
+    assert str(failure).startswith("broken_task.yml: task 'Fail with a message' failed on testnode:")
+    text = log.read_text()  # the task results were streamed into the run log as they came
+    assert "changed     testnode   Write a marker" in text
+    assert "FAILED      testnode   Fail with a message: non-zero return code | disk on fire" in text
+
+
+def test_an_unreachable_host_is_named(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"gone": {
+        "ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody",
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={tmp_path}/kh -o StrictHostKeyChecking=no"}}}}))
+    run = run_playbook(PLAYBOOKS / "converge.yml", inventory, extravars={"target": str(tmp_path / "t")})
+    assert [f.host for f in run.failures] == ["gone"] and run.failures[0].unreachable
+    with pytest.raises(PlaybookFailed, match=r"failed on gone: .*(refused|port 1)"):
+        run.raise_for_failure()
+
+
+def test_a_second_run_changes_nothing_or_names_what_changed(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, target=str(tmp_path / "kept.conf"))
+    first = run_playbook(PLAYBOOKS / "converge.yml", inventory)
+    second = run_playbook(PLAYBOOKS / "converge.yml", inventory)
+    assert first.ok and first.changed == ["testnode: Keep a file"]
+    assert second.ok and second.changed == [] and second.summary() == "no change"
+    third = run_playbook(PLAYBOOKS / "converge.yml", inventory, extravars={"always_changes": True})
+    assert third.summary() == "1 changed: testnode: A task that always changes"
+
+
+@pytest.mark.parametrize("inventory", ["local.yml", "lab.example.yml"])
+def test_site_playbook_passes_syntax_check(inventory: str) -> None:
+    result = commands.run([str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check",
+                           "-i", str(ANSIBLE_DIR / "inventory" / inventory), str(SITE_PLAYBOOK)],
+                          env={"ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg")}, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mkfs.ext4"), reason="needs root and mkfs.ext4")
+def test_xfs_disks_refuses_a_device_that_holds_another_filesystem(tmp_path: Path) -> None:
+    image = tmp_path / "foreign.img"
+    with image.open("wb") as handle:
+        handle.truncate(64 << 20)
+    commands.run(["mkfs.ext4", "-q", "-F", str(image)], timeout=60)
+    inventory = _inventory(tmp_path, xfs_disks_list=[{"device": str(image), "mount": str(tmp_path / "disk0")}],
+                           xfs_disks_fstab=False)
+    run = run_playbook(PLAYBOOKS / "xfs_disks.yml", inventory)
+    with pytest.raises(PlaybookFailed) as caught:
+        run.raise_for_failure()
+    assert caught.value.task == "xfs_disks : Refuse to format a device that holds something else"
+    assert f"refusing to format {image}" in caught.value.message and "TYPE=ext4" in caught.value.message
+    assert "xfs_disks_force=true" in caught.value.message
+    assert commands.run(["blkid", "-o", "value", "-s", "TYPE", str(image)], timeout=10).stdout.strip() == "ext4"
+    assert not (tmp_path / "disk0").exists()  # refused before anything was made
