@@ -1,0 +1,303 @@
+"""Checking one recording end to end: find the stream's shape, then every window of frames
+through the header rules, payload integrity, sample statistics and continuity.
+
+``check_files``, ``check_scan`` and ``check_mark6`` are plain top-level functions taking plain
+values, so the scenario engine can run them in a worker process while the next scan records.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.checker.continuity import Context, Continuity, Frames
+from harness.checker.errors import CheckerError
+from harness.checker.expectation import Expectation
+from harness.checker.framing import Run, Skip, frame_runs, header_words
+from harness.checker.integrity import check_pattern, payload_view
+from harness.checker.mark6 import mark6_recording
+from harness.checker.readers import Recording, Segment, chunk_size_findings, flat_recording, vbs_recording
+from harness.checker.result import CheckResult, Finding, Findings, ThreadReport
+from harness.checker.rules import RANK_SHIFT, SLOT_BIAS, SLOT_MASK, Fields, Verdicts, describe, judge
+from harness.checker.shape import StreamShape, find_sync, infer_shape
+from harness.checker.statistics import SampleStatistics
+from harness.formats.vdif.header import EDV_FIELDS, station_name, unpack_headers
+from harness.formats.vdif.timecode import iso
+
+WINDOW_BYTES = 16 << 20
+FILL_WORD = np.uint64(0x1122334411223344)
+FILL_OFFSET = 16
+"""jive5ab's fill frame: 16 bytes of header, then the fill pattern (words 4-7 included)."""
+
+
+def check_files(paths: Sequence[str | os.PathLike[str]], expect: Expectation | None = None) -> CheckResult:
+    """Check flat files (net2file output), taken as the consecutive parts of one recording."""
+    return check_recording(flat_recording(paths), expect or Expectation())
+
+
+def check_scan(name: str, disks: str, expect: Expectation | None = None) -> CheckResult:
+    """Check a FlexBuff vbs scan: chunks ``<mount>/<name>/<name>.NNNNNNNN`` over the mount points ``disks``."""
+    return check_recording(vbs_recording(name, disks), expect or Expectation())
+
+
+def check_mark6(name: str, disks: str, expect: Expectation | None = None) -> CheckResult:
+    """Check a Mark6 scatter-gather scan: files ``<mount>/<name>`` over the mount points ``disks``."""
+    return check_recording(mark6_recording(name, disks), expect or Expectation())
+
+
+def check_recording(recording: Recording, expect: Expectation) -> CheckResult:
+    started = time.perf_counter()
+    with recording:
+        try:
+            window = max(16, WINDOW_BYTES // (expect.frame_bytes or 8192))
+            sync = find_sync(recording, expect)
+            shape = infer_shape(recording, sync, expect, window)
+            checker = _Checker(recording, shape, expect)
+            checker.run()
+            result = checker.result()
+        except OSError as exc:  # e.g. a file shrinking under the check (SIGBUS is not catchable; this is)
+            raise CheckerError(getattr(exc, "filename", None), f"cannot read: {exc.strerror or exc}") from None
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+def _edv_layout(shape: StreamShape) -> int | None:
+    if shape.sync.legacy:
+        return None
+    return shape.edv if shape.edv in EDV_FIELDS else 0
+
+
+class _Checker:
+    """One pass over a recording whose shape is settled."""
+
+    def __init__(self, recording: Recording, shape: StreamShape, expect: Expectation) -> None:
+        self.recording = recording
+        self.shape = shape
+        self.expect = expect
+        self.findings = Findings(expect.max_findings)
+        for finding in recording.findings:
+            self.findings.add(finding)
+        for finding in chunk_size_findings(recording, shape.frame_bytes):
+            self.findings.add(finding)
+        packet_size = recording.source.get("packet_size")
+        if packet_size is not None and packet_size != shape.frame_bytes:
+            self.findings.add(Finding("mark6_header", None, recording.segments[0].path, None, None,
+                                      f"file header packet size {packet_size}, "
+                                      f"the frames are {shape.frame_bytes} bytes"))
+        self.window = max(16, WINDOW_BYTES // shape.frame_bytes)
+        self.layout = _edv_layout(shape)
+        self.rank_table = shape.rank_table()
+        self.continuity = Continuity(Context(self.findings, recording.locate_many, self.key_time, shape.threads,
+                                             shape.frame_bytes, shape.fps), expect.reorder_window)
+        self.statistics = SampleStatistics(shape, expect) if expect.wants_statistics else None
+        self.frames = self.invalid = self.corrupt = self.fill = 0
+        self.stray = self.truncated = 0
+        self.pending: dict[int, Finding] = {}
+        """Findings of stand-in frames, by position, completed once continuity attributes them."""
+
+    # ------------------------------------------------------------------ times
+    def key_time(self, keys: npt.NDArray[np.int64]) -> list[str]:
+        slot = (np.asarray(keys, dtype=np.int64) & SLOT_MASK) - SLOT_BIAS
+        seconds, frame_nr = np.divmod(slot, self.shape.fps)
+        unix = self.shape.epoch_unix + self.shape.ref_second + seconds + frame_nr / self.shape.fps
+        return [iso(float(t)) for t in unix]
+
+    # ------------------------------------------------------------------ pass
+    def run(self) -> None:
+        frame = self.shape.frame_bytes
+        segments = self.recording.segments
+        for index, segment in enumerate(segments):
+            buffer = self.recording.buffer(segment)
+            base = int(self.recording.starts[index])
+            for piece in frame_runs(buffer, segment.start, segment.length, self.shape.sync, self.window):
+                if isinstance(piece, Run):
+                    done = piece.start + piece.count * frame
+                    self.recording.prefetch(segment, done, self.window * frame)
+                    self._frames(buffer, segment, base, piece)
+                    self.recording.release(segment, piece.start, piece.count * frame)
+                else:
+                    self._skip(segment, base, piece, last=index == len(segments) - 1)
+        self.continuity.finish()
+
+    def _frames(self, buffer: mmap.mmap, segment: Segment, base: int, run: Run) -> None:
+        shape, frame = self.shape, self.shape.frame_bytes
+        offset = segment.start + run.start
+        words = np.array(header_words(buffer, offset, run.count, frame, shape.sync.header_words))
+        fields = unpack_headers(words, self.layout)
+        verdicts = judge(fields, words, run.damaged, shape, self.rank_table)
+        position = base + run.start + np.arange(run.count, dtype=np.int64) * frame
+        self.frames += run.count
+        self.invalid += int(verdicts.invalid.sum())
+        self.corrupt += int(verdicts.corrupt.sum())
+        if verdicts.invalid.any():
+            self._invalid_frames(buffer, offset, fields, verdicts, position)
+        if verdicts.corrupt.any():
+            self._corrupt_headers(fields, words, verdicts, position)
+        good = verdicts.placed & ~verdicts.invalid & ~verdicts.corrupt
+        payload = np.full(run.count, -2, dtype=np.int32)
+        if self.expect.payload == "pattern" or self.statistics is not None:
+            payloads = payload_view(buffer, offset, run.count, frame, shape.header_bytes)
+            if self.expect.payload == "pattern":
+                payload = check_pattern(payloads, fields, good)
+            if self.statistics is not None:
+                self.statistics.add(payloads, verdicts.rank, good)
+            del payloads
+        placed = verdicts.placed
+        # stand-ins first: placing frames may settle gaps, and a gap must see the stand-ins inside it
+        self.continuity.stand_ins(position[~placed], verdicts.invalid[~placed])
+        self.continuity.add(Frames(verdicts.rank[placed], verdicts.key[placed], position[placed],
+                                   verdicts.invalid[placed], verdicts.corrupt[placed], payload[placed]))
+
+    def _invalid_frames(self, buffer: mmap.mmap, offset: int, fields: Fields,
+                        verdicts: Verdicts, position: npt.NDArray[np.int64]) -> None:
+        index = np.flatnonzero(verdicts.invalid)
+        body = payload_view(buffer, offset, len(verdicts.invalid), self.shape.frame_bytes, FILL_OFFSET)
+        fill = (body[index] == FILL_WORD).all(axis=1)
+        del body
+        self.fill += int(fill.sum())
+        shown = index[: self.findings.room("invalid_frames")]
+        files, offsets = self.recording.locate_many(position[shown])
+        times = self.key_time(verdicts.key[shown])
+        for j, i in enumerate(shown.tolist()):
+            placed = bool(verdicts.placed[i])
+            what = "jive5ab fill frame (fill pattern 0x11223344)" if fill[j] else "invalid bit set"
+            finding = Finding("invalid_frames", int(offsets[j]), files[j],
+                              int(fields["thread_id"][i]) if placed else None, times[j] if placed else None, what)
+            self.findings.add(finding)
+            if not placed:
+                self._pend(int(position[i]), finding)
+        self.findings.count("invalid_frames", len(index) - len(shown))
+
+    def _corrupt_headers(self, fields: Fields, words: npt.NDArray[np.uint32],
+                         verdicts: Verdicts, position: npt.NDArray[np.int64]) -> None:
+        index = np.flatnonzero(verdicts.corrupt)
+        shown = index[: self.findings.room("corrupt_headers")]
+        files, offsets = self.recording.locate_many(position[shown])
+        times = self.key_time(verdicts.key[shown])
+        for j, i in enumerate(shown.tolist()):
+            detail = describe(fields, words, self.shape, i, int(verdicts.failed[i]), int(verdicts.rank[i]))
+            finding = Finding("corrupt_headers", int(offsets[j]), files[j], int(fields["thread_id"][i]),
+                              times[j] if verdicts.placed[i] else None, detail)
+            self.findings.add(finding)
+            if not verdicts.placed[i]:
+                self._pend(int(position[i]), finding)
+        self.findings.count("corrupt_headers", len(index) - len(shown))
+
+    def _pend(self, position: int, finding: Finding) -> None:
+        self.pending[position] = finding
+        self.continuity.watch(np.array([position]))
+
+    def _complete_pending(self) -> None:
+        """Stand-in frames attributed to a thread's missing slot: name that thread and time."""
+        for position, finding in self.pending.items():
+            place = self.continuity.attributed.get(position)
+            if place is None:
+                continue
+            rank, key = place
+            when = self.key_time(np.array([key]))[0]
+            thread = self.shape.threads[rank]
+            self.findings.replace(finding, Finding(finding.kind, finding.offset, finding.file, thread, when,
+                                                   f"{finding.detail}; in place of thread {thread}'s frame of {when}"))
+
+    def _skip(self, segment: Segment, base: int, skip: Skip, last: bool) -> None:
+        offset = segment.start + skip.start
+        where = f"{segment.kind} {segment.label}: " if segment.label else ""
+        if skip.kind == "stray":
+            self.stray += skip.length
+            self.findings.add(Finding("stray_bytes", offset, segment.path, None, None,
+                                      f"{where}{skip.length} bytes where a frame should start; "
+                                      f"frames line up again at offset {offset + skip.length}"))
+            return
+        self.truncated += skip.length
+        if segment.kind == "file" or last or segment.length % self.shape.frame_bytes == 0:
+            self.findings.add(Finding("truncated_frame", offset, segment.path, None, None,
+                                      f"{where}the last {skip.length} bytes are a partial "
+                                      f"{self.shape.frame_bytes}-byte frame"))
+
+    # ------------------------------------------------------------------ result
+    def result(self) -> CheckResult:
+        shape, c, cont = self.shape, self.continuity.counts, self.continuity
+        self._complete_pending()
+        threads: dict[int, ThreadReport] = {}
+        seen = cont.last >= 0
+        slot_first, slot_last = cont.first, cont.last
+        stream_first = int(slot_first[seen].min()) if seen.any() else 0
+        stream_last = int(slot_last[seen].max()) if seen.any() else 0
+        for rank, thread in enumerate(shape.threads):
+            report = ThreadReport(thread)
+            report.frames = int(c.placed[rank] + c.stand_in_invalid[rank] + c.stand_in_corrupt[rank])
+            report.invalid_frames = int(c.invalid[rank] + c.stand_in_invalid[rank])
+            report.valid_frames = report.frames - report.invalid_frames
+            report.corrupt_headers = int(c.corrupt[rank] + c.stand_in_corrupt[rank])
+            report.missing_frames = int(c.missing[rank])
+            report.duplicate_frames = int(c.duplicates[rank])
+            report.out_of_order_frames = int(c.out_of_order[rank])
+            report.payload_errors = int(c.payload_errors[rank])
+            report.max_displacement = int(c.max_displacement[rank])
+            report.time_backwards = int(c.backwards[rank])
+            if seen[rank]:
+                first, last = self.key_time(np.array([cont.first[rank], cont.last[rank]]))
+                report.first_time, report.last_time = first, last
+                report.frame_rate = int(c.max_frame_nr[rank]) + 1
+                report.absent_at_start = int(slot_first[rank]) - stream_first
+                report.absent_at_end = stream_last - int(slot_last[rank])
+            threads[thread] = report
+        self._thread_findings(threads, seen, stream_first, stream_last)
+        result = CheckResult(source=self.recording.source)
+        result.threads = threads
+        result.frames = self.frames
+        result.invalid_frames = self.invalid
+        result.valid_frames = self.frames - self.invalid
+        result.corrupt_headers = self.corrupt + cont.outliers
+        for name in ("missing_frames", "duplicate_frames", "out_of_order_frames", "payload_errors", "time_backwards"):
+            setattr(result, name, sum(getattr(r, name) for r in threads.values()))
+        result.stray_bytes = self.stray
+        result.truncated_bytes = self.truncated
+        result.bytes = self.recording.total_bytes
+        result.fill_frames = self.fill
+        result.frame_bytes = shape.frame_bytes
+        result.frame_rate = shape.fps
+        result.frame_rate_source = shape.fps_source
+        result.payload = self.expect.payload
+        result.station = station_name(shape.station[0]) if shape.station else None
+        if seen.any():
+            result.start_time, result.end_time = self.key_time(
+                np.array([stream_first, stream_last]))
+            result.duration_s = (stream_last - stream_first + 1) / shape.fps
+        if self.expect.expected_frames is not None and self.frames != self.expect.expected_frames:
+            short = self.expect.expected_frames - self.frames
+            self.findings.add(Finding("frame_count", None, None, None, None,
+                                      f"{self.frames} frames where {self.expect.expected_frames} were expected "
+                                      f"({abs(short)} {'fewer' if short > 0 else 'more'})"))
+        if self.statistics is not None:
+            result.statistics = self.statistics.finish(self.findings)
+        result.findings = self.findings.listing()
+        result.counts = {k: v for k, v in self.findings.counts.items() if v}
+        return result
+
+    def _thread_findings(self, threads: dict[int, ThreadReport], seen: npt.NDArray[np.bool_],
+                         stream_first: int, stream_last: int) -> None:
+        """Threads that start late or stop early (by more than one frame: a recording may start or end
+        part way through a set of threads), and expected threads with no frame at all."""
+        cov = self.continuity.coverage
+        rank_of = cov.starts >> RANK_SHIFT
+        first_pos = {int(r): int(p) for r, p in zip(rank_of[::-1], cov.start_pos[::-1], strict=True)}
+        last_pos = {int(r): int(p) for r, p in zip(rank_of, cov.end_pos, strict=True)}
+        for rank, (thread, report) in enumerate(threads.items()):
+            if not seen[rank]:
+                self.findings.add(Finding("missing_thread", None, None, thread, None,
+                                          f"thread {thread} has no frame in the recording"))
+                continue
+            if report.absent_at_start > 1:
+                path, offset = self.recording.locate(first_pos[rank])
+                self.findings.add(Finding("thread_starts_late", offset, path, thread, report.first_time,
+                                          f"first frame {report.absent_at_start} frames after the stream's first"))
+            if report.absent_at_end > 1:
+                path, offset = self.recording.locate(last_pos[rank])
+                self.findings.add(Finding("thread_stops_early", offset, path, thread, report.last_time,
+                                          f"last frame {report.absent_at_end} frames before the stream's last"))

@@ -1,0 +1,169 @@
+"""``vdif-check``: validate VDIF recordings (flat files, FlexBuff vbs scans, Mark6 scans).
+
+Usage: ``vdif-check [--json] FILE...`` | ``vdif-check [--json] --scan NAME --disks 'GLOB'``
+| ``vdif-check [--json] --mark6 NAME --disks 'GLOB'``, plus options describing the expected stream.
+Exit code 0 when clean, 1 when there are findings, 2 for unreadable input or bad usage (one line
+on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, NoReturn
+
+from harness.checker.errors import CheckerError
+from harness.checker.expectation import PAYLOAD_KINDS, Expectation
+from harness.checker.parallel import CheckJob, check_many
+from harness.checker.result import CheckResult
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # one line, exit 2 (argparse would print the usage too)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_UNREADABLE)
+
+
+def _threads(text: str) -> tuple[int, ...]:
+    out: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        out.extend(range(int(low), int(high or low) + 1))
+    return tuple(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="vdif-check", description=(__doc__ or "").split("\n")[0])
+    p.add_argument("files", nargs="*", metavar="FILE", help="flat VDIF files, the consecutive parts of one recording")
+    where = p.add_argument_group("scans on disk")
+    where.add_argument("--scan", action="append", metavar="NAME", help="FlexBuff vbs scan (repeat for several)")
+    where.add_argument("--mark6", action="append", metavar="NAME", help="Mark6 scatter-gather scan (repeatable)")
+    where.add_argument("--disks", metavar="GLOB", help="mount-point glob, e.g. '/mnt/disk*'")
+    where.add_argument("--jobs", type=int, default=None, help="worker processes for several scans (default: cores)")
+    stream = p.add_argument_group("the expected stream (inferred from the data when not given)")
+    stream.add_argument("--frame-bytes", type=int, help="frame size including the header")
+    stream.add_argument("--threads", type=_threads, help="thread ids, e.g. 0,1,2,3 or 0-3")
+    stream.add_argument("--fps", type=int, help="frames per second per thread")
+    stream.add_argument("--payload", choices=[*PAYLOAD_KINDS, "none"], default="none",
+                        help="pattern: verify every payload; noise/tone: sample statistics; none: external source")
+    stream.add_argument("--station", help="station: two ASCII characters or a number")
+    stream.add_argument("--bits", type=int, help="bits per sample")
+    stream.add_argument("--nchan", type=int, help="channels per thread")
+    stream.add_argument("--complex", action="store_true", default=None, help="complex samples")
+    stream.add_argument("--edv", help="extended data version, or 'legacy' for 16-byte headers")
+    stream.add_argument("--tone-hz", type=float, help="frequency of the injected tone (payload tone)")
+    stream.add_argument("--tone-channel", type=int, default=0)
+    stream.add_argument("--expected-frames", type=int, help="frames the recording should hold (e.g. frames sent)")
+    stream.add_argument("--statistics", action="store_true", default=None,
+                        help="sample statistics also for pattern or external streams")
+    stream.add_argument("--reorder-window", type=int, default=64,
+                        help="frames a frame may be late and count as out of order (default 64)")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="the result as a JSON document on stdout")
+    out.add_argument("--max-findings", type=int, default=10, help="findings shown in full per kind (default 10)")
+    return p
+
+
+def expectation(args: argparse.Namespace) -> Expectation:
+    return Expectation(
+        frame_bytes=args.frame_bytes, threads=args.threads, fps=args.fps,
+        payload=None if args.payload == "none" else args.payload, station=args.station, bits=args.bits,
+        nchan=args.nchan, complex=args.complex, edv=args.edv, tone_hz=args.tone_hz, tone_channel=args.tone_channel,
+        expected_frames=args.expected_frames, statistics=args.statistics, reorder_window=args.reorder_window,
+        max_findings=args.max_findings,
+    )
+
+
+def jobs_from(args: argparse.Namespace, expect: Expectation) -> list[CheckJob]:
+    scans = [("scan", n) for n in args.scan or []] + [("mark6", n) for n in args.mark6 or []]
+    if scans and args.files:
+        raise CheckerError(None, "give either FILEs or --scan/--mark6 NAME --disks GLOB, not both")
+    if scans:
+        if not args.disks:
+            raise CheckerError(None, "--scan and --mark6 need --disks 'GLOB' (the mount points)")
+        return [CheckJob(kind, name=name, disks=args.disks, expect=expect) for kind, name in scans]
+    if args.disks:
+        raise CheckerError(None, "--disks needs --scan NAME or --mark6 NAME")
+    if not args.files:
+        raise CheckerError(None, "nothing to check: give FILEs, or --scan NAME --disks GLOB")
+    return [CheckJob("files", paths=tuple(args.files), expect=expect)]
+
+
+def render(result: CheckResult) -> str:
+    """The result for a terminal: verdict, counts, threads, then the findings kept."""
+    src = result.source
+    name = src.get("scan") or ", ".join(src.get("paths", []))
+    lines = [f"{name}: {result.summary()}"]
+    lines.append(f"  {result.frame_bytes}-byte frames at {result.frame_rate} frames/s per thread "
+                 f"({result.frame_rate_source}), station {result.station}, {result.start_time} .. {result.end_time}")
+    lines.append("  " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in (
+        ("frames", result.frames), ("valid_frames", result.valid_frames), ("invalid_frames", result.invalid_frames),
+        ("missing_frames", result.missing_frames), ("duplicate_frames", result.duplicate_frames),
+        ("out_of_order_frames", result.out_of_order_frames), ("corrupt_headers", result.corrupt_headers),
+        ("payload_errors", result.payload_errors), ("stray_bytes", result.stray_bytes))))
+    for thread, report in sorted(result.threads.items()):
+        lines.append(f"  thread {thread}: {report.frames} frames, {report.missing_frames} missing, "
+                     f"{report.invalid_frames} invalid, {report.duplicate_frames} duplicate, "
+                     f"{report.out_of_order_frames} out of order, {report.frame_rate} frames/s seen")
+    for finding in result.findings:
+        where = [finding.file or ""]
+        if finding.offset is not None:
+            where[0] += f" @{finding.offset}"
+        if finding.thread is not None:
+            where.append(f"thread {finding.thread}")
+        if finding.time:
+            where.append(finding.time)
+        lines.append(f"  {finding.kind}: {', '.join(w for w in where if w)}: {finding.detail}")
+    shown = len(result.findings)
+    total = sum(result.counts.values())
+    if total > shown:
+        lines.append(f"  ... {total - shown} more findings (counts: {json.dumps(result.counts)})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        expect = expectation(args)
+        jobs = jobs_from(args, expect)
+        outcomes = check_many(jobs, args.jobs)
+    except CheckerError as exc:
+        print(f"vdif-check: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except KeyboardInterrupt:
+        print("vdif-check: interrupted", file=sys.stderr)
+        return EXIT_UNREADABLE
+    failed = [o for o in outcomes if isinstance(o, CheckerError)]
+    results = [o for o in outcomes if isinstance(o, CheckResult)]
+    for error in failed:
+        print(f"vdif-check: {error}", file=sys.stderr)
+    try:
+        _print(args, jobs, results, failed)
+    except BrokenPipeError:  # e.g. piped into head: not an error of the check
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+    if failed:
+        return EXIT_UNREADABLE
+    return EXIT_CLEAN if all(r.clean for r in results) else EXIT_FINDINGS
+
+
+def _print(args: argparse.Namespace, jobs: list[CheckJob], results: list[CheckResult],
+           failed: list[CheckerError]) -> None:
+    if args.json:
+        docs: list[dict[str, Any]] = [r.to_json() for r in results]
+        if len(jobs) == 1:
+            if docs:
+                print(json.dumps(docs[0]))
+        else:
+            print(json.dumps({"recordings": docs, "errors": [str(e) for e in failed]}))
+    else:
+        for result in results:
+            print(render(result))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,445 @@
+"""Continuity of each thread: missing, duplicate and out-of-order frames, time going backwards.
+
+Every placed frame has a slot key (thread rank and frame index since the stream's reference
+second). Windows of frames are sorted by thread (stable, so file order is kept within a thread)
+and handled with numpy across all threads at once; state carried from window to window is small:
+per thread the last key, the highest key and the counts, plus the set of slots seen as sorted
+disjoint intervals (one per run of consecutive frames, so its size grows with the number of gaps,
+not of frames). Definitions, per thread, in file order:
+
+- duplicate: a frame whose slot was already seen;
+- out of order: a first frame of its slot arriving after a frame of a later slot (jive5ab's
+  definition); its displacement is how many slots earlier than the latest one it is;
+- time going backwards: a frame more than ``window`` slots before its predecessor. The thread's
+  continuity starts afresh there (a new *segment*: the slot key carries a segment number), so a
+  sender whose clock steps back is reported once, not as a stretch of duplicates;
+- a frame whose time is more than ``window`` slots off while its two neighbours are one or two
+  slots apart has a damaged time field: it is a corrupt header, not a jump;
+- missing: a slot between the thread's first and last frame that no frame occupies, once the
+  stand-ins are attributed.
+
+Stand-ins are frames that cannot be placed by their header (jive5ab's fill frames, damaged
+headers). After the last window each is attributed to a missing slot by its byte position:
+interpolating between the positions of the frames on either side of a gap gives where each
+missing frame would have been; a stand-in within half a frame of that place fills it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.checker.result import Finding, Findings
+from harness.checker.rules import RANK_SHIFT, SEGMENT_BITS, SLOT_BIAS, SLOT_BITS, SLOT_MASK
+
+I64 = npt.NDArray[np.int64]
+Mask = npt.NDArray[np.bool_]
+PAIR_BATCH = 1 << 22
+MAX_SEGMENT = (1 << SEGMENT_BITS) - 1
+COVERAGE_LIMIT = 1 << 21
+"""Intervals kept before old gaps are settled early (bounds memory on pathologically lossy recordings)."""
+
+
+@dataclass
+class Frames:
+    """Parallel arrays describing frames placed by their headers."""
+
+    rank: I64
+    key: I64
+    pos: I64
+    invalid: Mask
+    corrupt: Mask
+    payload: npt.NDArray[np.int32]
+    """First differing payload word, -1 when the payload is right, -2 when it was not checked."""
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def take(self, index: Mask | I64) -> Frames:
+        return Frames(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @staticmethod
+    def concat(a: Frames, b: Frames) -> Frames:
+        return Frames(**{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(a)})
+
+    @staticmethod
+    def empty() -> Frames:
+        e = np.empty(0, dtype=np.int64)
+        return Frames(e, e, e, np.empty(0, bool), np.empty(0, bool), np.empty(0, np.int32))
+
+
+class Coverage:
+    """Seen slot keys as sorted disjoint intervals, with the byte position of each end's frame."""
+
+    def __init__(self) -> None:
+        e = np.empty(0, dtype=np.int64)
+        self.starts, self.ends, self.start_pos, self.end_pos = e, e, e, e
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def contains(self, keys: I64) -> Mask:
+        if not len(self.starts):
+            return np.zeros(len(keys), dtype=bool)
+        i = np.searchsorted(self.starts, keys, side="right") - 1
+        return (i >= 0) & (keys <= self.ends[np.maximum(i, 0)])
+
+    def add(self, keys: I64, positions: I64) -> None:
+        """Add sorted, distinct keys not yet covered, ``positions`` being where their frames are."""
+        if not len(keys):
+            return
+        breaks = np.flatnonzero(np.diff(keys) != 1) + 1
+        first = np.r_[0, breaks]
+        last = np.r_[breaks - 1, len(keys) - 1]
+        starts = np.concatenate([self.starts, keys[first]])
+        ends = np.concatenate([self.ends, keys[last]])
+        start_pos = np.concatenate([self.start_pos, positions[first]])
+        end_pos = np.concatenate([self.end_pos, positions[last]])
+        order = np.argsort(starts, kind="stable")
+        starts, ends, start_pos, end_pos = starts[order], ends[order], start_pos[order], end_pos[order]
+        head = np.r_[True, starts[1:] > ends[:-1] + 1]
+        tail = np.r_[head[1:], True]
+        self.starts, self.start_pos = starts[head], start_pos[head]
+        self.ends, self.end_pos = ends[tail], end_pos[tail]
+
+    def close_before(self, bounds: I64) -> None:
+        """Merge each interval into its predecessor (same thread and segment) when the gap between them
+        ends below ``bounds[rank]``: those gaps are settled, and must not be counted again."""
+        if len(self.starts) < 2:
+            return
+        group = self.starts >> SLOT_BITS
+        merge = np.r_[False, (group[1:] == group[:-1]) & (self.starts[1:] < bounds[self.starts[1:] >> RANK_SHIFT])]
+        if not merge.any():
+            return
+        head = ~merge
+        tail = np.r_[head[1:], True]
+        self.starts, self.start_pos = self.starts[head], self.start_pos[head]
+        self.ends, self.end_pos = self.ends[tail], self.end_pos[tail]
+
+
+@dataclass
+class ThreadCounts:
+    """Running counts per thread rank."""
+
+    n: int
+    placed: I64 = field(init=False)
+    invalid: I64 = field(init=False)
+    corrupt: I64 = field(init=False)
+    duplicates: I64 = field(init=False)
+    out_of_order: I64 = field(init=False)
+    payload_errors: I64 = field(init=False)
+    distinct: I64 = field(init=False)
+    backwards: I64 = field(init=False)
+    max_displacement: I64 = field(init=False)
+    max_frame_nr: I64 = field(init=False)
+    stand_in_invalid: I64 = field(init=False)
+    stand_in_corrupt: I64 = field(init=False)
+    missing: I64 = field(init=False)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name != "n":
+                setattr(self, f.name, np.zeros(self.n, dtype=np.int64))
+
+
+@dataclass
+class Context:
+    """How continuity turns keys and positions into findings."""
+
+    findings: Findings
+    locate: Callable[[I64], tuple[list[str], I64]]
+    key_time: Callable[[I64], list[str]]
+    threads: tuple[int, ...]
+    frame_bytes: int
+    fps: int
+
+
+class Continuity:
+    """Streaming per-thread continuity over windows of placed frames and stand-ins."""
+
+    def __init__(self, context: Context, window: int) -> None:
+        self.ctx = context
+        self.window = window
+        n = len(context.threads)
+        self.prev = np.full(n, -1, dtype=np.int64)
+        """Slot of each thread's last placed frame (-1: none yet)."""
+        self.segment = np.zeros(n, dtype=np.int64)
+        self.hwm = np.full(n, -1, dtype=np.int64)
+        """Highest key (segment included) of each thread."""
+        self.first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        self.last = np.full(n, -1, dtype=np.int64)
+        """Lowest and highest slot of each thread."""
+        self.counts = ThreadCounts(n)
+        self.coverage = Coverage()
+        self.held = Frames.empty()
+        self._stand_pos: list[I64] = []
+        self._stand_invalid: list[Mask] = []
+        self.watched: set[int] = set()
+        self.attributed: dict[int, tuple[int, int]] = {}
+        """Position -> (rank, slot key) for watched stand-ins once attributed."""
+        self.unattributed_invalid = 0
+        self.unattributed_corrupt = 0
+        self.outliers = 0
+
+    # ----------------------------------------------------------------- findings
+    def _emit(self, kind: str, pos: I64, keys: I64 | None, rank: I64 | None, details: list[str]) -> None:
+        room = self.ctx.findings.room(kind)
+        shown = min(room, len(pos))
+        files, offsets = self.ctx.locate(pos[:shown])
+        times = self.ctx.key_time(keys[:shown]) if keys is not None else [None] * shown
+        for i in range(shown):
+            thread = None if rank is None else self.ctx.threads[int(rank[i])]
+            self.ctx.findings.add(Finding(kind, int(offsets[i]), files[i], thread, times[i], details[i]))
+        self.ctx.findings.count(kind, len(pos) - shown)
+
+    # ----------------------------------------------------------------- frames
+    def stand_ins(self, pos: I64, invalid: Mask) -> None:
+        """Frames that cannot be placed by their header, at these byte positions."""
+        if len(pos):
+            self._stand_pos.append(np.asarray(pos, dtype=np.int64))
+            self._stand_invalid.append(np.asarray(invalid, dtype=bool))
+
+    def watch(self, positions: I64) -> None:
+        """Remember where these stand-ins end up (their findings are completed with it)."""
+        self.watched.update(int(p) for p in positions)
+
+    def add(self, frames: Frames, final: bool = False) -> None:
+        """A window of placed frames (file order). Each thread's last frame waits for the next window,
+        because deciding whether its time field is damaged needs its successor."""
+        batch = Frames.concat(self.held, frames) if len(self.held) else frames
+        if not len(batch):
+            return
+        b = batch.take(np.argsort(batch.rank, kind="stable"))
+        r, k = b.rank, b.key & SLOT_MASK
+        head = np.r_[True, r[1:] != r[:-1]]
+        tail = np.r_[head[1:], True]
+        prev = np.r_[-1, k[:-1]]
+        prev[head] = self.prev[r[head]]
+        nxt = np.r_[k[1:], -1]
+        step = nxt - prev
+        outlier = (prev >= 0) & ~tail & ((step == 1) | (step == 2)) & (np.abs(k - prev - 1) > self.window)
+        hold = tail if not final else np.zeros(len(b), dtype=bool)
+        if outlier.any():
+            self._outliers(b.take(outlier), prev[outlier], nxt[outlier])
+        self.held = b.take(hold)
+        self._place(b.take(~hold & ~outlier))
+
+    def _outliers(self, o: Frames, before: I64, after: I64) -> None:
+        self.stand_ins(o.pos, o.invalid)
+        bad = ~o.invalid & ~o.corrupt  # invalid frames are never corrupt; corrupt ones are counted already
+        self.outliers += int(bad.sum())
+        times = self.ctx.key_time(np.concatenate([before, after]))
+        own = self.ctx.key_time(o.key)
+        details = [f"time {own[i]} is out of line with the thread's frames around it ({times[i]}, "
+                   f"{times[len(o) + i]}): damaged seconds or frame number" for i in range(len(o))]
+        shown = [d for d, b in zip(details, bad, strict=True) if b]
+        self._emit("corrupt_headers", o.pos[bad], o.key[bad], o.rank[bad], shown)
+
+    def _place(self, p: Frames) -> None:
+        n = len(p)
+        if not n:
+            return
+        c, T = self.counts, len(self.ctx.threads)
+        r, pos = p.rank, p.pos
+        slot = p.key & SLOT_MASK
+        head = np.r_[True, r[1:] != r[:-1]]
+        heads = np.flatnonzero(head)
+        tails = np.r_[heads[1:] - 1, n - 1]
+        prev = np.r_[-1, slot[:-1]]
+        prev[head] = self.prev[r[head]]
+        back = (prev >= 0) & (slot < prev - self.window)
+        # each step back starts a new continuity segment for the rest of the thread's frames
+        steps = np.cumsum(back)
+        steps -= np.repeat(steps[heads] - back[heads], np.diff(np.r_[heads, n]))
+        segment = np.minimum(self.segment[r] + steps, MAX_SEGMENT)
+        k = (r << RANK_SHIFT) | (segment << SLOT_BITS) | slot
+        running = np.maximum.accumulate(k)
+        before_max = np.maximum(np.r_[-1, running[:-1]], self.hwm[r])
+        unique, first_index = np.unique(k, return_index=True)
+        fresh = ~self.coverage.contains(unique)
+        first_seen = np.zeros(n, dtype=bool)
+        first_seen[first_index[fresh]] = True
+        duplicate = ~first_seen
+        late = first_seen & (k < before_max)
+        self.coverage.add(unique[fresh], pos[first_index[fresh]])
+        bad_payload = p.payload >= 0
+
+        def per_thread(mask: Mask) -> I64:
+            return np.bincount(r[mask], minlength=T).astype(np.int64)
+
+        c.placed += np.bincount(r, minlength=T)
+        c.invalid += per_thread(p.invalid)
+        c.corrupt += per_thread(p.corrupt)
+        c.duplicates += per_thread(duplicate)
+        c.out_of_order += per_thread(late)
+        c.payload_errors += per_thread(bad_payload)
+        c.distinct += per_thread(first_seen)
+        c.backwards += per_thread(back)
+        displacement = np.where(late, before_max - k, 0)
+        ranks = r[heads]
+        c.max_displacement[ranks] = np.maximum(c.max_displacement[ranks], np.maximum.reduceat(displacement, heads))
+        frame_nr = np.mod(slot - SLOT_BIAS, self.ctx.fps)
+        c.max_frame_nr[ranks] = np.maximum(c.max_frame_nr[ranks], np.maximum.reduceat(frame_nr, heads))
+        self.prev[ranks] = slot[tails]
+        self.segment[ranks] = segment[tails]
+        self.hwm[ranks] = np.maximum(self.hwm[ranks], np.maximum.reduceat(k, heads))
+        self.first[ranks] = np.minimum(self.first[ranks], np.minimum.reduceat(slot, heads))
+        self.last[ranks] = np.maximum(self.last[ranks], np.maximum.reduceat(slot, heads))
+
+        if duplicate.any():
+            self._emit("duplicate_frames", pos[duplicate], k[duplicate], r[duplicate],
+                       ["a second frame for this thread and time"] * int(duplicate.sum()))
+        if late.any():
+            d = displacement[late]
+            self._emit("out_of_order_frames", pos[late], k[late], r[late],
+                       [f"arrived {int(x)} frame{'s' if x != 1 else ''} late for its thread" for x in d])
+        if back.any():
+            times = self.ctx.key_time(prev[back])
+            gone = (prev[back] + 1 - slot[back]) / self.ctx.fps  # against the frame that should have come
+            self._emit("time_backwards", pos[back], k[back], r[back],
+                       [f"time goes back {g:.6f} s: this frame follows {t}" for g, t in zip(gone, times, strict=True)])
+        if bad_payload.any():
+            words = p.payload[bad_payload]
+            self._emit("payload_errors", pos[bad_payload], k[bad_payload], r[bad_payload],
+                       [f"payload differs from the pattern sent, first at payload byte {8 * int(w)}" for w in words])
+        if len(self.coverage) > COVERAGE_LIMIT:
+            self._settle_old()
+
+    # ----------------------------------------------------------------- gaps
+    def _gaps(self) -> tuple[I64, I64, I64, I64, I64]:
+        """(rank, a, b, position of a, position of b) of every gap: slots a+1 .. b-1 unseen."""
+        cov = self.coverage
+        group = cov.starts >> SLOT_BITS  # thread and segment: no gap spans a step back in time
+        inner = np.flatnonzero(group[1:] == group[:-1])
+        return (cov.starts[inner] >> RANK_SHIFT, cov.ends[inner], cov.starts[inner + 1], cov.end_pos[inner],
+                cov.start_pos[inner + 1])
+
+    def _stand_in_arrays(self) -> tuple[I64, Mask]:
+        if not self._stand_pos:
+            return np.empty(0, np.int64), np.empty(0, bool)
+        pos = np.concatenate(self._stand_pos)
+        invalid = np.concatenate(self._stand_invalid)
+        order = np.argsort(pos, kind="stable")
+        return pos[order], invalid[order]
+
+    def _settle(self, select: Mask | None) -> None:
+        """Attribute stand-ins to the selected gaps, then count and report what stays missing."""
+        g_rank, a, b, pa, pb = self._gaps()
+        if select is not None:
+            g_rank, a, b, pa, pb = g_rank[select], a[select], b[select], pa[select], pb[select]
+        spos, sinv = self._stand_in_arrays()
+        used = np.zeros(len(spos), dtype=bool)
+        filled = np.zeros(len(a), dtype=np.int64)
+        if len(spos) and len(a):
+            lo, hi = np.minimum(pa, pb), np.maximum(pa, pb)
+            i0 = np.searchsorted(spos, lo, side="right")
+            i1 = np.searchsorted(spos, hi, side="left")
+            count = np.maximum(i1 - i0, 0)
+            claims_gap, claims_stand, claims_slot, claims_err = [], [], [], []
+            cumulative = np.r_[0, np.cumsum(count)]
+            lo_g = 0
+            while lo_g < len(a):  # a few gaps at a time, so the (gap, stand-in) pairs stay bounded
+                hi_g = max(lo_g + 1, int(np.searchsorted(cumulative, cumulative[lo_g] + PAIR_BATCH, side="right")) - 1)
+                n_pairs = int(cumulative[hi_g] - cumulative[lo_g])
+                span = np.arange(lo_g, hi_g)
+                lo_g = hi_g
+                if not n_pairs:
+                    continue
+                gap = np.repeat(span, count[span])
+                stand = i0[gap] + np.arange(n_pairs) - (cumulative[gap] - cumulative[span[0]])
+                q = spos[stand]
+                span_slots = (b[gap] - a[gap]).astype(np.float64)
+                span_pos = (pb[gap] - pa[gap]).astype(np.float64)
+                slot = a[gap] + np.rint((q - pa[gap]) / span_pos * span_slots).astype(np.int64)
+                where = pa[gap] + (slot - a[gap]) / span_slots * span_pos
+                err = np.abs(where - q)
+                ok = (slot > a[gap]) & (slot < b[gap]) & (err <= self.ctx.frame_bytes / 2)
+                claims_gap.append(gap[ok])
+                claims_stand.append(stand[ok])
+                claims_slot.append(slot[ok])
+                claims_err.append(err[ok])
+            if claims_gap:
+                gap = np.concatenate(claims_gap)
+                stand = np.concatenate(claims_stand)
+                slot = np.concatenate(claims_slot)
+                err = np.concatenate(claims_err)
+                order = np.lexsort((stand, err))
+                gap, stand, slot = gap[order], stand[order], slot[order]
+                _, one_per_stand = np.unique(stand, return_index=True)
+                keep = np.zeros(len(stand), dtype=bool)
+                keep[one_per_stand] = True
+                _, one_per_slot = np.unique(slot[keep], return_index=True)
+                chosen = np.flatnonzero(keep)[one_per_slot]
+                gap, stand, slot = gap[chosen], stand[chosen], slot[keep][one_per_slot]
+                used[stand] = True
+                if self.watched:
+                    for g, st, sl in zip(gap.tolist(), stand.tolist(), slot.tolist(), strict=True):
+                        if int(spos[st]) in self.watched:
+                            self.attributed[int(spos[st])] = (int(g_rank[g]), sl)
+                filled = np.bincount(gap, minlength=len(a)).astype(np.int64)
+                T = len(self.ctx.threads)
+                self.counts.stand_in_invalid += np.bincount(g_rank[gap][sinv[stand]], minlength=T)
+                self.counts.stand_in_corrupt += np.bincount(g_rank[gap][~sinv[stand]], minlength=T)
+        missing = b - a - 1 - filled
+        self.counts.missing += np.bincount(g_rank, weights=missing, minlength=len(self.ctx.threads)).astype(np.int64)
+        self._report_missing(g_rank, a, b, pb, missing, filled)
+        remaining = ~used
+        self._stand_pos = [spos[remaining]]
+        self._stand_invalid = [sinv[remaining]]
+
+    def _report_missing(self, rank: I64, a: I64, b: I64, pb: I64, missing: I64, filled: I64) -> None:
+        show = np.flatnonzero(missing > 0)
+        if not len(show):
+            return
+        show = show[np.argsort(pb[show], kind="stable")]
+        room = min(self.ctx.findings.room("missing_frames"), len(show))
+        first = self.ctx.key_time(a[show[:room]] + 1)
+        last = self.ctx.key_time(b[show[:room]] - 1)
+        details = []
+        for j, i in enumerate(show[:room]):
+            n = int(missing[i])
+            text = f"{n} frame{'s' if n != 1 else ''} missing from {first[j]} to {last[j]}"
+            if filled[i]:
+                text += f" ({int(filled[i])} more of the gap filled by invalid or damaged frames)"
+            details.append(text + "; offset is the frame after the gap")
+        self._emit("missing_frames", pb[show[:room]], a[show[:room]] + 1, rank[show[:room]], details)
+        self.ctx.findings.count("missing_frames", len(show) - room)
+
+    def _horizon(self) -> int:
+        """Slots behind a thread's newest frame after which its gaps are settled early."""
+        return max(64 * self.window, 1 << 16)
+
+    def _settle_old(self) -> None:
+        """Settle gaps far behind every thread's newest frame, so the interval list stays bounded."""
+        bounds = self.hwm - self._horizon()
+        g_rank, _, b, _, _ = self._gaps()
+        select = b < bounds[g_rank]
+        if not select.any():
+            return
+        self._settle(select)
+        self.coverage.close_before(bounds)
+        # stand-ins before every remaining gap and before every thread's newest frame can no longer
+        # be attributed: count them now and let them go
+        _, _, _, pa2, pb2 = self._gaps()
+        rank = self.coverage.starts >> RANK_SHIFT
+        newest = self.coverage.end_pos[np.r_[rank[1:] != rank[:-1], True]]
+        floor = int(newest.min())
+        if len(pa2):
+            floor = min(floor, int(np.minimum(pa2, pb2).min()))
+        spos, sinv = self._stand_in_arrays()
+        gone = spos < floor
+        self.unattributed_invalid += int(sinv[gone].sum())
+        self.unattributed_corrupt += int((~sinv[gone]).sum())
+        self._stand_pos, self._stand_invalid = [spos[~gone]], [sinv[~gone]]
+
+    def finish(self) -> None:
+        """Place the held frames, attribute stand-ins and count what is missing."""
+        self.add(Frames.empty(), final=True)
+        self._settle(None)
+        _, sinv = self._stand_in_arrays()
+        self.unattributed_invalid += int(sinv.sum())
+        self.unattributed_corrupt += int((~sinv).sum())
+        self._stand_pos, self._stand_invalid = [], []

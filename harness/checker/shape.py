@@ -1,0 +1,206 @@
+"""What the stream is: frame size, header kind, rate, threads and each thread's invariants.
+
+Taken from the expectation where it says, otherwise inferred from the start of the recording:
+the first place where three frames chain (frame size, legacy bit), the version and reference
+epoch most valid frames carry, and - from up to a few seconds of headers - the EDV, the threads,
+each thread's station / channels / bits / complex flag (the most common value, so one damaged
+header cannot set them) and the frame rate (the highest frame number of a complete second).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.checker.errors import CheckerError
+from harness.checker.expectation import Expectation
+from harness.checker.framing import (
+    Run,
+    SyncRef,
+    check_frame_bytes,
+    find_first_frame,
+    frame_runs,
+    header_words,
+    stream_constants,
+)
+from harness.checker.readers import Recording
+from harness.formats.vdif.header import unpack_headers
+from harness.formats.vdif.timecode import epoch_start
+
+PREPASS_MIN_FRAMES = 4096
+PREPASS_MAX_FRAMES = 1 << 21
+MINOR_THREAD_SHARE = 0.01
+"""A thread id seen in fewer than 1 % of the frames of the most common thread at the start is a damaged header."""
+
+
+@dataclass(frozen=True)
+class StreamShape:
+    """The stream's invariants; per-thread tuples are indexed by thread rank (position in ``threads``)."""
+
+    sync: SyncRef
+    edv: int | None
+    fps: int
+    fps_source: str
+    threads: tuple[int, ...]
+    station: tuple[int, ...]
+    lg2_nchan: tuple[int, ...]
+    bits_m1: tuple[int, ...]
+    complex: tuple[int, ...]
+    ref_second: int
+    """A second near the start; header times more than a day from it are damaged."""
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.sync.frame_bytes
+
+    @property
+    def header_bytes(self) -> int:
+        return self.sync.header_bytes
+
+    @property
+    def payload_bytes(self) -> int:
+        return self.sync.frame_bytes - self.sync.header_bytes
+
+    @property
+    def ref_epoch(self) -> int:
+        return self.sync.ref_epoch or 0
+
+    @property
+    def epoch_unix(self) -> int:
+        return epoch_start(self.ref_epoch)
+
+    def rank_table(self) -> npt.NDArray[np.int64]:
+        """Thread id -> rank (or -1) for all 1024 ids."""
+        table = np.full(1024, -1, dtype=np.int64)
+        table[list(self.threads)] = np.arange(len(self.threads))
+        return table
+
+
+def find_sync(recording: Recording, expect: Expectation) -> SyncRef:
+    """Frame size, legacy bit, version and reference epoch from the first frames of the recording."""
+    legacy = None if expect.legacy is None else int(expect.legacy)
+    for segment in recording.segments:
+        buffer = recording.buffer(segment)
+        found = find_first_frame(buffer, segment.start, segment.length, expect.frame_bytes, legacy)
+        if found is None:
+            continue
+        first, frame_bytes, legacy_bit = found
+        check_frame_bytes(frame_bytes, segment.path)
+        constants = None
+        for later in recording.segments[recording.segments.index(segment):]:
+            start = first if later is segment else 0
+            constants = stream_constants(recording.buffer(later), later.start, later.length, start, frame_bytes)
+            if constants is not None:
+                break
+        version, ref_epoch = constants if constants is not None else (None, None)
+        return SyncRef(frame_bytes, legacy_bit, version, ref_epoch)
+    what = f"{expect.frame_bytes}-byte " if expect.frame_bytes else ""
+    raise CheckerError(recording.segments[0].path, f"no {what}VDIF frames found (no three frame headers chain)")
+
+
+def _mode(values: npt.NDArray[np.int64]) -> int:
+    found, counts = np.unique(values, return_counts=True)
+    return int(found[np.argmax(counts)])
+
+
+def infer_fps(seconds: npt.NDArray[np.int64], frame_nr: npt.NDArray[np.int64],
+              thread: npt.NDArray[np.int64]) -> tuple[int, str]:
+    """Frame rate per thread from frame numbers, and how sure: ``inferred`` or ``lower bound``.
+
+    Per (thread, second) the highest frame number plus one, over complete seconds (neither the
+    first nor the last seen) when there are any; the most common value across threads wins.
+    """
+    distinct = np.unique(seconds)
+    if len(distinct) >= 3:
+        keep = (seconds > distinct[0]) & (seconds < distinct[-1])
+        source = "inferred"
+    elif len(distinct) == 2:
+        keep = seconds == distinct[0]
+        source = "inferred"
+    else:
+        keep = np.ones(len(seconds), dtype=bool)
+        source = "lower bound (no second boundary seen)"
+    group = (thread[keep] << 40) | (seconds[keep] - distinct[0])
+    order = np.lexsort((frame_nr[keep], group))
+    g, f = group[order], frame_nr[keep][order]
+    ends = np.r_[g[1:] != g[:-1], True]
+    tops = f[ends] + 1
+    if source == "inferred" and len(distinct) >= 3:
+        # a damaged frame number far above the rest must not set the rate: within a complete
+        # second the frame numbers are dense, so the top one is below twice their count
+        counts = np.diff(np.r_[-1, np.flatnonzero(ends)])
+        sane = tops <= 2 * counts + 1
+        if sane.any():
+            tops = tops[sane]
+    return _mode(tops), source
+
+
+def infer_shape(recording: Recording, sync: SyncRef, expect: Expectation, window: int) -> StreamShape:
+    """Read headers from the start (a few seconds at most) and settle the stream's invariants."""
+    nwords = sync.header_words
+    collected: list[npt.NDArray[np.uint32]] = []
+    total = 0
+    seconds_seen: set[int] = set()
+    done = False
+    for segment in recording.segments:
+        buffer = recording.buffer(segment)
+        for piece in frame_runs(buffer, segment.start, segment.length, sync, window):
+            if not isinstance(piece, Run):
+                continue
+            words = np.array(header_words(buffer, segment.start + piece.start, piece.count, sync.frame_bytes, nwords))
+            keep = (words[:, 0] >> np.uint32(31)) == 0
+            if piece.damaged is not None:
+                keep &= ~piece.damaged
+            words = words[keep]
+            collected.append(words)
+            total += len(words)
+            seconds_seen.update(np.unique(words[:, 0] & np.uint32(0x3FFFFFFF)).tolist()[:8])
+            enough_rate = expect.fps is not None or len(seconds_seen) >= 3
+            if (total >= PREPASS_MIN_FRAMES and enough_rate) or total >= PREPASS_MAX_FRAMES:
+                done = True
+                break
+        if done:
+            break
+    if not total:
+        raise CheckerError(recording.segments[0].path, "no valid VDIF frame (every frame is invalid or damaged)")
+    words = np.concatenate(collected)
+    legacy = bool(sync.legacy)
+    if legacy:
+        edv = None
+    elif isinstance(expect.edv, int):
+        edv = expect.edv
+    else:
+        edv = _mode((words[:, 4] >> np.uint32(24)).astype(np.int64))
+    fields = unpack_headers(words, None)
+    seconds, frame_nr, thread = fields["seconds"], fields["frame_nr"], fields["thread_id"]
+    ref_second = int(np.median(seconds))
+    near = np.abs(seconds - ref_second) <= 86400
+    seconds, frame_nr, thread = seconds[near], frame_nr[near], thread[near]
+    if expect.threads is not None:
+        threads = tuple(expect.threads)
+    else:
+        ids, counts = np.unique(thread, return_counts=True)
+        threads = tuple(int(t) for t in ids[counts >= max(1, MINOR_THREAD_SHARE * counts.max())])
+    if expect.fps is not None:
+        fps, fps_source = expect.fps, "expected"
+    else:
+        fps, fps_source = infer_fps(seconds.astype(np.int64), frame_nr.astype(np.int64), thread.astype(np.int64))
+    per_thread = {}
+    for name, expected in (("station", expect.station), ("lg2_nchan", None if expect.nchan is None
+                           else int(expect.nchan).bit_length() - 1), ("bits_m1", None if expect.bits is None
+                           else expect.bits - 1), ("complex", None if expect.complex is None else int(expect.complex))):
+        column = fields[name][near].astype(np.int64)
+        overall = _mode(column)
+        values = []
+        for t in threads:
+            if expected is not None:
+                values.append(int(expected))
+                continue
+            mine = column[thread == t]
+            values.append(_mode(mine) if len(mine) else overall)
+        per_thread[name] = tuple(values)
+    return StreamShape(sync=sync, edv=edv, fps=fps, fps_source=fps_source, threads=threads,
+                       station=per_thread["station"], lg2_nchan=per_thread["lg2_nchan"],
+                       bits_m1=per_thread["bits_m1"], complex=per_thread["complex"], ref_second=ref_second)

@@ -1,0 +1,179 @@
+"""Sample statistics of noise and tone streams: sampler state counts, and an averaged spectrum.
+
+State counts of 2-bit data are taken over every checked frame with popcounts on 64-bit words
+(for each channel, how many samples are 01, 10 and 11), so they cost a few passes at memory
+speed; the optimal quantiser gives about 16/34/34/16 %. The power spectrum is made from a bounded
+sample of frames per thread, decoded through baseband (the reference decoder), and must show an
+injected tone at its frequency. Other bit widths get state counts from that sample only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.checker.expectation import Expectation
+from harness.checker.result import Finding, Findings
+from harness.checker.shape import StreamShape
+from harness.formats.vdif.payload import state_counts
+
+SPECTRUM_FRAMES = 64
+"""Frames per thread decoded for the spectrum (and for state counts of other than 2-bit data)."""
+FRAMES_PER_WINDOW = 2
+NFFT = 512
+TONE_MIN_RATIO = 5.0
+OUTER_RANGE = (0.10, 0.23)
+INNER_RANGE = (0.27, 0.40)
+MIN_SAMPLES_FOR_VERDICT = 10_000
+_LOW = np.uint64(0x5555555555555555)
+
+
+class SampleStatistics:
+    """Accumulates state counts and spectrum samples per thread rank, window by window."""
+
+    def __init__(self, shape: StreamShape, expect: Expectation) -> None:
+        self.shape = shape
+        self.expect = expect
+        n = len(shape.threads)
+        self.nchan = [1 << v for v in shape.lg2_nchan]
+        self.bits = [v + 1 for v in shape.bits_m1]
+        self.components = [2 if c else 1 for c in shape.complex]
+        self.counts = [np.zeros((self.nchan[t], 4), dtype=np.int64) for t in range(n)]
+        self.counted = np.zeros(n, dtype=np.int64)
+        self.samples: list[list[npt.NDArray[np.uint8]]] = [[] for _ in range(n)]
+        self._masks = [self._channel_masks(t) for t in range(n)]
+
+    def _channel_masks(self, rank: int) -> list[np.uint64] | None:
+        """Per channel, the low bit of each of its 2-bit components in a 64-bit word (None: not 2-bit or too wide)."""
+        per_set = self.nchan[rank] * self.components[rank]
+        if self.bits[rank] != 2 or per_set > 32 or 32 % per_set:
+            return None
+        masks = []
+        for channel in range(self.nchan[rank]):
+            m = 0
+            for j in range(32):
+                if (j % per_set) // self.components[rank] == channel:
+                    m |= 1 << (2 * j)
+            masks.append(np.uint64(m))
+        return masks
+
+    def add(self, payloads: npt.NDArray[np.uint64], rank: npt.NDArray[np.int64], use: npt.NDArray[np.bool_]) -> None:
+        """A window of frames: ``payloads`` as (frames, words) uint64, ``use`` the frames to count."""
+        if not use.any():
+            return
+        rows = np.flatnonzero(use)
+        for t in np.unique(rank[rows]).tolist():
+            mine = rows[rank[rows] == t]
+            room = min(SPECTRUM_FRAMES - len(self.samples[t]), FRAMES_PER_WINDOW)
+            for i in mine[: max(room, 0)].tolist():
+                self.samples[t].append(np.array(payloads[i]).view(np.uint8))
+        block = max(1, (1 << 20) // max(8, payloads.shape[1] * 8))
+        for start in range(0, len(rows), block):
+            chosen = rows[start:start + block]
+            if not any(self._masks[t] is not None for t in np.unique(rank[chosen]).tolist()):
+                continue
+            words = payloads[chosen]
+            low = words & _LOW
+            high = (words >> np.uint64(1)) & _LOW
+            both = low & high
+            who = rank[chosen]
+            for t in np.unique(who).tolist():
+                masks = self._masks[t]
+                if masks is None:
+                    continue
+                sel = who == t
+                for channel, m in enumerate(masks):
+                    n01 = np.bitwise_count(low[sel] & m).sum(dtype=np.int64)
+                    n10 = np.bitwise_count(high[sel] & m).sum(dtype=np.int64)
+                    n11 = np.bitwise_count(both[sel] & m).sum(dtype=np.int64)
+                    total = int(np.bitwise_count(m)) * int(sel.sum()) * words.shape[1]
+                    self.counts[t][channel] += np.array([total - n01 - n10 + n11, n01 - n11, n10 - n11, n11])
+                self.counted[t] += int(sel.sum())
+
+    def finish(self, findings: Findings) -> dict[int, dict[str, Any]]:
+        """Per thread id: state counts per channel and the averaged spectrum; findings for bad ones."""
+        out: dict[int, dict[str, Any]] = {}
+        for rank, thread in enumerate(self.shape.threads):
+            if not self.samples[rank] and not self.counted[rank]:
+                continue
+            doc: dict[str, Any] = {}
+            data = self._decode(rank)
+            if self._masks[rank] is not None:
+                counts = self.counts[rank]
+                doc["state_counts_frames"] = int(self.counted[rank])
+            else:
+                counts = self._sample_states(rank)
+                doc["state_counts_frames"] = len(self.samples[rank])
+            doc["state_counts"] = counts.tolist()
+            self._judge_states(thread, rank, counts, findings)
+            if data is not None:
+                doc["spectrum"] = self._spectrum(thread, rank, data, findings)
+            out[thread] = doc
+        return out
+
+    def _sample_states(self, rank: int) -> npt.NDArray[np.int64]:
+        if not self.samples[rank]:
+            return np.zeros((self.nchan[rank], 1 << min(self.bits[rank], 16)), dtype=np.int64)
+        payloads = np.stack(self.samples[rank])
+        return state_counts(payloads, self.bits[rank], self.nchan[rank], self.components[rank] == 2)
+
+    def _decode(self, rank: int) -> npt.NDArray[np.floating[Any]] | npt.NDArray[np.complexfloating[Any, Any]] | None:
+        """The sampled frames decoded by baseband: ``(frames, samples per frame, nchan)``, or None."""
+        if not self.samples[rank]:
+            return None
+        from baseband.vdif.payload import VDIFPayload  # the reference decoder; imported only when needed
+
+        payloads = np.stack(self.samples[rank])
+        try:
+            decoded = VDIFPayload(payloads.reshape(-1).view("<u4"), sample_shape=(self.nchan[rank],),
+                                  bps=self.bits[rank], complex_data=self.components[rank] == 2).data
+        except (ValueError, KeyError):
+            return None  # a sample width baseband does not decode: state counts only
+        return np.asarray(decoded).reshape(len(payloads), -1, self.nchan[rank])
+
+    def _judge_states(self, thread: int, rank: int, counts: npt.NDArray[np.int64], findings: Findings) -> None:
+        if self.bits[rank] != 2:
+            return
+        for channel, row in enumerate(counts):
+            total = int(row.sum())
+            if total < MIN_SAMPLES_FOR_VERDICT:
+                continue
+            share = row / total
+            outer_ok = all(OUTER_RANGE[0] <= share[i] <= OUTER_RANGE[1] for i in (0, 3))
+            inner_ok = all(INNER_RANGE[0] <= share[i] <= INNER_RANGE[1] for i in (1, 2))
+            if not (outer_ok and inner_ok):
+                text = "/".join(f"{100 * x:.1f}" for x in share)
+                findings.add(Finding("sampler_states", None, None, thread, None,
+                                     f"channel {channel}: 2-bit states {text} %, not near 16/34/34/16 %"))
+
+    def _spectrum(self, thread: int, rank: int, data: npt.NDArray[Any], findings: Findings) -> dict[str, Any]:
+        frames, per_frame, nchan = data.shape
+        nfft = min(NFFT, per_frame)
+        segments = per_frame // nfft
+        x = data[:, : segments * nfft, :].reshape(frames * segments, nfft, nchan)
+        window = np.hanning(nfft).astype(np.float32)[None, :, None]
+        complex_ = self.components[rank] == 2
+        sample_rate = float(self.shape.fps) * per_frame
+        if complex_:
+            spec = np.fft.fftshift(np.fft.fft(x * window, axis=1), axes=1)
+            freq = np.fft.fftshift(np.fft.fftfreq(nfft, 1.0 / sample_rate))
+        else:
+            spec = np.fft.rfft(x.real * window, axis=1)
+            freq = np.fft.rfftfreq(nfft, 1.0 / sample_rate)
+        power = (np.abs(spec) ** 2).mean(axis=0) / float((window**2).sum())  # (bins, nchan)
+        inner = slice(1, None) if not complex_ else slice(None)
+        peaks = [float(freq[inner][int(np.argmax(power[inner, c]))]) for c in range(nchan)]
+        if self.expect.tone_hz is not None and self.expect.tone_channel < nchan:
+            c = self.expect.tone_channel
+            at = int(np.argmin(np.abs(freq - self.expect.tone_hz)))
+            near = power[max(0, at - 1): at + 2, c].max()
+            ratio = float(near / np.median(power[inner, c]))
+            if ratio < TONE_MIN_RATIO:
+                findings.add(Finding("tone_missing", None, None, thread, None,
+                                     f"channel {c}: no tone at {self.expect.tone_hz:g} Hz (power there {ratio:.1f}x "
+                                     f"the median; strongest at {peaks[c]:g} Hz)"))
+        return {"frequency_hz": [float(f"{f:.6g}") for f in freq],
+                "power": [[float(f"{p:.6g}") for p in power[:, c]] for c in range(nchan)],
+                "peak_hz": peaks, "frames": frames, "nfft": nfft}
