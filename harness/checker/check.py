@@ -94,7 +94,8 @@ class _Checker:
         self.rank_table = shape.rank_table()
         self.continuity = Continuity(Context(self.findings, recording.locate_many, self.key_time, shape.threads,
                                              shape.frame_bytes, shape.fps), expect.reorder_window)
-        self.statistics = SampleStatistics(shape, expect) if expect.wants_statistics else None
+        windows = recording.total_bytes // (self.window * shape.frame_bytes) + 1
+        self.statistics = SampleStatistics(shape, expect, windows) if expect.wants_statistics else None
         self.frames = self.invalid = self.corrupt = self.fill = 0
         self.stray = self.truncated = 0
         self.pending: dict[int, Finding] = {}
@@ -114,12 +115,17 @@ class _Checker:
         for index, segment in enumerate(segments):
             buffer = self.recording.buffer(segment)
             base = int(self.recording.starts[index])
+            span = self.window * frame
+            self.recording.populate(segment, 0, span)
+            self.recording.prefetch(segment, span, span)
             for piece in frame_runs(buffer, segment.start, segment.length, self.shape.sync, self.window):
                 if isinstance(piece, Run):
                     done = piece.start + piece.count * frame
-                    self.recording.prefetch(segment, done, self.window * frame)
                     self._frames(buffer, segment, base, piece)
                     self.recording.release(segment, piece.start, piece.count * frame)
+                    # map the window the framer reads next, and have the kernel read the one after
+                    self.recording.populate(segment, done, span)
+                    self.recording.prefetch(segment, done + span, span)
                 else:
                     self._skip(segment, base, piece, last=index == len(segments) - 1)
         self.continuity.finish()

@@ -31,9 +31,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _threads(text: str) -> tuple[int, ...]:
     out: list[int] = []
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        out.extend(range(int(low), int(high or low) + 1))
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            out.extend(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threads {text!r} are not ids like 0,1,2,3 or 0-3") from None
     return tuple(out)
 
 

@@ -94,10 +94,14 @@ class Coverage:
         breaks = np.flatnonzero(np.diff(keys) != 1) + 1
         first = np.r_[0, breaks]
         last = np.r_[breaks - 1, len(keys) - 1]
-        starts = np.concatenate([self.starts, keys[first]])
-        ends = np.concatenate([self.ends, keys[last]])
-        start_pos = np.concatenate([self.start_pos, positions[first]])
-        end_pos = np.concatenate([self.end_pos, positions[last]])
+        self.add_runs(keys[first], keys[last], positions[first], positions[last])
+
+    def add_runs(self, starts: I64, ends: I64, start_pos: I64, end_pos: I64) -> None:
+        """Add runs of consecutive keys (disjoint from what is covered), merging adjacent intervals."""
+        starts = np.concatenate([self.starts, starts])
+        ends = np.concatenate([self.ends, ends])
+        start_pos = np.concatenate([self.start_pos, start_pos])
+        end_pos = np.concatenate([self.end_pos, end_pos])
         order = np.argsort(starts, kind="stable")
         starts, ends, start_pos, end_pos = starts[order], ends[order], start_pos[order], end_pos[order]
         head = np.r_[True, starts[1:] > ends[:-1] + 1]
@@ -250,6 +254,13 @@ class Continuity:
         tails = np.r_[heads[1:] - 1, n - 1]
         prev = np.r_[-1, slot[:-1]]
         prev[head] = self.prev[r[head]]
+        ranks = r[heads]
+        in_step = slot == prev + 1
+        in_step[heads] |= prev[heads] < 0
+        current = (ranks << RANK_SHIFT) | (self.segment[ranks] << SLOT_BITS) | np.maximum(prev[heads], 0)
+        if in_step.all() and np.all((prev[heads] < 0) | (self.hwm[ranks] == current)):
+            self._tally_orderly(p, slot, heads, tails)
+            return
         back = (prev >= 0) & (slot < prev - self.window)
         # each step back starts a new continuity segment for the rest of the thread's frames
         steps = np.cumsum(back)
@@ -265,29 +276,19 @@ class Continuity:
         duplicate = ~first_seen
         late = first_seen & (k < before_max)
         self.coverage.add(unique[fresh], pos[first_index[fresh]])
-        bad_payload = p.payload >= 0
 
         def per_thread(mask: Mask) -> I64:
             return np.bincount(r[mask], minlength=T).astype(np.int64)
 
-        c.placed += np.bincount(r, minlength=T)
-        c.invalid += per_thread(p.invalid)
-        c.corrupt += per_thread(p.corrupt)
         c.duplicates += per_thread(duplicate)
         c.out_of_order += per_thread(late)
-        c.payload_errors += per_thread(bad_payload)
         c.distinct += per_thread(first_seen)
         c.backwards += per_thread(back)
         displacement = np.where(late, before_max - k, 0)
-        ranks = r[heads]
         c.max_displacement[ranks] = np.maximum(c.max_displacement[ranks], np.maximum.reduceat(displacement, heads))
-        frame_nr = np.mod(slot - SLOT_BIAS, self.ctx.fps)
-        c.max_frame_nr[ranks] = np.maximum(c.max_frame_nr[ranks], np.maximum.reduceat(frame_nr, heads))
-        self.prev[ranks] = slot[tails]
         self.segment[ranks] = segment[tails]
         self.hwm[ranks] = np.maximum(self.hwm[ranks], np.maximum.reduceat(k, heads))
-        self.first[ranks] = np.minimum(self.first[ranks], np.minimum.reduceat(slot, heads))
-        self.last[ranks] = np.maximum(self.last[ranks], np.maximum.reduceat(slot, heads))
+        self._tally(p, slot, k, heads, tails)
 
         if duplicate.any():
             self._emit("duplicate_frames", pos[duplicate], k[duplicate], r[duplicate],
@@ -301,12 +302,42 @@ class Continuity:
             gone = (prev[back] + 1 - slot[back]) / self.ctx.fps  # against the frame that should have come
             self._emit("time_backwards", pos[back], k[back], r[back],
                        [f"time goes back {g:.6f} s: this frame follows {t}" for g, t in zip(gone, times, strict=True)])
-        if bad_payload.any():
-            words = p.payload[bad_payload]
-            self._emit("payload_errors", pos[bad_payload], k[bad_payload], r[bad_payload],
-                       [f"payload differs from the pattern sent, first at payload byte {8 * int(w)}" for w in words])
         if len(self.coverage) > COVERAGE_LIMIT:
             self._settle_old()
+
+    def _tally_orderly(self, p: Frames, slot: I64, heads: I64, tails: I64) -> None:
+        """The common case: every thread's frames follow on from the last one, one slot apart."""
+        r = p.rank
+        ranks = r[heads]
+        k = (r << RANK_SHIFT) | (self.segment[r] << SLOT_BITS) | slot
+        self.coverage.add_runs(k[heads], k[tails], p.pos[heads], p.pos[tails])
+        self.counts.distinct[ranks] += tails - heads + 1
+        self.hwm[ranks] = k[tails]
+        self._tally(p, slot, k, heads, tails)
+        if len(self.coverage) > COVERAGE_LIMIT:
+            self._settle_old()
+
+    def _tally(self, p: Frames, slot: I64, k: I64, heads: I64, tails: I64) -> None:
+        """Counts every placed frame shares (frames, invalid, corrupt, payload), and the thread's extent."""
+        c, T = self.counts, len(self.ctx.threads)
+        r = p.rank
+        ranks = r[heads]
+        bad_payload = p.payload >= 0
+        c.placed += np.bincount(r, minlength=T)
+        if p.invalid.any():
+            c.invalid += np.bincount(r[p.invalid], minlength=T)
+        if p.corrupt.any():
+            c.corrupt += np.bincount(r[p.corrupt], minlength=T)
+        frame_nr = np.mod(slot - SLOT_BIAS, self.ctx.fps)
+        c.max_frame_nr[ranks] = np.maximum(c.max_frame_nr[ranks], np.maximum.reduceat(frame_nr, heads))
+        self.prev[ranks] = slot[tails]
+        self.first[ranks] = np.minimum(self.first[ranks], np.minimum.reduceat(slot, heads))
+        self.last[ranks] = np.maximum(self.last[ranks], np.maximum.reduceat(slot, heads))
+        if bad_payload.any():
+            c.payload_errors += np.bincount(r[bad_payload], minlength=T)
+            words = p.payload[bad_payload]
+            self._emit("payload_errors", p.pos[bad_payload], k[bad_payload], r[bad_payload],
+                       [f"payload differs from the pattern sent, first at payload byte {8 * int(w)}" for w in words])
 
     # ----------------------------------------------------------------- gaps
     def _gaps(self) -> tuple[I64, I64, I64, I64, I64]:

@@ -164,13 +164,13 @@ def _looks_like_header(buffer: mmap.mmap, at: int, ref: SyncRef) -> bool:
 
 
 def find_first_frame(buffer: mmap.mmap, base: int, length: int, frame_bytes: int | None,
-                     legacy: int | None) -> tuple[int, int, int] | None:
+                     legacy: int | None, span: int = BOOTSTRAP_BYTES) -> tuple[int, int, int] | None:
     """(offset, frame bytes, legacy) of the first place in a segment where three frames chain.
 
     Three headers ``frame bytes`` apart with the same frame length field and legacy bit (the
     heuristic of DiFX's vdifbuffer.c); two when the segment holds only two frames, one when one.
     """
-    span = min(length, BOOTSTRAP_BYTES)
+    span = min(length, span)
     if span < 12:
         return None
     data = np.frombuffer(buffer, dtype=np.uint8, count=length, offset=base)
@@ -201,7 +201,7 @@ def find_first_frame(buffer: mmap.mmap, base: int, length: int, frame_bytes: int
         if chained.any():
             i = int(np.argmax(chained))
             return int(candidates[i]), int(sizes[i]), int(flags[i])
-    alone = candidates + sizes == length
+    alone = candidates + 2 * sizes > length
     if alone.any():
         i = int(np.argmax(alone))
         return int(candidates[i]), int(sizes[i]), int(flags[i])

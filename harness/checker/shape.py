@@ -83,7 +83,9 @@ def find_sync(recording: Recording, expect: Expectation) -> SyncRef:
     legacy = None if expect.legacy is None else int(expect.legacy)
     for segment in recording.segments:
         buffer = recording.buffer(segment)
-        found = find_first_frame(buffer, segment.start, segment.length, expect.frame_bytes, legacy)
+        # almost always the first frame starts the segment: try that before searching a megabyte
+        found = (find_first_frame(buffer, segment.start, segment.length, expect.frame_bytes, legacy, span=12)
+                 or find_first_frame(buffer, segment.start, segment.length, expect.frame_bytes, legacy))
         if found is None:
             continue
         first, frame_bytes, legacy_bit = found
@@ -117,7 +119,7 @@ def infer_fps(seconds: npt.NDArray[np.int64], frame_nr: npt.NDArray[np.int64],
         keep = (seconds > distinct[0]) & (seconds < distinct[-1])
         source = "inferred"
     elif len(distinct) == 2:
-        keep = seconds == distinct[0]
+        keep = np.ones(len(seconds), dtype=bool)
         source = "inferred"
     else:
         keep = np.ones(len(seconds), dtype=bool)
@@ -125,16 +127,17 @@ def infer_fps(seconds: npt.NDArray[np.int64], frame_nr: npt.NDArray[np.int64],
     group = (thread[keep] << 40) | (seconds[keep] - distinct[0])
     order = np.lexsort((frame_nr[keep], group))
     g, f = group[order], frame_nr[keep][order]
-    ends = np.r_[g[1:] != g[:-1], True]
-    tops = f[ends] + 1
-    if source == "inferred" and len(distinct) >= 3:
-        # a damaged frame number far above the rest must not set the rate: within a complete
-        # second the frame numbers are dense, so the top one is below twice their count
-        counts = np.diff(np.r_[-1, np.flatnonzero(ends)])
-        sane = tops <= 2 * counts + 1
-        if sane.any():
-            tops = tops[sane]
-    return _mode(tops), source
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    if len(distinct) >= 3:
+        # in a complete second the frame numbers are dense (0 .. rate-1, some lost): a damaged one far
+        # above twice their count must not set the rate
+        counts = np.diff(np.r_[starts, len(g)])
+        f = np.where(f < 2 * np.repeat(counts, counts), f, -1)
+    tops = np.maximum.reduceat(f, starts) + 1
+    tops = tops[tops > 0]
+    if len(distinct) >= 3:
+        return _mode(tops), source
+    return int(tops.max()), source  # partial seconds: the highest frame number seen is the best bound
 
 
 def infer_shape(recording: Recording, sync: SyncRef, expect: Expectation, window: int) -> StreamShape:

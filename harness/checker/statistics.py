@@ -21,7 +21,6 @@ from harness.formats.vdif.payload import state_counts
 
 SPECTRUM_FRAMES = 64
 """Frames per thread decoded for the spectrum (and for state counts of other than 2-bit data)."""
-FRAMES_PER_WINDOW = 2
 NFFT = 512
 TONE_MIN_RATIO = 5.0
 OUTER_RANGE = (0.10, 0.23)
@@ -33,9 +32,11 @@ _LOW = np.uint64(0x5555555555555555)
 class SampleStatistics:
     """Accumulates state counts and spectrum samples per thread rank, window by window."""
 
-    def __init__(self, shape: StreamShape, expect: Expectation) -> None:
+    def __init__(self, shape: StreamShape, expect: Expectation, windows: int = 1) -> None:
         self.shape = shape
         self.expect = expect
+        self.per_window = max(1, -(-SPECTRUM_FRAMES // max(1, windows)))
+        """Frames per thread taken for the spectrum from each window, so the sample spans the recording."""
         n = len(shape.threads)
         self.nchan = [1 << v for v in shape.lg2_nchan]
         self.bits = [v + 1 for v in shape.bits_m1]
@@ -66,7 +67,7 @@ class SampleStatistics:
         rows = np.flatnonzero(use)
         for t in np.unique(rank[rows]).tolist():
             mine = rows[rank[rows] == t]
-            room = min(SPECTRUM_FRAMES - len(self.samples[t]), FRAMES_PER_WINDOW)
+            room = min(SPECTRUM_FRAMES - len(self.samples[t]), self.per_window)
             for i in mine[: max(room, 0)].tolist():
                 self.samples[t].append(np.array(payloads[i]).view(np.uint8))
         block = max(1, (1 << 20) // max(8, payloads.shape[1] * 8))
