@@ -70,7 +70,7 @@ def test_meerkat_stream_in_vbs_chunks(tmp_path):
 
 def test_rate_is_inferred_from_a_complete_second_despite_a_damaged_frame_number(tmp_path):
     spec = StreamSpec(fps=1000, payload_bytes=1000, threads=(0,))
-    path, frames = record(tmp_path, spec, 2500)
+    _, frames = record(tmp_path, spec, 2500)
     frames = frames.copy()
     frames[1500, 4:8] = np.frombuffer(struct.pack("<I", (frames[1500, 4:8].view("<u4")[0] & 0xFF000000) | 900_000),
                                       np.uint8)
@@ -137,7 +137,7 @@ def test_complex_noise(tmp_path):
 
 def test_dead_sampler_is_a_finding(tmp_path):
     spec = StreamSpec(fps=1000, payload_bytes=8000, threads=(0, 1), payload=PayloadKind.NOISE)
-    path, frames = record(tmp_path, spec, 100)
+    _, frames = record(tmp_path, spec, 100)
     frames = frames.copy()
     frames[1::2, 32:] = 0x55  # thread 1 stuck in state 01
     (tmp_path / "dead.vdif").write_bytes(frames.tobytes())
@@ -157,7 +157,7 @@ def test_statistics_of_4_bit_data_come_from_the_sample(tmp_path):
 
 def test_pattern_check_sees_a_frame_moved_between_threads(tmp_path):
     spec = StreamSpec(fps=500, payload_bytes=1000, threads=(0, 1))
-    path, frames = record(tmp_path, spec, 500)
+    _, frames = record(tmp_path, spec, 500)
     frames = frames.copy()
     frames[101, 32:] = frames[103, 32:]  # thread 1's payload of frame 50 replaced by that of frame 51
     (tmp_path / "moved.vdif").write_bytes(frames.tobytes())
