@@ -32,14 +32,14 @@ class CommandResult:
 
 
 def run(argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT, check: bool = True, input_text: str | None = None,
-        env: Mapping[str, str] | None = None, quiet: bool = False) -> CommandResult:
+        env: Mapping[str, str] | None = None, quiet: bool = False, cwd: str | Path | None = None) -> CommandResult:
     """Run a program to completion. check=True raises CommandFailed on a non-zero exit; a timeout always raises."""
     args = [str(a) for a in argv]
     log.info("$ %s", " ".join(args))
     started = time.monotonic()
     try:
         done = subprocess.run(args, input=input_text, capture_output=True, text=True, timeout=timeout,
-                              env=None if env is None else {**os.environ, **env}, check=False)
+                              env=None if env is None else {**os.environ, **env}, check=False, cwd=cwd)
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         log.info("  timed out after %g s", timeout)

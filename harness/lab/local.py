@@ -157,10 +157,11 @@ def lab_up(inventory: str | Path | None = "ansible/inventory/local.yml", log: Pa
             if not converge and probe(state, work_dir).state == "up":
                 logger.info("local lab is up (%s); not converging again", state_path(work_dir))
                 return info_from_state(state)
-        extravars: dict[str, Any] = {"lab_work_dir": str(work_dir), "lab_disk_count": disks or DEFAULT_DISKS,
-                                     "lab_disk_size": disk_size or DEFAULT_DISK_SIZE}
+        extravars: dict[str, Any] = {"local_lab_work_dir": str(work_dir),
+                                     "local_lab_disk_count": disks or DEFAULT_DISKS,
+                                     "local_lab_disk_size": disk_size or DEFAULT_DISK_SIZE}
         if root_dir is not None:
-            extravars["lab_mount_root"] = str(root_dir)
+            extravars["local_lab_mount_root"] = str(root_dir)
         started = time.monotonic()
         run = run_playbook(SITE_PLAYBOOK, inventory_path, extravars=extravars, timeout=timeout, log_path=log)
         run.raise_for_failure()

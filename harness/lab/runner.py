@@ -90,9 +90,9 @@ def _failure_message(res: Mapping[str, Any]) -> str:
             return f"[item {label}] {_failure_message(item)}"
     parts = [str(res.get("msg") or "").strip()]
     for key in ("stderr", "stdout", "module_stderr"):
-        text = str(res.get(key) or "").strip()
-        if text and text not in parts[0]:
-            parts.append(text.splitlines()[-1])
+        lines = [line.strip() for line in str(res.get(key) or "").splitlines() if line.strip()]
+        if lines and lines[0] not in parts[0]:
+            parts.append(" / ".join(lines[:3]))  # the cause comes first; usage hints follow it
             break
     if res.get("cmd") and parts[0] in ("non-zero return code", ""):
         cmd = res["cmd"]

@@ -87,3 +87,17 @@ def test_xfs_disks_refuses_a_device_that_holds_another_filesystem(tmp_path: Path
     assert "xfs_disks_force=true" in caught.value.message
     assert commands.run(["blkid", "-o", "value", "-s", "TYPE", str(image)], timeout=10).stdout.strip() == "ext4"
     assert not (tmp_path / "disk0").exists()  # refused before anything was made
+
+
+def _ansible_lint() -> str | None:
+    beside = Path(sys.executable).parent / "ansible-lint"
+    return str(beside) if beside.exists() else os.environ.get("ANSIBLE_LINT") or shutil.which("ansible-lint")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_ansible_lint() is None, reason="ansible-lint is optional (not in requirements.lock); "
+                    "set ANSIBLE_LINT=/path/to/ansible-lint to run this")
+def test_roles_pass_ansible_lint_production_profile() -> None:
+    result = commands.run([str(_ansible_lint())], timeout=300, check=False, env={"PATH": os.environ.get("PATH", "")},
+                          cwd=ANSIBLE_DIR)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
