@@ -299,6 +299,12 @@ class _Checker:
                 self.findings.add(Finding("missing_thread", None, None, thread, None,
                                           f"thread {thread} has no frame in the recording"))
                 continue
+            if (self.shape.fps_source == "expected" and report.frame_rate is not None
+                    and report.frame_rate != self.shape.fps
+                    and int(self.continuity.last[rank] - self.continuity.first[rank]) >= self.shape.fps):
+                self.findings.add(Finding("frame_rate", None, None, thread, None,
+                                          f"frame numbers go up to {report.frame_rate - 1}: {report.frame_rate} "
+                                          f"frames/s, not the {self.shape.fps} expected"))
             if report.absent_at_start > 1:
                 path, offset = self.recording.locate(first_pos[rank])
                 self.findings.add(Finding("thread_starts_late", offset, path, thread, report.first_time,

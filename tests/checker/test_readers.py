@@ -1,0 +1,96 @@
+"""The readers' own findings: vbs chunk numbering and sizes, Mark6 block numbering and headers,
+and the threads a scan should hold."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from harness.checker import CheckerError, check_mark6, check_scan
+from tests.checker.corpus import BLOCK_FRAMES, CHUNK_FRAMES, EXPECT, N, F, clean_items, group, write_mark6, write_vbs
+
+
+def test_duplicate_chunk_on_two_disks(tmp_path):
+    rec = write_vbs(tmp_path, group(clean_items(), CHUNK_FRAMES))
+    copy = tmp_path / "disk0" / "corpus_001" / "corpus_001.00000003"
+    shutil.copy(rec.chunk_files[3], copy)  # chunk 3 lives on disk1; a second copy on disk0
+    result = check_scan("corpus_001", str(tmp_path / "disk*"), EXPECT)
+    assert result.counts == {"duplicate_chunk": 1} and result.frames == N
+    assert result.findings[0].file == rec.chunk_files[3]
+    assert "also at " + str(copy) in result.findings[0].detail
+
+
+def test_other_files_in_the_scan_folder_are_not_chunks(tmp_path):
+    write_vbs(tmp_path, group(clean_items(), CHUNK_FRAMES))
+    (tmp_path / "disk0" / "corpus_001" / "corpus_001.0000001").write_bytes(b"x")      # 7 digits
+    (tmp_path / "disk0" / "corpus_001" / "corpus_001a.00000001").write_bytes(b"x")    # another scan
+    (tmp_path / "disk1" / "corpus_001" / "notes.txt").write_bytes(b"x")
+    assert check_scan("corpus_001", str(tmp_path / "disk*"), EXPECT).clean
+
+
+def test_first_chunk_missing(tmp_path):
+    chunks: list[bytes | None] = list(group(clean_items(), CHUNK_FRAMES))
+    chunks[0] = None
+    result = write_vbs(tmp_path, chunks).check(EXPECT)
+    # the recording then starts at chunk 1: only the chunk is missing, no frame before the first is known
+    assert result.counts == {"missing_chunk": 1} and result.frames == N - CHUNK_FRAMES
+
+
+def test_mark6_missing_and_duplicate_blocks(tmp_path):
+    blocks = group(clean_items(), BLOCK_FRAMES)
+    rec = write_mark6(tmp_path, blocks)
+    # rewrite block 2's number as 1 (a duplicate) and so leave number 2 unused
+    path, offset, _ = rec.pieces[2]
+    data = bytearray(Path(path).read_bytes())
+    struct.pack_into("<i", data, offset - 8, 1)
+    Path(path).write_bytes(bytes(data))
+    result = check_mark6("corpus_mk6", str(tmp_path / "disk*"), EXPECT)
+    assert result.counts["duplicate_block"] == 1 and result.counts["missing_block"] == 1
+    assert result.missing_frames == BLOCK_FRAMES  # block 2's frames were not read (the first block 1 was)
+
+
+def test_mark6_truncated_file(tmp_path):
+    rec = write_mark6(tmp_path, group(clean_items(), BLOCK_FRAMES))
+    path, offset, length = rec.pieces[-1]
+    with open(path, "r+b") as handle:
+        handle.truncate(offset + length - 3 * F)
+    result = check_mark6("corpus_mk6", str(tmp_path / "disk*"), EXPECT)
+    assert result.counts == {"block_size": 1} and result.frames == N - 3
+    assert "payload bytes announced" in result.findings[0].detail
+
+
+def test_mark6_header_disagrees_with_the_frames(tmp_path):
+    rec = write_mark6(tmp_path, group(clean_items(), BLOCK_FRAMES), disks=1)
+    path = rec.pieces[0][0]
+    data = bytearray(Path(path).read_bytes())
+    struct.pack_into("<i", data, 16, 8032)
+    Path(path).write_bytes(bytes(data))
+    result = check_mark6("corpus_mk6", str(tmp_path / "disk*"), EXPECT)
+    assert result.counts == {"mark6_header": 1}
+
+
+def test_not_mark6(tmp_path):
+    (tmp_path / "disk0").mkdir()
+    (tmp_path / "disk0" / "scan").write_bytes(b"\0" * 100)
+    with pytest.raises(CheckerError, match="not a Mark6 scatter-gather file"):
+        check_mark6("scan", str(tmp_path / "disk*"))
+
+
+def test_expected_thread_absent_and_an_extra_thread(tmp_path):
+    items = [item for i, item in enumerate(clean_items()) if i % 4 != 2]  # thread 2 never sent
+    rec = write_vbs(tmp_path, group(items, CHUNK_FRAMES))
+    result = rec.check(EXPECT)
+    assert result.counts == {"missing_thread": 1} and result.threads[2].frames == 0
+    fewer = rec.check(EXPECT.__class__(**{**EXPECT.__dict__, "threads": (0, 1)}))
+    assert fewer.counts == {"corrupt_headers": N // 4}  # thread 3 is not one of the stream's
+    assert "thread 3 is not one of the stream's [0, 1]" in fewer.findings[0].detail
+
+
+def test_stream_at_another_rate_than_expected(tmp_path):
+    rec = write_vbs(tmp_path, group(clean_items(), CHUNK_FRAMES))
+    result = rec.check(EXPECT.__class__(**{**EXPECT.__dict__, "fps": 300}))
+    assert result.counts["frame_rate"] == 4
+    assert "frame numbers go up to 249" in next(f for f in result.findings if f.kind == "frame_rate").detail
