@@ -207,6 +207,8 @@ def trend_svg(series: Sequence[TrendSeries]) -> Markup | None:
         return None
     with matplotlib.rc_context(RC):
         figure, (lost, rate, duration, verdicts) = _new_figure(4, 1.55)
+        longest = max((h for s in series for h in s.duration_h if h is not None), default=0.0)
+        per_hour, unit = (1.0, "h") if longest >= 2 else (60.0, "min")
         strip_t: list[np.datetime64] = []
         strip_rows: list[str] = []
         strip_verdicts: list[str] = []
@@ -216,7 +218,7 @@ def trend_svg(series: Sequence[TrendSeries]) -> Markup | None:
             drawn = lost.plot(t, _values(s.lost), marker="o", markersize=3.5, linewidth=1, label=label)
             colour = drawn[0].get_color()
             rate.plot(t, _values(s.achieved_gbps), marker="o", markersize=3.5, linewidth=1, color=colour)
-            duration.plot(t, _values(s.duration_h), marker="o", markersize=3.5, linewidth=1, color=colour)
+            duration.plot(t, _values(s.duration_h) * per_hour, marker="o", markersize=3.5, linewidth=1, color=colour)
             strip_t.extend(t)
             strip_rows.extend([s.scenario] * len(t))
             strip_verdicts.extend(s.verdicts)
@@ -225,7 +227,7 @@ def trend_svg(series: Sequence[TrendSeries]) -> Markup | None:
         lost.set_ylabel("lost frames")
         lost.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         rate.set_ylabel("achieved Gbit/s")
-        duration.set_ylabel("duration h")
+        duration.set_ylabel(f"duration {unit}")
         duration.set_ylim(bottom=0)
         category_strip(verdicts, strip_t, strip_rows, strip_verdicts)
         verdicts.set_ylabel("verdict")

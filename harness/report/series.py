@@ -172,15 +172,19 @@ def increments(counter: np.ndarray) -> np.ndarray:
 
 
 def rate_of(t: np.ndarray, counter: np.ndarray, factor: float = 1.0) -> np.ndarray:
-    """Per-second rate of a cumulative counter (bytes, CPU seconds) times ``factor``; NaN for the first sample."""
+    """Per-second rate of a cumulative counter (bytes, CPU seconds) times ``factor``.
+
+    Each rate spans back to the previous sample that had the counter, so a stretch without it (the
+    sender between scans) does not pile up into one spike; NaN where there is no earlier sample.
+    """
     out = np.full(len(t), np.nan)
-    if len(t) < 2:
+    finite = np.flatnonzero(np.isfinite(counter))
+    if len(finite) < 2:
         return out
-    step = increments(counter)
-    dt = np.diff(t)
+    step = increments(counter)[finite[1:]]
+    dt = np.diff(t[finite])
     with np.errstate(divide="ignore", invalid="ignore"):
-        out[1:] = np.where(dt > 0, step[1:] / dt * factor, np.nan)
-    out[1:][~np.isfinite(counter[1:])] = np.nan
+        out[finite[1:]] = np.where(dt > 0, step / dt * factor, np.nan)
     return out
 
 

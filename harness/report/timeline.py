@@ -6,6 +6,7 @@ arrays; ``plots.py`` only draws what this module describes.
 
 from __future__ import annotations
 
+import posixpath
 import warnings
 from dataclasses import dataclass, field
 
@@ -132,17 +133,32 @@ def _loss(c: MetricColumns, n: int) -> TimeFigure | None:
                       caption="Counts per bucket from the recorder's counters and /proc/net/snmp on the recorder node.")
 
 
+def mount_labels(mounts: list[str]) -> tuple[dict[str, str], str]:
+    """Short legend labels: the common parent folder of long mount points taken off, and named once."""
+    labels = {m: m for m in mounts}
+    if len(mounts) < 2 or max(len(m) for m in mounts) <= 16:
+        return labels, ""
+    parent = posixpath.commonpath(mounts) if all(m.startswith("/") for m in mounts) else ""
+    if parent in ("", "/") or parent in mounts:
+        return labels, ""
+    return {m: m[len(parent):].lstrip("/") for m in mounts}, parent
+
+
 def _disks(c: MetricColumns, n: int) -> TimeFigure | None:
     if not c.disks:
         return None
     mounts = sorted(c.disks)
     write: list[Line] = []
     free: list[Line] = []
+    caption = ""
     if len(mounts) <= MAX_MOUNT_LINES:
+        labels, parent = mount_labels(mounts)
+        caption = f"Mount points under {parent}." if parent else ""
         for m in mounts:
             # Mean lines only: a band per mount point would bury the lines and double the figure's size.
-            write.append(Line(m, _scaled(reduce_envelope(c.t, c.disks[m]["write_bytes_per_s"], n), 1 / MIB), "line"))
-            free.append(Line(m, _scaled(reduce_envelope(c.t, c.disks[m]["free_bytes"], n), 1 / GIB), "line"))
+            write.append(Line(labels[m], _scaled(reduce_envelope(c.t, c.disks[m]["write_bytes_per_s"], n), 1 / MIB),
+                              "line"))
+            free.append(Line(labels[m], _scaled(reduce_envelope(c.t, c.disks[m]["free_bytes"], n), 1 / GIB), "line"))
     else:
         rates = np.vstack([c.disks[m]["write_bytes_per_s"] for m in mounts])
         frees = np.vstack([c.disks[m]["free_bytes"] for m in mounts])
@@ -157,7 +173,7 @@ def _disks(c: MetricColumns, n: int) -> TimeFigure | None:
             free.append(Line("fullest mount point",
                              _scaled(reduce_envelope(c.t, np.nanmin(frees, axis=0), n), 1 / GIB)))
     return TimeFigure("disks", "Disk write rate and free space per mount point",
-                      [Panel("write MiB/s", write), Panel("free GiB", free)])
+                      [Panel("write MiB/s", write), Panel("free GiB", free)], caption=caption)
 
 
 def _processes(c: MetricColumns, n: int) -> TimeFigure | None:

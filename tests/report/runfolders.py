@@ -250,8 +250,10 @@ def write_run(root: Path, spec: RunSpec | None = None) -> Path:
         finished, verdict = spec.started + timedelta(seconds=stop_at + 1), "interrupted"
     else:
         finished = spec.started + timedelta(seconds=stop_at)
-        verdict = "fail" if any(not s["passed"] for s in scans) else "pass"
+        verdict = "pass"  # or "fail", once the thresholds are known
     results = results_document(spec, scans, finished, verdict)
+    if verdict == "pass" and (results["breached"] or any(not s["passed"] for s in scans)):
+        results["verdict"] = "fail"
     (run_dir / "results.json").write_text(json.dumps(results, indent=1))
     write_metrics(run_dir / "metrics.jsonl", spec, windows, stop_at, rng)
     write_logs(run_dir, spec, names[: len(scans)])

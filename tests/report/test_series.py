@@ -34,6 +34,13 @@ def test_rate_of_bytes_per_second():
     assert np.isnan(rate_of(t, np.array([0.0, 100.0, 300.0]))[0])
 
 
+def test_a_rate_spans_back_over_samples_without_the_counter():
+    t = np.arange(6.0)
+    cpu_s = np.array([0.0, 0.5, np.nan, np.nan, 2.0, 2.5])  # the sender is absent between scans
+    assert rate_of(t, cpu_s, 100).tolist()[1:] == [50.0, pytest.approx(np.nan, nan_ok=True),
+                                                    pytest.approx(np.nan, nan_ok=True), 50.0, 50.0]
+
+
 def test_short_series_are_shown_as_they_are():
     t = np.arange(10.0)
     r = reduce_envelope(t, t * 2)

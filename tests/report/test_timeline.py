@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.report.series import MAX_POINTS, columns_from_rows
-from harness.report.timeline import MAX_MOUNT_LINES, format_seconds, run_timeline
+from harness.report.timeline import MAX_MOUNT_LINES, format_seconds, mount_labels, run_timeline
 
 
 def rows(n: int, mounts: int = 2, engine: bool = True) -> list[dict]:
@@ -71,3 +71,11 @@ def test_missing_metrics_say_what_is_not_plotted():
 
 def test_durations_for_labels():
     assert [format_seconds(s) for s in (2, 108, 7200)] == ["2 s", "1.8 min", "2 h"]
+
+
+def test_long_mount_points_are_labelled_by_what_differs():
+    assert mount_labels(["/tmp/vlbi-smoke-h37sksla/disk0", "/tmp/vlbi-smoke-h37sksla/disk1"]) == (
+        {"/tmp/vlbi-smoke-h37sksla/disk0": "disk0", "/tmp/vlbi-smoke-h37sksla/disk1": "disk1"},
+        "/tmp/vlbi-smoke-h37sksla")
+    assert mount_labels(["/mnt/disk0", "/mnt/disk1"])[1] == ""
+    assert mount_labels(["/a/very/long/mount/point", "relative/very/long/name"])[1] == ""
