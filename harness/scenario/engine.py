@@ -117,7 +117,10 @@ class ScenarioRun:
         if target is None or self._pool is None:
             self._finish_scan(slot, outcome, None)
             return
-        future = self._pool.submit(validate, target, expectation_fields(self.scenario))
+        expect = expectation_fields(self.scenario)
+        if outcome.frames_sent is not None and not outcome.interrupted:
+            expect["expected_frames"] = outcome.frames_sent  # a shortfall becomes a finding with its count
+        future = self._pool.submit(validate, target, expect)
         self._futures.append(future)
         future.add_done_callback(lambda f: self._finish_scan(slot, outcome, f, target))
 
