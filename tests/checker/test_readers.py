@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.checker import CheckerError, check_mark6, check_scan
-from tests.checker.corpus import BLOCK_FRAMES, CHUNK_FRAMES, EXPECT, N, F, clean_items, group, write_mark6, write_vbs
+from tests.checker.corpus import BLOCK_FRAMES, CHUNK_FRAMES, EXPECT, F, N, clean_items, group, write_mark6, write_vbs
 
 
 def test_duplicate_chunk_on_two_disks(tmp_path):
