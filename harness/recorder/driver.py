@@ -1,0 +1,336 @@
+"""The Recorder interface over VSI-S: one code path for jive5ab and the reference recorder.
+
+It also guards against jive5ab's silent failures (shared reference, sections 2, 7 and 10):
+``constraints?`` must show a read size equal to the frame size, or every datagram is cut or
+split, so the transfer is stopped again and refused; after ``record=on`` the recording must
+still be on (the data socket is bound after the reply, and a bind error only reaches the
+log); before ``record=off``, ``record?`` must still say on, because a short datagram ends a
+jive5ab recording without a word: that is reported as ``stopped_early``, a finding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import glob
+import os
+import re
+import time
+from pathlib import Path
+from typing import Protocol, Self
+
+from harness.recorder.client import VsisClient
+from harness.recorder.errors import ConfigurationRefused, ConnectionLost, ProtocolError, RecorderDied, ReplyError
+from harness.recorder.model import RecorderConfig, RecorderStatus, ScanResult, check_scan_name
+from harness.recorder.replies import (
+    ReplyFieldError,
+    parse_constraints,
+    parse_evlbi,
+    parse_net2file_query,
+    parse_record_query,
+    parse_set_disks,
+)
+from harness.recorder.vsis import Reply, ReplyShapeError, command_line, parse_replies
+
+OFF_TIMEOUT = 180.0
+"""record=off returns only once every chunk is written: at 128 MiB per chunk and slow disks, minutes."""
+BIND_SETTLE = 0.2
+"""jive5ab binds the data socket after replying to record=on; a bind failure ends it within this time."""
+DRAIN_TIMEOUT = 30.0
+CHUNK = re.compile(r"\.(\d{8})$")
+
+
+class Owner(Protocol):
+    """What the harness started (a process or a container), if anything."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def alive(self) -> bool: ...
+
+    def log_tail(self, lines: int = 30) -> str: ...
+
+    def died(self, what: str) -> RecorderDied: ...
+
+    def stop(self, timeout: float = ...) -> int | None: ...
+
+
+class VsisRecorder:
+    """A recorder driven through its VSI-S port; `close` stops whatever `open_recorder` started."""
+
+    def __init__(self, backend: str, client: VsisClient, log_dir: Path, owner: Owner | None = None) -> None:
+        self.backend = backend
+        self.client = client
+        self.log_dir = log_dir
+        self.owner = owner
+        self.config: RecorderConfig | None = None
+        self.scan: str | None = None
+        self.net2file_path: str | None = None
+        self._closed = False
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.owner is None else self.owner.pid
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _exchange(self, line: str, timeout: float | None = None) -> list[Reply]:
+        try:
+            return self.client.exchange(line, timeout)
+        except ConnectionLost as exc:
+            if self.owner is not None and not self.owner.alive():
+                raise self.owner.died(f"lost while sending {line!r}") from None
+            raise exc from None
+
+    def _ask(self, keyword: str, *args: object, query: bool = False, ok: tuple[int, ...] = (0,),
+             timeout: float | None = None) -> Reply:
+        """One command; a reply with another code than ``ok`` raises ReplyError naming both."""
+        line = command_line(keyword, *args, query=query)
+        replies = self._exchange(line, timeout)
+        if len(replies) != 1 or replies[0].keyword != keyword:
+            raise ProtocolError(f"expected one {keyword} reply", backend=self.backend, command=line,
+                                reply=" ".join(r.raw for r in replies))
+        reply = replies[0]
+        if reply.code not in ok:
+            raise ReplyError(f"{keyword} refused with code {reply.code}: {reply.text}", code=reply.code,
+                             backend=self.backend, command=line, reply=reply.raw)
+        return reply
+
+    def _collect(self, keyword: str, *args: object, query: bool = True, timeout: float | None = None) -> str:
+        """A reply kept for the report, whatever its code; a broken connection still raises."""
+        try:
+            return self._ask(keyword, *args, query=query, ok=tuple(range(10)), timeout=timeout).raw
+        except ProtocolError as exc:
+            return exc.reply or str(exc)
+
+    def _require_config(self) -> RecorderConfig:
+        if self.config is None:
+            raise RuntimeError("configure() the recorder before recording")
+        return self.config
+
+    # -- the interface --------------------------------------------------------------------
+
+    def version(self) -> str:
+        """``jive5ab 3.1.0`` / ``vdif-record 0.1.0`` from ``version?``."""
+        fields = [f for f in self._ask("version", query=True).fields if f]
+        return " ".join(fields[:2]) if fields else "unknown"
+
+    def configure(self, cfg: RecorderConfig) -> None:
+        """Send the configuration in jive5ab's order; check the disks it then selected."""
+        for keyword, args in cfg.commands():
+            self._ask(keyword, *args)
+        if not cfg.net2file and cfg.disk_list:
+            reply = self._ask("set_disks", query=True)
+            self._check_disks(cfg, parse_set_disks(reply), reply)
+        self.config = cfg
+
+    def _check_disks(self, cfg: RecorderConfig, selected: list[str], reply: Reply) -> None:
+        wanted = cfg.disk_list
+        if wanted == ["null"]:
+            return
+        patterns = [w.rstrip("/") for w in wanted]
+        strays = [s for s in selected if not any(fnmatch.fnmatch(s, p) for p in patterns)]
+        missing = [w for w in patterns if not glob.has_magic(w) and w not in selected]
+        if strays or missing or not selected:
+            detail = (f"asked for {', '.join(wanted)}; selected {', '.join(selected) or 'none'}"
+                      + (" (jive5ab drops directories on the root filesystem: mount the disks)" if missing else ""))
+            raise ConfigurationRefused(f"set_disks selected the wrong mount points: {detail}", backend=self.backend,
+                                       command="set_disks?", reply=reply.raw)
+
+    def _check_constraints(self, cfg: RecorderConfig) -> None:
+        reply = self._ask("constraints", query=True)
+        try:
+            sizes = parse_constraints(reply)
+        except ReplyFieldError as exc:
+            raise ProtocolError(str(exc), backend=self.backend, command="constraints?", reply=reply.raw) from None
+        read, frame = sizes["read_size"], sizes.get("framesize", cfg.frame_bytes)
+        if read != cfg.frame_bytes or frame != cfg.frame_bytes:
+            raise ConfigurationRefused(
+                f"constraints? says frames of {frame} bytes read as {read}-byte datagrams, but the stream sends "
+                f"{cfg.frame_bytes}-byte frames in {cfg.datagram_bytes}-byte datagrams: every datagram would be "
+                f"cut or split (check mode and mtu {cfg.mtu})", backend=self.backend, command="constraints?",
+                reply=reply.raw)
+
+    def record_on(self, scan: str) -> str:
+        """Start a vbs recording; returns the name actually used (jive5ab appends a letter to a used one)."""
+        cfg = self._require_config()
+        check_scan_name(scan, self.backend)
+        reply = self._ask("record", "on", scan)
+        name = reply.fields[0] if reply.fields and reply.fields[0] else scan
+        self.scan = name
+        time.sleep(BIND_SETTLE)  # also: record=off at once after record=on can deadlock jive5ab 3.1.0
+        try:
+            self._check_constraints(cfg)
+            state = parse_record_query(self._ask("record", query=True))
+        except ConfigurationRefused:
+            with contextlib.suppress(ReplyError):
+                self._ask("record", "off", ok=(0, 1, 6), timeout=OFF_TIMEOUT)
+            self.scan = None
+            raise
+        if not state.on:
+            self.scan = None
+            raise RecorderDied(f"recording {name} ended right after record=on (data port {cfg.net_port} in use?)",
+                               backend=self.backend, command=f"record=on:{scan}", reply=reply.raw,
+                               log_tail=self.owner.log_tail() if self.owner else None)
+        return name
+
+    def wait_for_packets(self, timeout: float = 5.0) -> int:
+        """Until ``evlbi?`` counts packets (the guard after record=on, once the sender runs)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            total = parse_evlbi(self._ask("evlbi", query=True)).total
+            if total > 0:
+                return total
+            if time.monotonic() > deadline:
+                cfg = self._require_config()
+                raise RecorderDied(f"no packet counted on {cfg.net_port} within {timeout:g} s", backend=self.backend,
+                                   command="evlbi?")
+            time.sleep(0.1)
+
+    def status(self) -> RecorderStatus:
+        """``record?`` (or ``net2file?``) and ``evlbi?`` in one round trip."""
+        first = "net2file?" if self.net2file_path else "record?"
+        line = f"{first} ; evlbi? ;"
+        replies = self._exchange(line)
+        try:
+            state_reply, evlbi_reply = replies
+            counts = parse_evlbi(evlbi_reply)
+            if self.net2file_path:
+                active, written = parse_net2file_query(state_reply)
+                return RecorderStatus(active, self.net2file_path if active else None, written, counts.total,
+                                      counts.lost, counts.out_of_order, counts.extent)
+            state = parse_record_query(state_reply)
+        except (ValueError, ReplyFieldError, ReplyShapeError) as exc:
+            raise ProtocolError(f"status replies not understood: {exc}", backend=self.backend, command=line,
+                                reply=" ".join(r.raw for r in replies)) from None
+        return RecorderStatus(state.on, state.scan, state.bytes or 0, counts.total, counts.lost, counts.out_of_order,
+                              counts.extent)
+
+    def record_off(self) -> ScanResult:
+        """Stop the scan (if it had not stopped by itself) and collect what it left."""
+        self._require_config()
+        if self.scan is None:
+            raise RuntimeError("record_off() without a record_on()")
+        scan, replies, notes = self.scan, {}, []
+        before = self._ask("record", query=True)
+        replies["record? before off"] = before.raw
+        state = parse_record_query(before)
+        stopped_early = not state.on or (state.scan is not None and state.scan != scan)
+        if stopped_early:
+            notes.append(f"{scan} had already stopped before record=off (record? said {before.text!r}); jive5ab "
+                         f"ends a recording silently on a short datagram or a reader error")
+        else:
+            replies["tstat="] = self._collect("tstat", query=False)
+            replies["record=off"] = self._ask("record", "off", ok=(0, 1), timeout=OFF_TIMEOUT).raw
+        self.scan = None
+        result = self._finish(scan, replies, notes, stopped_early, self._chunk_files(scan))
+        if not result.files:
+            result.bytes = state.bytes or 0
+        return result
+
+    def _finish(self, name: str, replies: dict[str, str], notes: list[str], stopped_early: bool,
+                files: list[str]) -> ScanResult:
+        for keyword, query in (("evlbi", True), ("record", True), ("dir_info", True), ("scan_check", True)):
+            replies[f"{keyword}{'?' if query else '='}"] = self._collect(keyword, query=query, timeout=60.0)
+        errors = []
+        for _ in range(16):  # error? pops one entry per call
+            raw = self._collect("error")
+            if not re.search(r"\?\s*0\s*:\s*:", raw):
+                errors.append(raw)
+                continue
+            break
+        if errors:
+            replies["error?"] = "\n".join(errors)
+            notes.extend(f"recorder error: {e}" for e in errors)
+        try:
+            counts = parse_evlbi(parse_replies(replies["evlbi?"])[0])
+        except (ReplyFieldError, ReplyShapeError) as exc:
+            raise ProtocolError(str(exc), backend=self.backend, command="evlbi?", reply=replies["evlbi?"]) from None
+        size = 0
+        for path in files:
+            with contextlib.suppress(OSError):
+                size += os.path.getsize(path)
+        return ScanResult(scan=name, stopped_early=stopped_early, packets=counts.total, lost=counts.lost,
+                          out_of_order=counts.out_of_order, bytes=size, files=files, replies=replies,
+                          extent=counts.extent, notes=notes)
+
+    def _chunk_files(self, scan: str) -> list[str]:
+        """``<mount>/<scan>/<scan>.NNNNNNNN`` over the configured mount points, in chunk order."""
+        cfg = self._require_config()
+        mounts: list[str] = []
+        for entry in cfg.disk_list:
+            mounts.extend(glob.glob(entry) if glob.has_magic(entry) else [entry])
+        found = []
+        for mount in sorted(set(mounts)):
+            for path in glob.glob(os.path.join(glob.escape(mount), scan, f"{scan}.*")):
+                match = CHUNK.search(path)
+                if match:
+                    found.append((int(match[1]), path))
+        return [path for _, path in sorted(found)]
+
+    def net2file_open(self, path: str | Path) -> None:
+        """Start a flat-file capture into ``path`` (truncated if it exists)."""
+        cfg = self._require_config()
+        target = str(path)
+        self._ask("net2file", "open", f"{target},w")
+        self.net2file_path = target
+        try:
+            self._check_constraints(cfg)
+        except ConfigurationRefused:
+            with contextlib.suppress(ReplyError):
+                self._ask("net2file", "close", ok=(0, 6))
+            self.net2file_path = None
+            raise
+
+    def net2file_stop(self) -> ScanResult:
+        """Stop the capture, wait until it has drained, collect the counters."""
+        path = self.net2file_path
+        if path is None:
+            raise RuntimeError("net2file_stop() without a net2file_open()")
+        replies, notes = {}, []
+        before = self._ask("net2file", query=True)
+        replies["net2file? before stop"] = before.raw
+        active, _ = parse_net2file_query(before)
+        if active:
+            replies["tstat="] = self._collect("tstat", query=False)
+            replies["net2file=stop"] = self._ask("net2file", "stop", timeout=OFF_TIMEOUT).raw
+            deadline = time.monotonic() + DRAIN_TIMEOUT
+            while parse_net2file_query(self._ask("net2file", query=True))[0]:
+                if time.monotonic() > deadline:
+                    notes.append(f"net2file still active {DRAIN_TIMEOUT:g} s after stop: closed hard")
+                    replies["net2file=close"] = self._ask("net2file", "close", ok=(0, 6)).raw
+                    break
+                time.sleep(0.1)
+        else:
+            notes.append(f"net2file into {path} had already ended before stop (net2file? said {before.text!r})")
+        self.net2file_path = None
+        result = self._finish(path, replies, notes, not active, [path] if os.path.exists(path) else [])
+        cfg = self._require_config()
+        counted = result.packets * cfg.frame_bytes
+        if result.bytes < counted:
+            result.notes.append(f"{result.packets} datagrams counted ({counted} bytes of frames) but {result.bytes} "
+                                f"bytes in {path}: jive5ab writes only whole blocks, the tail is lost at stop")
+        return result
+
+    def close(self) -> None:
+        """End a scan still open (best effort), close the connection, stop what the harness started."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.owner is None or self.owner.alive():
+                with contextlib.suppress(Exception):
+                    if self.scan is not None:
+                        self._ask("record", "off", ok=(0, 1, 6), timeout=OFF_TIMEOUT)
+                    if self.net2file_path is not None:
+                        self._ask("net2file", "stop", ok=(0, 6))
+        finally:
+            self.client.close()
+            if self.owner is not None:
+                self.owner.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
