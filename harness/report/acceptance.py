@@ -101,7 +101,7 @@ def render_acceptance(run_dir: Path, signer: str | None = None) -> Path:
     env = environment_of(folder.results)
     html = render_page(
         "acceptance.html.j2",
-        run_name=run_dir.name,
+        run_name=run_dir.resolve().name,
         s=summary,
         results=results,
         overall=overall(results),

@@ -56,7 +56,7 @@ def run_context(folder: RunFolder) -> dict[str, Any]:
     stats = last_statistics(as_mapping(folder.results).get("scans") or [])
     problems = folder.problems + summary.problems
     return {
-        "run_name": folder.path.name,
+        "run_name": folder.path.resolve().name,  # the run folder, also when reached through `latest`
         "s": summary,
         "breached_rows": breached_rows(summary),
         "problems": problems,

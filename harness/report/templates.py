@@ -7,6 +7,7 @@ the text inside it.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +22,7 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-sr
 """Sent as a meta tag: the page can load nothing at all, and runs no script, even if one slipped in."""
 
 
+@functools.cache
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("harness.report", "templates"),
@@ -47,14 +49,8 @@ def _environment() -> Environment:
     return env
 
 
-_ENV: Environment | None = None
-
-
 def render_page(template: str, **context: Any) -> str:
-    global _ENV
-    if _ENV is None:
-        _ENV = _environment()
-    return _ENV.get_template(template).render(**context)
+    return _environment().get_template(template).render(**context)
 
 
 def write_page(path: Path, html: str) -> Path:

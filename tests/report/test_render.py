@@ -200,3 +200,12 @@ def test_cli_render_acceptance_and_index(runs, tmp_path, capsys):
     assert main(["index", str(tmp_path)]) == 0
     assert main(["render", str(tmp_path / "absent")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_rendering_through_the_latest_link_names_the_run_folder(runs, tmp_path):
+    run = copy_run(runs["passed"], tmp_path)
+    (tmp_path / "latest").symlink_to(run.name)
+    html = render_run(tmp_path / "latest").read_text()
+    assert f"{run.name} · started" in html
+    assert f"Run {run.name}" in render_acceptance(tmp_path / "latest").read_text()
+    assert (run / "report.html").is_file() and (run / "acceptance.html").is_file()
