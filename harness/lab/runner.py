@@ -184,9 +184,10 @@ def run_playbook(playbook: Path | str, inventory: Path | str, *, extravars: Mapp
 
 def _log_tail(result: Any) -> None:
     """Ansible's last words (syntax and inventory errors come before any event)."""
+    path = Path(result.config.artifact_dir) / "stdout"
     try:
-        text = result.stdout.read()
-    except (OSError, ValueError, AttributeError):
+        text = path.read_text(errors="replace")
+    except OSError:
         return
     for line in text.strip().splitlines()[-15:]:
         log.info("  | %s", line)

@@ -65,6 +65,21 @@ def _stop_namespace_processes(netns: str, removed: list[str]) -> None:
     raise LabError(f"processes in {netns} survived SIGKILL: {pids}")
 
 
+def _holders(mount: str) -> list[str]:
+    """Processes with their working directory, root or an open file under a mount point: 'pid (comm)'."""
+    found = []
+    prefix = mount.rstrip("/") + "/"
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            links = [proc / "cwd", proc / "root", *(proc / "fd").iterdir()]
+            targets = [os.readlink(link) for link in links]
+            if any(t == mount or t.startswith(prefix) for t in targets):
+                found.append(f"{proc.name} ({(proc / 'comm').read_text().strip()})")
+        except OSError:  # gone meanwhile, or a kernel thread
+            continue
+    return found
+
+
 def _unmount(mount: str, removed: list[str], problems: list[str]) -> None:
     if mount not in mounted_filesystems():
         return
@@ -72,9 +87,8 @@ def _unmount(mount: str, removed: list[str], problems: list[str]) -> None:
         commands.run(["umount", mount], timeout=60)
         removed.append(f"mount {mount}")
     except CommandFailed as exc:
-        holders = commands.run(["fuser", "-vm", mount], timeout=10, check=False)
-        problems.append(f"cannot unmount {mount}: {exc.output.strip()}; held by: "
-                        f"{(holders.stdout + holders.stderr).strip() or 'unknown'}")
+        holders = ", ".join(_holders(mount)) or "no process found (another mount namespace?)"
+        problems.append(f"cannot unmount {mount}: {exc.output.strip()}; held by: {holders}")
 
 
 def _detach_loops(image: str, removed: list[str], problems: list[str]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import PlaybookFailed, commands, run_playbook
+from harness.lab import LabError, PlaybookFailed, commands, run_playbook
 from harness.lab.commands import lab_log
 from harness.lab.runner import ANSIBLE_DIR, SITE_PLAYBOOK
 
@@ -101,3 +101,13 @@ def test_roles_pass_ansible_lint_production_profile() -> None:
     result = commands.run([str(_ansible_lint())], timeout=300, check=False, env={"PATH": os.environ.get("PATH", "")},
                           cwd=ANSIBLE_DIR)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_a_playbook_ansible_refuses_is_named_with_ansible_s_last_words(tmp_path: Path) -> None:
+    log = tmp_path / "lab.log"
+    with lab_log(log):
+        run = run_playbook(PLAYBOOKS / "bad_syntax.yml", _inventory(tmp_path), log_path=log)
+    assert run.status == "failed" and not run.failures
+    with pytest.raises(LabError, match=r"bad_syntax\.yml: ansible-playbook ended failed with exit code 4 before any"):
+        run.raise_for_failure()
+    assert "no_such_module_anywhere" in log.read_text()
