@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"checks": [c.to_json() for c in checks], "environment": environment}, indent=2))
             else:
                 for check in checks:
-                    mark = "ok  " if check.passed else ("warn" if check.advisory else "FAIL")
+                    mark = "FAIL" if not check.passed else ("warn" if check.detail.startswith("warning:") else "ok  ")
                     print(f"{mark} {check.name}: {check.detail}")
             return 1 if blocking_failures(checks) else 0
         elif opts.command == "provision":

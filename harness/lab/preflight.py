@@ -27,7 +27,12 @@ GIB = 1 << 30
 
 @dataclass(frozen=True)
 class PreflightCheck:
-    """One preflight item. An advisory check (e.g. XFS in a lab without root) is reported but never blocks."""
+    """One preflight item: `passed` False means the scenario should not run.
+
+    An advisory item only reports (always passed): what cannot apply in this lab, e.g. XFS and tuning in a
+    lab without root, or a clock offset with no limit. Its detail says what was found, with "warning:"
+    first when that falls short of a real lab.
+    """
 
     name: str
     passed: bool
@@ -36,10 +41,14 @@ class PreflightCheck:
 
     @property
     def blocking(self) -> bool:
-        return not self.passed and not self.advisory
+        return not self.passed
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _advisory(name: str, fine: bool, detail: str) -> PreflightCheck:
+    return PreflightCheck(name, True, detail if fine else f"warning: {detail}", advisory=True)
 
 
 def blocking_failures(checks: list[PreflightCheck]) -> list[PreflightCheck]:
@@ -58,8 +67,8 @@ def _disk_checks(info: LabInfo, node: facts.Node, free_bytes_needed: int,
         opts = d.options.split(",")
         if info.degraded:
             checks.append(PreflightCheck(f"recorder disk {d.mount}", Path(d.mount).is_dir(),
-                                         f"plain directory on {d.fstype or '?'} (degraded lab: not XFS); "
-                                         f"{_gib(d.free_bytes)} free", advisory=True))
+                                         f"degraded lab: plain directory on {d.fstype or '?'}, not XFS; "
+                                         f"{_gib(d.free_bytes)} free"))
             continue
         problems = [] if d.is_mount else ["not a mount point"]
         if d.fstype != "xfs":
@@ -80,10 +89,11 @@ def _sysctl_checks(info: LabInfo, node: facts.Node, checks: list[PreflightCheck]
         have = running.get(key, "")
         minimum = key in at_least
         ok = sysctl_satisfies(have, want, at_least=minimum)
-        checks.append(PreflightCheck(f"recorder sysctl {key}", ok,
-                                     f"{have} ({'≥' if minimum else '='} {want} wanted, profile {info.sysctl_profile})"
-                                     + ("" if not info.degraded else "; degraded lab: not tuned"),
-                                     advisory=info.degraded))
+        detail = f"{have} ({'≥' if minimum else '='} {want} wanted, profile {info.sysctl_profile})"
+        if info.degraded:
+            checks.append(_advisory(f"recorder sysctl {key}", ok, f"{detail}; degraded lab: not tuned"))
+        else:
+            checks.append(PreflightCheck(f"recorder sysctl {key}", ok, detail))
     return running
 
 
@@ -101,10 +111,11 @@ def _path_checks(info: LabInfo, nodes: dict[str, facts.Node],
         result = nodes[role].run("ping", "-M", "do", "-s", str(payload), "-c", "3", "-i", "0.2", "-W", "1", "-q",
                                  peer_ip)
         summary = [line for line in (result.stdout + result.stderr).splitlines() if "packet" in line or "rror" in line]
-        checks.append(PreflightCheck(f"{role} jumbo ping to {peer_ip}", result.rc == 0,
-                                     f"{payload + 28}-byte IP packets, DF set: "
-                                     + (summary[-1].strip() if summary else f"ping exited with {result.rc}"),
-                                     advisory=info.degraded))
+        name = f"{role} jumbo ping to {peer_ip}"
+        detail = f"{payload + 28}-byte IP packets, DF set: " + \
+            (summary[-1].strip() if summary else f"ping exited with {result.rc}")
+        checks.append(_advisory(name, result.rc == 0, f"{detail} (degraded lab: loopback)") if info.degraded
+                      else PreflightCheck(name, result.rc == 0, detail))
     return found
 
 
@@ -128,20 +139,22 @@ def _container_check(node: facts.Node, name: str, checks: list[PreflightCheck]) 
 
 def _clock_check(info: LabInfo, limit_s: float | None, checks: list[PreflightCheck]) -> ClockOffset | None:
     if info.degraded or info.sender_ssh is None:
-        checks.append(PreflightCheck("sender clock offset", True, "0 s: sender and recorder share this machine's clock",
-                                     advisory=True))
+        checks.append(_advisory("sender clock offset", True, "0 s: sender and recorder share this machine's clock"))
         return ClockOffset(0.0, 0.0, "same machine")
     try:
         measured = clock_offset(info.sender_ssh)
     except Exception as exc:  # ssh or the node's python can fail in many ways; report it as the check
-        checks.append(PreflightCheck("sender clock offset", False, f"not measured: {exc}", advisory=limit_s is None))
+        if limit_s is None:
+            checks.append(_advisory("sender clock offset", False, f"not measured: {exc}"))
+        else:
+            checks.append(PreflightCheck("sender clock offset", False, f"not measured: {exc}"))
         return None
-    excess = abs(measured.offset_s) - measured.uncertainty_s
-    ok = limit_s is None or excess <= limit_s
-    checks.append(PreflightCheck("sender clock offset", ok,
-                                 f"{measured.offset_s * 1e3:+.3f} ms ± {measured.uncertainty_s * 1e3:.3f} ms"
-                                 + (f" (limit {limit_s * 1e3:g} ms)" if limit_s is not None else " (not judged)"),
-                                 advisory=limit_s is None))
+    detail = f"{measured.offset_s * 1e3:+.3f} ms ± {measured.uncertainty_s * 1e3:.3f} ms"
+    if limit_s is None:
+        checks.append(_advisory("sender clock offset", True, f"{detail} (no limit set)"))
+    else:
+        ok = abs(measured.offset_s) - measured.uncertainty_s <= limit_s
+        checks.append(PreflightCheck("sender clock offset", ok, f"{detail} (limit {limit_s * 1e3:g} ms)"))
     return measured
 
 
@@ -181,6 +194,5 @@ def preflight(info: LabInfo, recorder_version: Callable[[], str] | str | None = 
             "recorder_version": version,
         }
         for check in checks:
-            log.info("preflight %-4s %s: %s%s", "ok" if check.passed else "FAIL", check.name, check.detail,
-                     " (advisory)" if check.advisory else "")
+            log.info("preflight %-4s %s: %s", "ok" if check.passed else "FAIL", check.name, check.detail)
     return checks, environment

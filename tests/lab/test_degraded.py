@@ -42,9 +42,12 @@ def test_without_root_the_lab_is_loopback_and_directories(as_user: None, tmp_pat
     assert "plain directories" in (tmp_path / "lab.log").read_text()
 
     checks, environment = preflight(info, recorder_version=lambda: "vdif-record 0.1.0", free_bytes_needed=1 << 20)
-    assert not blocking_failures(checks), [c for c in checks if c.blocking]
+    assert not blocking_failures(checks) and all(c.passed for c in checks), [c for c in checks if c.blocking]
     disk_check = next(c for c in checks if c.name == f"recorder disk {info.mount_points[0]}")
-    assert disk_check.advisory and "degraded lab: not XFS" in disk_check.detail
+    assert disk_check.detail.startswith("degraded lab: plain directory on ") and "not XFS" in disk_check.detail
+    tuning = [c for c in checks if c.name.startswith("recorder sysctl ")]
+    assert len(tuning) == 6 and all(c.advisory and "degraded lab: not tuned" in c.detail for c in tuning)
+    assert not next(c for c in checks if c.name == "recorder free space").advisory
     assert environment["lab"] == "degraded" and environment["recorder_version"] == "vdif-record 0.1.0"
     assert environment["nodes"]["recorder"]["interfaces"]["lo"] == info.mtu
 
