@@ -125,9 +125,13 @@ class _Checker:
                     self.recording.release(segment, piece.start, piece.count * frame)
                     # map the window the framer reads next, and have the kernel read the one after
                     self.recording.populate(segment, done, span)
-                    self.recording.prefetch(segment, done + span, span)
+                    if done + span < segment.length:
+                        self.recording.prefetch(segment, done + span, span)
+                    elif index + 1 < len(segments):
+                        self.recording.prefetch(segments[index + 1], 0, span)
                 else:
                     self._skip(segment, base, piece, last=index == len(segments) - 1)
+            self.recording.finished(index)
         self.continuity.finish()
 
     def _frames(self, buffer: mmap.mmap, segment: Segment, base: int, run: Run) -> None:

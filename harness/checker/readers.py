@@ -53,7 +53,7 @@ class Recording:
         self.starts = np.cumsum([0] + [s.length for s in segments], dtype=np.int64)
         """Logical position of each segment's first byte (the segments laid end to end)."""
         self._maps: dict[str, mmap.mmap] = {}
-        self._files: list[Any] = []
+        self._last_use = {segment.path: index for index, segment in enumerate(segments)}
         self._populate = True
 
     @property
@@ -65,17 +65,24 @@ class Recording:
         mapped = self._maps.get(segment.path)
         if mapped is None:
             try:
-                handle = open(segment.path, "rb")  # noqa: SIM115 - closed in close()
-                self._files.append(handle)
-                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                with open(segment.path, "rb") as handle:  # the mapping keeps its own descriptor
+                    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError) as exc:
                 raise CheckerError(segment.path, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
             mapped.madvise(mmap.MADV_SEQUENTIAL)
             self._maps[segment.path] = mapped
         return mapped
 
+    def finished(self, index: int) -> None:
+        """Segment ``index`` is checked: unmap its file unless a later segment is in it too (Mark6),
+        so a scan of ten thousand chunks never holds more than a few files open."""
+        path = self.segments[index].path
+        if self._last_use.get(path, -1) <= index and path in self._maps:
+            _unmap(self._maps.pop(path))
+
     def prefetch(self, segment: Segment, offset: int, length: int) -> None:
         """Ask the kernel to start reading a window ahead (cold data: reading overlaps checking)."""
+        self.buffer(segment)
         self._advise(segment, offset, length, mmap.MADV_WILLNEED)
 
     def populate(self, segment: Segment, offset: int, length: int) -> None:
@@ -114,17 +121,21 @@ class Recording:
 
     def close(self) -> None:
         for mapped in self._maps.values():
-            mapped.close()
-        for handle in self._files:
-            handle.close()
+            _unmap(mapped)
         self._maps.clear()
-        self._files.clear()
 
     def __enter__(self) -> Recording:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unmap(mapped: mmap.mmap) -> None:
+    try:
+        mapped.close()
+    except BufferError:  # a numpy view still alive (an error unwinding): the mapping goes with it
+        pass
 
 
 def _size(path: str) -> int:

@@ -81,19 +81,23 @@ class StreamShape:
 def find_sync(recording: Recording, expect: Expectation) -> SyncRef:
     """Frame size, legacy bit, version and reference epoch from the first frames of the recording."""
     legacy = None if expect.legacy is None else int(expect.legacy)
-    for segment in recording.segments:
+    for index, segment in enumerate(recording.segments):
         buffer = recording.buffer(segment)
         # almost always the first frame starts the segment: try that before searching a megabyte
         found = (find_first_frame(buffer, segment.start, segment.length, expect.frame_bytes, legacy, span=12)
                  or find_first_frame(buffer, segment.start, segment.length, expect.frame_bytes, legacy))
         if found is None:
+            del buffer
+            recording.finished(index)
             continue
         first, frame_bytes, legacy_bit = found
         check_frame_bytes(frame_bytes, segment.path)
         constants = None
-        for later in recording.segments[recording.segments.index(segment):]:
+        for at, later in enumerate(recording.segments[index:], start=index):
             start = first if later is segment else 0
             constants = stream_constants(recording.buffer(later), later.start, later.length, start, frame_bytes)
+            if at > index:
+                recording.finished(at)
             if constants is not None:
                 break
         version, ref_epoch = constants if constants is not None else (None, None)
@@ -147,7 +151,7 @@ def infer_shape(recording: Recording, sync: SyncRef, expect: Expectation, window
     total = 0
     seconds_seen: set[int] = set()
     done = False
-    for segment in recording.segments:
+    for index, segment in enumerate(recording.segments):
         buffer = recording.buffer(segment)
         for piece in frame_runs(buffer, segment.start, segment.length, sync, window):
             if not isinstance(piece, Run):
@@ -164,6 +168,8 @@ def infer_shape(recording: Recording, sync: SyncRef, expect: Expectation, window
             if (total >= PREPASS_MIN_FRAMES and enough_rate) or total >= PREPASS_MAX_FRAMES:
                 done = True
                 break
+        del buffer
+        recording.finished(index)  # a scan of many small chunks must not keep them all open
         if done:
             break
     if not total:

@@ -41,10 +41,17 @@ class SampleStatistics:
         self.nchan = [1 << v for v in shape.lg2_nchan]
         self.bits = [v + 1 for v in shape.bits_m1]
         self.components = [2 if c else 1 for c in shape.complex]
-        self.counts = [np.zeros((self.nchan[t], 4), dtype=np.int64) for t in range(n)]
+        masks = [self._channel_masks(t) for t in range(n)]
+        self.popcounted = np.array([m is not None for m in masks] + [False])
+        """Threads whose states are counted in every frame (2-bit samples, at most 32 per set); last: none."""
+        width = max(self.nchan)
+        self.masks = np.zeros((n + 1, width), dtype=np.uint64)
+        for t, m in enumerate(masks):
+            if m is not None:
+                self.masks[t, : len(m)] = m
+        self.counts = np.zeros((n, width, 4), dtype=np.int64)
         self.counted = np.zeros(n, dtype=np.int64)
         self.samples: list[list[npt.NDArray[np.uint8]]] = [[] for _ in range(n)]
-        self._masks = [self._channel_masks(t) for t in range(n)]
 
     def _channel_masks(self, rank: int) -> list[np.uint64] | None:
         """Per channel, the low bit of each of its 2-bit components in a 64-bit word (None: not 2-bit or too wide)."""
@@ -66,32 +73,33 @@ class SampleStatistics:
             return
         rows = np.flatnonzero(use)
         for t in np.unique(rank[rows]).tolist():
-            mine = rows[rank[rows] == t]
             room = min(SPECTRUM_FRAMES - len(self.samples[t]), self.per_window)
-            for i in mine[: max(room, 0)].tolist():
+            for i in rows[rank[rows] == t][: max(room, 0)].tolist():
                 self.samples[t].append(np.array(payloads[i]).view(np.uint8))
+        rows = rows[self.popcounted[rank[rows]]]
+        if not len(rows):
+            return
+        n_threads = len(self.counted)
+        self.counted += np.bincount(rank[rows], minlength=n_threads)
         block = max(1, (1 << 20) // max(8, payloads.shape[1] * 8))
         for start in range(0, len(rows), block):
             chosen = rows[start:start + block]
-            if not any(self._masks[t] is not None for t in np.unique(rank[chosen]).tolist()):
-                continue
-            words = payloads[chosen]
-            low = words & _LOW
-            high = (words >> np.uint64(1)) & _LOW
-            both = low & high
             who = rank[chosen]
-            for t in np.unique(who).tolist():
-                masks = self._masks[t]
-                if masks is None:
-                    continue
-                sel = who == t
-                for channel, m in enumerate(masks):
-                    n01 = np.bitwise_count(low[sel] & m).sum(dtype=np.int64)
-                    n10 = np.bitwise_count(high[sel] & m).sum(dtype=np.int64)
-                    n11 = np.bitwise_count(both[sel] & m).sum(dtype=np.int64)
-                    total = int(np.bitwise_count(m)) * int(sel.sum()) * words.shape[1]
-                    self.counts[t][channel] += np.array([total - n01 - n10 + n11, n01 - n11, n10 - n11, n11])
-                self.counted[t] += int(sel.sum())
+            high = payloads[chosen]  # a copy of one block, turned into the high bits in place
+            low = high & _LOW
+            high >>= np.uint64(1)
+            high &= _LOW
+            both = low & high
+            for channel in range(self.masks.shape[1]):
+                # per frame: samples of this channel whose low bit, high bit, both bits are set
+                m = self.masks[who, channel][:, None]
+                ones = np.bitwise_count(low & m).sum(axis=1, dtype=np.int64)
+                twos = np.bitwise_count(high & m).sum(axis=1, dtype=np.int64)
+                threes = np.bitwise_count(both & m).sum(axis=1, dtype=np.int64)
+                total = np.bitwise_count(m[:, 0]).astype(np.int64) * payloads.shape[1]
+                n01, n10, n11, n = (np.bincount(who, weights=x, minlength=n_threads).astype(np.int64)
+                                    for x in (ones, twos, threes, total))
+                self.counts[:, channel] += np.stack([n - n01 - n10 + n11, n01 - n11, n10 - n11, n11], axis=1)
 
     def finish(self, findings: Findings) -> dict[int, dict[str, Any]]:
         """Per thread id: state counts per channel and the averaged spectrum; findings for bad ones."""
@@ -101,8 +109,8 @@ class SampleStatistics:
                 continue
             doc: dict[str, Any] = {}
             data = self._decode(rank)
-            if self._masks[rank] is not None:
-                counts = self.counts[rank]
+            if self.popcounted[rank]:
+                counts = self.counts[rank, : self.nchan[rank]]
                 doc["state_counts_frames"] = int(self.counted[rank])
             else:
                 counts = self._sample_states(rank)

@@ -94,3 +94,20 @@ def test_stream_at_another_rate_than_expected(tmp_path):
     result = rec.check(EXPECT.__class__(**{**EXPECT.__dict__, "fps": 300}))
     assert result.counts["frame_rate"] == 4
     assert "frame numbers go up to 249" in next(f for f in result.findings if f.kind == "frame_rate").detail
+
+
+def test_scan_of_many_chunks_keeps_few_files_open(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    write_vbs(tmp_path, group(clean_items(), 8))  # 375 chunk files
+    limit = 64
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    run = subprocess.run([sys.executable, "-m", "harness.checker", "--scan", "corpus_001", "--disks",
+                          str(tmp_path / "disk*"), "--frame-bytes", str(F)], capture_output=True, text=True,
+                         timeout=120, preexec_fn=few_descriptors)
+    assert run.returncode == 0, run.stderr + run.stdout
