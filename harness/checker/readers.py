@@ -10,6 +10,7 @@ stays bounded whatever the recording's size.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import mmap
 import os
@@ -132,10 +133,9 @@ class Recording:
 
 
 def _unmap(mapped: mmap.mmap) -> None:
-    try:
+    # a numpy view still alive (an error unwinding) keeps the mapping; it goes with the view
+    with contextlib.suppress(BufferError):
         mapped.close()
-    except BufferError:  # a numpy view still alive (an error unwinding): the mapping goes with it
-        pass
 
 
 def _size(path: str) -> int:
