@@ -266,6 +266,7 @@ class _Checker:
         result.corrupt_headers = self.corrupt + cont.outliers
         for name in ("missing_frames", "duplicate_frames", "out_of_order_frames", "payload_errors", "time_backwards"):
             setattr(result, name, sum(getattr(r, name) for r in threads.values()))
+        result.max_displacement = max((r.max_displacement for r in threads.values()), default=0)
         result.stray_bytes = self.stray
         result.truncated_bytes = self.truncated
         result.bytes = self.recording.total_bytes

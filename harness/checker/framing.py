@@ -187,6 +187,9 @@ def find_first_frame(buffer: mmap.mmap, base: int, length: int, frame_bytes: int
     candidates = offsets[plausible]
     sizes = sizes[plausible]
     flags = flags[plausible]
+    # epoch (byte 7) and version (byte 11) of a valid frame must repeat down the chain
+    marks = (data[candidates + 7].astype(np.int64) & 0x3F) | ((data[candidates + 11].astype(np.int64) >> 5) << 6)
+    invalid = (data[candidates + 3] >> 7).astype(bool)
     # how many frames can follow each candidate decides how much chaining is asked for
     for hops in (2, 1):
         room = candidates + (hops + 1) * sizes <= length
@@ -198,6 +201,8 @@ def find_first_frame(buffer: mmap.mmap, base: int, length: int, frame_bytes: int
             hop_units = data[at + 8].astype(np.int64) | (data[at + 9].astype(np.int64) << 8) | (
                 data[at + 10].astype(np.int64) << 16)
             chained &= (hop_units * 8 == sizes) & (((data[at + 3] >> 6) & 1) == flags)
+            hop_marks = (data[at + 7].astype(np.int64) & 0x3F) | ((data[at + 11].astype(np.int64) >> 5) << 6)
+            chained &= invalid | (data[at + 3] >> 7).astype(bool) | (hop_marks == marks)
         if chained.any():
             i = int(np.argmax(chained))
             return int(candidates[i]), int(sizes[i]), int(flags[i])

@@ -122,6 +122,8 @@ class CheckResult:
     fill_frames: int = 0
     """Invalid frames carrying jive5ab's fill pattern (0x11223344), a subset of ``invalid_frames``."""
     time_backwards: int = 0
+    max_displacement: int = 0
+    """Largest out-of-order distance of any thread, in frames of that thread."""
     start_time: str | None = None
     end_time: str | None = None
     """Start time of the last frame (as ``last_time`` per thread); ``duration_s`` covers the last frame too."""
@@ -157,8 +159,8 @@ class CheckResult:
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"schema": SCHEMA, "clean": self.clean, "source": self.source}
         for name in (*COUNT_FIELDS, "stray_bytes", "truncated_bytes", "bytes", "fill_frames", "time_backwards",
-                     "start_time", "end_time", "duration_s", "frame_bytes", "frame_rate", "frame_rate_source",
-                     "station", "payload"):
+                     "max_displacement", "start_time", "end_time", "duration_s", "frame_bytes", "frame_rate",
+                     "frame_rate_source", "station", "payload"):
             doc[name] = getattr(self, name)
         doc["threads"] = {str(t): report.to_json() for t, report in sorted(self.threads.items())}
         doc["findings"] = [f.to_json() for f in self.findings]

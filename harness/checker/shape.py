@@ -102,8 +102,14 @@ def find_sync(recording: Recording, expect: Expectation) -> SyncRef:
                 break
         version, ref_epoch = constants if constants is not None else (None, None)
         return SyncRef(frame_bytes, legacy_bit, version, ref_epoch)
-    what = f"{expect.frame_bytes}-byte " if expect.frame_bytes else ""
-    raise CheckerError(recording.segments[0].path, f"no {what}VDIF frames found (no three frame headers chain)")
+    first = recording.segments[0]
+    if expect.frame_bytes or legacy is not None:
+        other = find_first_frame(recording.buffer(first), first.start, first.length, None, None)
+        if other is not None:
+            kind = "legacy " if other[2] else ""
+            raise CheckerError(first.path, f"no {expect.frame_bytes or ''}-byte frames as expected: the data are "
+                               f"{other[1]}-byte {kind}VDIF frames".replace("no -byte", "no"))
+    raise CheckerError(first.path, "no VDIF frames found (no three frame headers chain)")
 
 
 def _mode(values: npt.NDArray[np.int64]) -> int:
