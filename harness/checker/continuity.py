@@ -40,6 +40,8 @@ I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 MAX_SEGMENT = (1 << SEGMENT_BITS) - 1
 COVERAGE_LIMIT = 1 << 21
+STAND_IN_LIMIT = 1 << 22
+"""Stand-ins waiting for attribution before those that can no longer fill a gap are let go."""
 """Intervals kept before old gaps are settled early (bounds memory on pathologically lossy recordings)."""
 
 
@@ -128,6 +130,7 @@ class Continuity:
         self.held = Frames.empty()
         self._stand_pos: list[I64] = []
         self._stand_invalid: list[Mask] = []
+        self._stand_count = 0
         self.watched: set[int] = set()
         self.attributed: dict[int, tuple[int, int]] = {}
         """Position -> (rank, slot key) for watched stand-ins once attributed."""
@@ -152,6 +155,7 @@ class Continuity:
         if len(pos):
             self._stand_pos.append(np.asarray(pos, dtype=np.int64))
             self._stand_invalid.append(np.asarray(invalid, dtype=bool))
+            self._stand_count += len(pos)
 
     def watch(self, positions: I64) -> None:
         """Remember where these stand-ins end up (their findings are completed with it)."""
@@ -177,6 +181,8 @@ class Continuity:
             self._outliers(b.take(outlier), prev[outlier], nxt[outlier])
         self.held = b.take(hold)
         self._place(b.take(~hold & ~outlier))
+        if self._stand_count > STAND_IN_LIMIT:
+            self._release_stand_ins()
 
     def _outliers(self, o: Frames, before: I64, after: I64) -> None:
         self.stand_ins(o.pos, o.invalid)
@@ -329,6 +335,7 @@ class Continuity:
         remaining = ~used
         self._stand_pos = [spos[remaining]]
         self._stand_invalid = [sinv[remaining]]
+        self._stand_count = int(remaining.sum())
 
     def _report_missing(self, rank: I64, a: I64, b: I64, pb: I64, missing: I64, filled: I64) -> None:
         show = np.flatnonzero(missing > 0)
@@ -361,19 +368,26 @@ class Continuity:
             return
         self._settle(select)
         self.coverage.close_before(bounds)
-        # stand-ins before every remaining gap and before every thread's newest frame can no longer
-        # be attributed: count them now and let them go
-        _, _, _, pa2, pb2 = self._gaps()
-        rank = self.coverage.starts >> RANK_SHIFT
-        newest = self.coverage.end_pos[np.r_[rank[1:] != rank[:-1], True]]
-        floor = int(newest.min())
-        if len(pa2):
-            floor = min(floor, int(np.minimum(pa2, pb2).min()))
+        self._release_stand_ins()
+
+    def _release_stand_ins(self) -> None:
+        """Stand-ins before every remaining gap and before every thread's newest frame can no longer
+        be attributed (a gap lies between two frames of one thread): count them now and let them go."""
+        _, _, _, pa, pb = self._gaps()
+        floor = np.iinfo(np.int64).max
+        if len(self.coverage):
+            rank = self.coverage.starts >> RANK_SHIFT
+            floor = int(self.coverage.end_pos[np.r_[rank[1:] != rank[:-1], True]].min())
+        if len(pa):
+            floor = min(floor, int(np.minimum(pa, pb).min()))
+        if len(self.held):  # a thread's next gap may start at its held frame
+            floor = min(floor, int(self.held.pos.min()))
         spos, sinv = self._stand_in_arrays()
         gone = spos < floor
         self.unattributed_invalid += int(sinv[gone].sum())
         self.unattributed_corrupt += int((~sinv[gone]).sum())
         self._stand_pos, self._stand_invalid = [spos[~gone]], [sinv[~gone]]
+        self._stand_count = int((~gone).sum())
 
     def finish(self) -> None:
         """Place the held frames, attribute stand-ins and count what is missing."""

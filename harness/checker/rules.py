@@ -89,9 +89,10 @@ RULES: tuple[Rule, ...] = (
          lambda f, w, s, i, r: f"frame length {int(f['frame_bytes'][i])} bytes, the stream's is {s.frame_bytes}"),
     Rule("legacy", True, lambda f, w, s, r: f["legacy"] != s.sync.legacy,
          lambda f, w, s, i, r: f"legacy bit {int(f['legacy'][i])}, the stream's is {s.sync.legacy}"),
-    Rule("version", True, lambda f, w, s, r: f["version"] != (s.sync.version or 0),
+    # unknown (no valid frame seen): no invalid frame can be placed by its header
+    Rule("version", True, lambda f, w, s, r: f["version"] != (-1 if s.sync.version is None else s.sync.version),
          lambda f, w, s, i, r: f"VDIF version {int(f['version'][i])}, the stream's is {s.sync.version}"),
-    Rule("ref_epoch", True, lambda f, w, s, r: f["ref_epoch"] != s.ref_epoch,
+    Rule("ref_epoch", True, lambda f, w, s, r: f["ref_epoch"] != (-1 if s.sync.ref_epoch is None else s.ref_epoch),
          lambda f, w, s, i, r: f"reference epoch {int(f['ref_epoch'][i])}, the stream's is {s.ref_epoch}"),
     Rule("thread", True, lambda f, w, s, r: r < 0,
          lambda f, w, s, i, r: f"thread {int(f['thread_id'][i])} is not one of the stream's {list(s.threads)}"),

@@ -102,14 +102,14 @@ def find_sync(recording: Recording, expect: Expectation) -> SyncRef:
                 break
         version, ref_epoch = constants if constants is not None else (None, None)
         return SyncRef(frame_bytes, legacy_bit, version, ref_epoch)
-    first = recording.segments[0]
+    opening = recording.segments[0]
     if expect.frame_bytes or legacy is not None:
-        other = find_first_frame(recording.buffer(first), first.start, first.length, None, None)
+        other = find_first_frame(recording.buffer(opening), opening.start, opening.length, None, None)
         if other is not None:
             kind = "legacy " if other[2] else ""
-            raise CheckerError(first.path, f"no {expect.frame_bytes or ''}-byte frames as expected: the data are "
+            raise CheckerError(opening.path, f"no {expect.frame_bytes or ''}-byte frames as expected: the data are "
                                f"{other[1]}-byte {kind}VDIF frames".replace("no -byte", "no"))
-    raise CheckerError(first.path, "no VDIF frames found (no three frame headers chain)")
+    raise CheckerError(opening.path, "no VDIF frames found (no three frame headers chain)")
 
 
 def _mode(values: npt.NDArray[np.int64]) -> int:
@@ -179,7 +179,10 @@ def infer_shape(recording: Recording, sync: SyncRef, expect: Expectation, window
         if done:
             break
     if not total:
-        raise CheckerError(recording.segments[0].path, "no valid VDIF frame (every frame is invalid or damaged)")
+        if expect.threads is None or expect.fps is None:
+            raise CheckerError(recording.segments[0].path, "no valid VDIF frame (every frame is invalid or damaged); "
+                               "give the threads and frame rate to count them anyway")
+        return _shape_from_expectation(sync, expect)
     words = np.concatenate(collected)
     legacy = bool(sync.legacy)
     if legacy:
@@ -219,3 +222,14 @@ def infer_shape(recording: Recording, sync: SyncRef, expect: Expectation, window
     return StreamShape(sync=sync, edv=edv, fps=fps, fps_source=fps_source, threads=threads,
                        station=per_thread["station"], lg2_nchan=per_thread["lg2_nchan"],
                        bits_m1=per_thread["bits_m1"], complex=per_thread["complex"], ref_second=ref_second)
+
+
+def _shape_from_expectation(sync: SyncRef, expect: Expectation) -> StreamShape:
+    """The shape when no frame is valid (all fill frames): only what the expectation says."""
+    threads = tuple(expect.threads or ())
+    n = len(threads)
+    station = int(expect.station) if isinstance(expect.station, int) else 0
+    return StreamShape(sync=sync, edv=None if sync.legacy else (expect.edv if isinstance(expect.edv, int) else 0),
+                       fps=int(expect.fps or 1), fps_source="expected", threads=threads, station=(station,) * n,
+                       lg2_nchan=((expect.nchan or 1).bit_length() - 1,) * n, bits_m1=((expect.bits or 2) - 1,) * n,
+                       complex=(int(bool(expect.complex)),) * n, ref_second=0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checker import CheckerError, check_mark6, check_scan
+from harness.checker import CheckerError, check, check_mark6, check_scan
 from tests.checker.corpus import BLOCK_FRAMES, CHUNK_FRAMES, EXPECT, F, N, clean_items, group, write_mark6, write_vbs
 
 
@@ -111,3 +111,28 @@ def test_scan_of_many_chunks_keeps_few_files_open(tmp_path):
                           str(tmp_path / "disk*"), "--frame-bytes", str(F)], capture_output=True, text=True,
                          timeout=120, preexec_fn=few_descriptors)
     assert run.returncode == 0, run.stderr + run.stdout
+
+
+def test_recording_of_nothing_but_fill_frames(tmp_path):
+    from tests.checker.corpus import fill_frame, write_flat
+
+    rec = write_flat(tmp_path, fill_frame() * 40)
+    with pytest.raises(CheckerError, match="give the threads and frame rate"):
+        rec.check(EXPECT.__class__())
+    result = rec.check(EXPECT)
+    assert (result.frames, result.invalid_frames, result.fill_frames) == (40, 40, 40)
+    assert result.counts == {"invalid_frames": 40, "missing_thread": 4}
+
+
+def test_stand_ins_that_can_fill_nothing_are_let_go(tmp_path, monkeypatch):
+    from harness.checker import continuity
+    from tests.checker.corpus import fill_frame, write_flat
+
+    items = clean_items()
+    items[400:400] = [fill_frame()] * 50  # fill frames no gap asks for
+    items[2000] = fill_frame()            # and one standing in for frame 1950 of the stream: thread 2's 487th
+    monkeypatch.setattr(continuity, "STAND_IN_LIMIT", 8)
+    monkeypatch.setattr(check, "WINDOW_BYTES", 100 * F)
+    result = write_flat(tmp_path, b"".join(items)).check(EXPECT)
+    assert (result.invalid_frames, result.missing_frames) == (51, 0)
+    assert result.threads[2].invalid_frames == 1 and sum(r.frames for r in result.threads.values()) == N
