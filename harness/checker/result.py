@@ -65,10 +65,11 @@ class Findings:
                 kept[i] = new
 
     def listing(self) -> list[Finding]:
-        """Kept findings, grouped by kind in the order kinds first appeared, each by file and offset."""
+        """Kept findings, grouped by kind in the order kinds first appeared, each in time order (those
+        without a time by file and offset)."""
         out: list[Finding] = []
         for kept in self._kept.values():
-            out.extend(sorted(kept, key=lambda f: (f.file or "", -1 if f.offset is None else f.offset)))
+            out.extend(sorted(kept, key=lambda f: (f.time or "", f.file or "", -1 if f.offset is None else f.offset)))
         return out
 
 
