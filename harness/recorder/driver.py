@@ -37,6 +37,7 @@ OFF_TIMEOUT = 180.0
 BIND_SETTLE = 0.2
 """jive5ab binds the data socket after replying to record=on; a bind failure ends it within this time."""
 DRAIN_TIMEOUT = 30.0
+EXIT_GRACE = 3.0
 CHUNK = re.compile(r"\.(\d{8})$")
 
 
@@ -78,8 +79,12 @@ class VsisRecorder:
         try:
             return self.client.exchange(line, timeout)
         except ConnectionLost as exc:
-            if self.owner is not None and not self.owner.alive():
-                raise self.owner.died(f"lost while sending {line!r}") from None
+            if self.owner is not None:
+                deadline = time.monotonic() + EXIT_GRACE  # a dying process closes its sockets before it is gone
+                while time.monotonic() < deadline:
+                    if not self.owner.alive():
+                        raise self.owner.died(f"lost while sending {line!r}") from None
+                    time.sleep(0.05)
             raise exc from None
 
     def _ask(self, keyword: str, *args: object, query: bool = False, ok: tuple[int, ...] = (0,),

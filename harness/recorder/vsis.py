@@ -32,7 +32,7 @@ MAX_LINE = 4000
 """jive5ab reads each line with one read() of 4096 bytes (and writes one byte past it): stay below."""
 
 _REPLY = re.compile(r"^!\s*([A-Za-z_][\w]*)\s*([?=])\s*(\d+)\s*(?::(.*?))?\s*;\s*$", re.DOTALL)
-_SPLIT = re.compile(r";\s*(?=!)")
+_SPLIT = re.compile(r"(?<=;)\s*(?=!)")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def parse_replies(line: str) -> list[Reply]:
     stripped = line.strip()
     if not stripped:
         raise ReplyShapeError("empty reply line")
-    return [parse_reply(part if part.endswith(";") else part + ";") for part in _SPLIT.split(stripped)]
+    return [parse_reply(part) for part in _SPLIT.split(stripped)]
 
 
 def command_line(keyword: str, *args: object, query: bool = False) -> str:

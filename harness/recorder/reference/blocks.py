@@ -50,12 +50,14 @@ class Block:
         return memoryview(self.data.data)[: self.length]
 
 
-PAGE = mmap.PAGESIZE
+def page_aligned(size: int, populate: bool = False) -> npt.NDArray[np.uint8]:
+    """Zero-filled memory on a page boundary (anonymous mmap), as O_DIRECT writes need.
 
-
-def page_aligned(size: int) -> npt.NDArray[np.uint8]:
-    """Zero-filled memory on a page boundary (anonymous mmap), as O_DIRECT writes need; pages come on first touch."""
-    return np.frombuffer(mmap.mmap(-1, size), dtype=np.uint8)
+    With ``populate`` the kernel maps every page now (MAP_POPULATE, about twice as fast as
+    touching them), so no page fault lands on the receive path later.
+    """
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | (mmap.MAP_POPULATE if populate else 0)
+    return np.frombuffer(mmap.mmap(-1, size, flags=flags), dtype=np.uint8)
 
 
 class PoolClosed(RuntimeError):
@@ -85,10 +87,18 @@ class BlockPool:
         """
         with self._cond:
             while self.allocated < self.limit:
-                block = Block(page_aligned(self.block_bytes), self.frame_bytes)
-                block.data[::PAGE] = 0
+                self._free.append(Block(page_aligned(self.block_bytes, populate=True), self.frame_bytes))
                 self.allocated += 1
-                self._free.append(block)
+
+    def fits(self, frames: int, frame_bytes: int, limit: int) -> bool:
+        """Whether this pool can serve a transfer of that shape (pools are kept between scans)."""
+        return (self.frames, self.frame_bytes, self.limit) == (frames, frame_bytes, limit) and not self._closed
+
+    @property
+    def idle(self) -> bool:
+        """Every block is back."""
+        with self._cond:
+            return len(self._free) == self.allocated
 
     @property
     def block_bytes(self) -> int:

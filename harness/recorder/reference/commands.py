@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from harness.recorder.model import scan_name_problem
 from harness.recorder.reference import settings as cfg
+from harness.recorder.reference.blocks import BlockPool
 from harness.recorder.reference.sinks import NullSink
 from harness.recorder.reference.transfer import MIN_VBS_BLOCK, StreamSettings, Transfer, TransferRefused
 from harness.recorder.replies import EVLBI_DEFAULT_FORMAT, EvlbiStats, format_evlbi
@@ -60,6 +61,8 @@ class ReferenceRecorder:
         self.last_stats = EvlbiStats()
         self.last_block_bytes: int | None = None
         self.errors: deque[ErrorEntry] = deque(maxlen=64)
+        self.pool: BlockPool | None = None
+        """Kept between transfers of the same shape: allocating and mapping a GiB costs a second."""
         self._problems_seen = 0
         self.handlers: dict[str, Callable[[Command], str]] = {
             "mode": self._configure(cfg.handle_mode),
@@ -129,6 +132,9 @@ class ReferenceRecorder:
         if self.transfer is not None:
             log.info("shutting down: closing %s %s", self.transfer.kind, self.transfer.name)
             self._end_transfer()
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
     def _end_transfer(self) -> None:
         transfer = self.transfer
@@ -229,12 +235,14 @@ class ReferenceRecorder:
             return f"!record = 4 : scan {scan} and all 52 suffixed names exist already ;"
         try:
             if disks == ["null"]:
-                self.transfer = Transfer("vbsrecord", name, self._stream(), 1024, NullSink)
+                self.transfer = Transfer("vbsrecord", name, self._stream(), 1024, NullSink, self.pool)
             else:
-                self.transfer = Transfer.recording(name, self._stream(), disks, self.min_block, self.direct_io)
+                self.transfer = Transfer.recording(name, self._stream(), disks, self.min_block, self.direct_io,
+                                                   self.pool)
         except TransferRefused as exc:
             return f"!record = 4 : {exc} ;"
         self.recordings += 1
+        self.pool = self.transfer.pool
         self.last_block_bytes = self.transfer.pool.block_bytes
         return "!record=  0  ;" if name == scan else f"!record=  0  : {name} ;"
 
@@ -276,10 +284,11 @@ class ReferenceRecorder:
             return f"!net2file = 4 : cannot open {path}: {exc.strerror} ;"
         size = os.fstat(fd).st_size
         try:
-            self.transfer = Transfer.net2file(path, fd, self._stream())
+            self.transfer = Transfer.net2file(path, fd, self._stream(), self.pool)
         except TransferRefused as exc:
             os.close(fd)
             return f"!net2file = 4 : {exc} ;"
+        self.pool = self.transfer.pool
         self.last_block_bytes = self.transfer.pool.block_bytes
         return f"!net2file=  0 : {size} ;"
 

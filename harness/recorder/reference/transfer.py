@@ -75,14 +75,19 @@ class Transfer:
 
     def __init__(
         self, kind: str, name: str, settings: StreamSettings, frames: int,
-        make_sink: Callable[[BlockPool], BlockSink],
+        make_sink: Callable[[BlockPool], BlockSink], pool: BlockPool | None = None,
     ) -> None:
         self.kind, self.name, self.settings = kind, name, settings
-        self.sock, self.socket_buffer = open_data_socket(settings)
         window = 1
         if settings.protocol == "udps":
             window = 2 if frames * settings.frame_bytes >= LARGE_BLOCK else max(2, settings.nbuf)
-        self.pool = BlockPool(frames, settings.frame_bytes, limit=max(settings.nbuf, window + settings.writers + 1))
+        limit = max(settings.nbuf, window + settings.writers + 1)
+        if pool is None or not pool.fits(frames, settings.frame_bytes, limit) or not pool.idle:
+            if pool is not None:
+                pool.close()
+            pool = BlockPool(frames, settings.frame_bytes, limit=limit)
+        self.pool = pool
+        self.sock, self.socket_buffer = open_data_socket(settings)
         try:
             self.pool.preallocate()
             self.sink = make_sink(self.pool)
@@ -100,15 +105,16 @@ class Transfer:
     @classmethod
     def recording(
         cls, scan: str, settings: StreamSettings, mounts: list[str], min_block: int, direct: bool = True,
+        pool: BlockPool | None = None,
     ) -> Transfer:
         frames = block_frames(settings.workbuf, min_block, settings.frame_bytes)
         return cls("vbsrecord", scan, settings, frames,
-                   lambda pool: VbsSink(pool, settings.writers, scan, mounts, direct))
+                   lambda pool: VbsSink(pool, settings.writers, scan, mounts, direct), pool)
 
     @classmethod
-    def net2file(cls, path: str, fd: int, settings: StreamSettings) -> Transfer:
+    def net2file(cls, path: str, fd: int, settings: StreamSettings, pool: BlockPool | None = None) -> Transfer:
         frames = block_frames(settings.workbuf, MIN_NET2FILE_BLOCK, settings.frame_bytes)
-        return cls("net2file", path, settings, frames, lambda pool: FileSink(pool, fd, path))
+        return cls("net2file", path, settings, frames, lambda pool: FileSink(pool, fd, path), pool)
 
     @property
     def alive(self) -> bool:
@@ -126,8 +132,7 @@ class Transfer:
         """Stop receiving, hand every held block (partial ones too) to the sink, wait for the writers."""
         self.capture.stop()
         self.sock.close()
-        self.sink.finish()
-        self.pool.close()
+        self.sink.finish()  # every block is back in the pool, which the next transfer may reuse
         log.info("%s %s stopped: %d packets, %d bytes written in %d blocks, %d blocks lost, %d wrong-size "
                  "datagrams dropped, receiver waited for a free block %d times", self.kind, self.name,
                  self.capture.evlbi().pkt_in, self.sink.bytes_written, self.sink.blocks_written,

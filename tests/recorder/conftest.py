@@ -1,0 +1,143 @@
+"""Fixtures for the recorder tests: backends by name, mount points, a paced sender whose frames we know."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from harness.formats.vdif.stream import FrameGenerator, StreamSpec
+from harness.recorder import VsisRecorder, open_recorder
+from harness.sender.cli import build_parser, stream_from_args
+from tests.conftest import free_udp_port
+
+JIVE5AB_BIN = os.environ.get("JIVE5AB_BIN")
+IS_ROOT = os.geteuid() == 0
+DATA = Path(__file__).resolve().parent.parent / "data" / "jive5ab"
+
+BACKENDS = [
+    pytest.param("reference", id="reference"),
+    pytest.param("jive5ab", id="jive5ab", marks=[
+        pytest.mark.jive5ab,
+        pytest.mark.skipif(not JIVE5AB_BIN, reason="JIVE5AB_BIN is not set: no jive5ab binary to test against"),
+        pytest.mark.skipif(not IS_ROOT, reason="jive5ab records only onto real mounts: needs root for tmpfs mounts"),
+    ]),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def mount_tmpfs(path: Path, size: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True, timeout=30)
+
+
+def unmount(path: Path) -> None:
+    subprocess.run(["umount", str(path)], check=False, timeout=60)
+
+
+@pytest.fixture
+def make_disks(tmp_path: Path) -> Iterator[object]:
+    """``make_disks(sizes)``: one mount point per size (tmpfs when root, else a plain directory)."""
+    made: list[Path] = []
+
+    def make(*sizes: str) -> list[str]:
+        paths = []
+        for size in sizes:
+            path = tmp_path / f"disk{len(made)}"
+            if IS_ROOT:
+                mount_tmpfs(path, size)
+            else:
+                path.mkdir()
+            made.append(path)
+            paths.append(str(path))
+        return paths
+
+    yield make
+    if IS_ROOT:
+        for path in made:
+            unmount(path)
+
+
+@pytest.fixture
+def disks(make_disks) -> list[str]:  # type: ignore[no-untyped-def]
+    return list(make_disks("64m", "64m"))
+
+
+@pytest.fixture
+def recorder(backend: str, tmp_path: Path) -> Iterator[VsisRecorder]:
+    """A recorder of that backend started for this test, with 1 MiB chunks (jive5ab ``-B 1M``)."""
+    with open_recorder(backend, log_dir=tmp_path / "logs", binary=JIVE5AB_BIN, block_size="1M") as rec:
+        yield rec
+
+
+@pytest.fixture
+def data_port() -> int:
+    return free_udp_port()
+
+
+@dataclass
+class Sent:
+    """What one vdif-send run put on the wire: its datagrams (in order, dropped ones included) and statistics."""
+
+    datagrams: npt.NDArray[np.uint8]
+    stats: dict[str, object]
+    prefix: int
+    drop_every: int
+
+    @property
+    def frames(self) -> npt.NDArray[np.uint8]:
+        """Every scheduled frame, without the sequence prefix."""
+        return self.datagrams[:, self.prefix :]
+
+    @property
+    def dropped(self) -> list[int]:
+        n = self.datagrams.shape[0]
+        return [i for i in range(n) if self.drop_every and i % self.drop_every == self.drop_every - 1]
+
+    @property
+    def delivered(self) -> npt.NDArray[np.uint8]:
+        keep = np.ones(self.datagrams.shape[0], dtype=bool)
+        keep[self.dropped] = False
+        return self.frames[keep]
+
+
+def send(port: int, *, frames: int = 500, threads: int = 4, fps: int = 1000, payload: int = 1000, udps: bool = True,
+         drop_every: int = 0, seq_start: int = 0, host: str = "127.0.0.1") -> Sent:
+    """Run the real vdif-send and rebuild the exact datagrams it scheduled from the same arguments."""
+    start = Fraction(math.ceil((time.time() + 0.4) * fps), fps)
+    args = ["--dest", host, "--port", str(port), "--fps", str(fps), "--threads", str(threads), "--payload-bytes",
+            str(payload), "--frames", str(frames), "--start-time", f"{start.numerator}/{start.denominator}",
+            "--seq-start", str(seq_start), "--json"]
+    if udps:
+        args.append("--udps")
+    if drop_every:
+        args += ["--drop-every", str(drop_every)]
+    done = subprocess.run([sys.executable, "-m", "harness.sender", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"vdif-send failed: {done.stderr}")
+    spec: StreamSpec = stream_from_args(build_parser().parse_args(args))
+    datagrams = FrameGenerator(spec, start, seq_start).batch(0, frames).copy()
+    return Sent(datagrams, json.loads(done.stdout), 8 if udps else 0, drop_every)
+
+
+def read_chunks(files: list[str]) -> npt.NDArray[np.uint8]:
+    """The recording: chunk files concatenated in chunk order."""
+    if not files:
+        return np.zeros(0, dtype=np.uint8)
+    return np.concatenate([np.fromfile(f, dtype=np.uint8) for f in files])
