@@ -30,6 +30,8 @@ from harness.formats.vdif.header import EDV_FIELDS, station_name, unpack_headers
 from harness.formats.vdif.timecode import iso
 
 WINDOW_BYTES = 16 << 20
+READ_AHEAD = 2
+"""Windows the kernel is asked to read ahead of the one being checked (cold data)."""
 FILL_WORD = np.uint64(0x1122334411223344)
 FILL_OFFSET = 16
 """jive5ab's fill frame: 16 bytes of header, then the fill pattern (words 4-7 included)."""
@@ -117,18 +119,15 @@ class _Checker:
             base = int(self.recording.starts[index])
             span = self.window * frame
             self.recording.populate(segment, 0, span)
-            self.recording.prefetch(segment, span, span)
+            self.recording.read_ahead(base, (READ_AHEAD + 1) * span)
             for piece in frame_runs(buffer, segment.start, segment.length, self.shape.sync, self.window):
                 if isinstance(piece, Run):
                     done = piece.start + piece.count * frame
                     self._frames(buffer, segment, base, piece)
                     self.recording.release(segment, piece.start, piece.count * frame)
-                    # map the window the framer reads next, and have the kernel read the one after
+                    # map the window the framer reads next; keep READ_AHEAD more windows being read
                     self.recording.populate(segment, done, span)
-                    if done + span < segment.length:
-                        self.recording.prefetch(segment, done + span, span)
-                    elif index + 1 < len(segments):
-                        self.recording.prefetch(segments[index + 1], 0, span)
+                    self.recording.read_ahead(base + done, (READ_AHEAD + 1) * span)
                 else:
                     self._skip(segment, base, piece, last=index == len(segments) - 1)
             self.recording.finished(index)

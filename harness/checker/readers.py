@@ -56,6 +56,7 @@ class Recording:
         self._maps: dict[str, mmap.mmap] = {}
         self._last_use = {segment.path: index for index, segment in enumerate(segments)}
         self._populate = True
+        self._ahead = 0
 
     @property
     def total_bytes(self) -> int:
@@ -81,10 +82,32 @@ class Recording:
         if self._last_use.get(path, -1) <= index and path in self._maps:
             _unmap(self._maps.pop(path))
 
-    def prefetch(self, segment: Segment, offset: int, length: int) -> None:
-        """Ask the kernel to start reading a window ahead (cold data: reading overlaps checking)."""
-        self.buffer(segment)
-        self._advise(segment, offset, length, mmap.MADV_WILLNEED)
+    def read_ahead(self, position: int, nbytes: int) -> None:
+        """Have the kernel read the recording up to ``position + nbytes`` (positions over all segments),
+        beyond what it was asked already: on cold data the disk keeps reading while frames are checked,
+        across chunk and block boundaries."""
+        end = min(self.total_bytes, position + nbytes)
+        start = max(self._ahead, position)
+        index = int(np.searchsorted(self.starts, start, side="right")) - 1
+        while start < end and 0 <= index < len(self.segments):
+            segment_end = int(self.starts[index + 1])
+            offset = start - int(self.starts[index])
+            length = min(end, segment_end) - start
+            self._advise_file(self.segments[index], offset, length)
+            start += length
+            index += 1
+        self._ahead = max(self._ahead, end)
+
+    def _advise_file(self, segment: Segment, offset: int, length: int) -> None:
+        """WILLNEED through a descriptor opened just for it: no mapping, no descriptor left open."""
+        try:
+            fd = os.open(segment.path, os.O_RDONLY)
+        except OSError:
+            return  # it will fail with its reason when its turn comes
+        try:
+            os.posix_fadvise(fd, segment.start + offset, length, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
 
     def populate(self, segment: Segment, offset: int, length: int) -> None:
         """Map a window before reading it (cheaper than faulting it in page by page)."""
