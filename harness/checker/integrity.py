@@ -43,11 +43,13 @@ def check_pattern(payloads: npt.NDArray[np.uint64], fields: Mapping[str, npt.NDA
     row = pattern_row(nwords)
     block = max(1, BLOCK_BYTES // max(1, nwords * 8))
     scratch = np.empty((min(block, n), nwords), dtype=np.uint64)
+    agree = np.empty((min(block, n), nwords), dtype=bool)
     for start in range(0, n, block):
         stop = min(n, start + block)
         work = scratch[: stop - start]
+        same = agree[: stop - start]
         np.bitwise_xor(payloads[start:stop], row, out=work)
-        same = work == keys[start:stop, None]
+        np.equal(work, keys[start:stop, None], out=same)
         good = same.all(axis=1)
         result[start:stop] = RIGHT
         bad = np.flatnonzero(~good)

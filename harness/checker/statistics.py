@@ -179,8 +179,10 @@ class SampleStatistics:
             c = self.expect.tone_channel
             at = int(np.argmin(np.abs(freq - self.expect.tone_hz)))
             near = power[max(0, at - 1): at + 2, c].max()
-            ratio = float(near / np.median(power[inner, c]))
-            if ratio < TONE_MIN_RATIO:
+            with np.errstate(divide="ignore", invalid="ignore"):  # a dead channel has no power at all
+                ratio = float(np.nan_to_num(near / np.median(power[inner, c])))
+            # and not lost in rounding next to a far stronger bin (a stuck sampler is all DC)
+            if ratio < TONE_MIN_RATIO or near < 0.01 * power[:, c].max():
                 findings.add(Finding("tone_missing", None, None, thread, None,
                                      f"channel {c}: no tone at {self.expect.tone_hz:g} Hz (power there {ratio:.1f}x "
                                      f"the median; strongest at {peaks[c]:g} Hz)"))

@@ -214,3 +214,13 @@ def test_result_json_round_trips(tmp_path):
     again = json.loads(json.dumps(doc))
     assert again == doc and again["clean"] is False and again["counts"] == {"frame_count": 1}
     assert again["findings"][0]["kind"] == "frame_count"
+
+
+def test_dead_channel_in_a_tone_stream(tmp_path):
+    spec = StreamSpec(fps=1000, payload_bytes=8000, threads=(0,), payload=PayloadKind.TONE, tone=Tone(1_000_000))
+    _, frames = record(tmp_path, spec, 100)
+    frames = frames.copy()
+    frames[:, 32:] = 0  # every sample in state 00: no power anywhere
+    (tmp_path / "dead.vdif").write_bytes(frames.tobytes())
+    result = check_files([tmp_path / "dead.vdif"], Expectation(payload="tone", fps=1000, tone_hz=1e6))
+    assert result.counts == {"sampler_states": 1, "tone_missing": 1}
