@@ -32,6 +32,7 @@ MAX_LINE = 4000
 """jive5ab reads each line with one read() of 4096 bytes (and writes one byte past it): stay below."""
 
 _REPLY = re.compile(r"^!\s*([A-Za-z_][\w]*)\s*([?=])\s*(\d+)\s*(?::(.*?))?\s*;\s*$", re.DOTALL)
+_KEYWORD = re.compile(r"[a-z_][a-z0-9_]*")
 _SPLIT = re.compile(r"(?<=;)\s*(?=!)")
 
 
@@ -165,6 +166,9 @@ def parse_command_line(line: str) -> list[Command | NotACommand]:
             continue
         cut = min(positions)
         keyword = piece[:cut].lower()
+        if not _KEYWORD.fullmatch(keyword):  # "?" alone, or a keyword no reply could carry
+            out.append(NotACommand(piece))
+            continue
         rest = piece[cut + 1 :]
         args = tuple(rest.split(":")) if rest else ()
         out.append(Command(keyword=keyword, query=piece[cut] == "?", args=args))

@@ -117,7 +117,7 @@ class Sent:
 
 
 def send(port: int, *, frames: int = 500, threads: int = 4, fps: int = 1000, payload: int = 1000, udps: bool = True,
-         drop_every: int = 0, seq_start: int = 0, host: str = "127.0.0.1") -> Sent:
+         drop_every: int = 0, seq_start: int = 0, host: str = "127.0.0.1", bind: str | None = None) -> Sent:
     """Run the real vdif-send and rebuild the exact datagrams it scheduled from the same arguments."""
     start = Fraction(math.ceil((time.time() + 0.4) * fps), fps)
     args = ["--dest", host, "--port", str(port), "--fps", str(fps), "--threads", str(threads), "--payload-bytes",
@@ -127,6 +127,8 @@ def send(port: int, *, frames: int = 500, threads: int = 4, fps: int = 1000, pay
         args.append("--udps")
     if drop_every:
         args += ["--drop-every", str(drop_every)]
+    if bind:
+        args += ["--bind", bind]
     done = subprocess.run([sys.executable, "-m", "harness.sender", *args], capture_output=True, text=True,
                           timeout=60, check=False)
     if done.returncode != 0:

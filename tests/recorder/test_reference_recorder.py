@@ -159,3 +159,16 @@ def test_cli_refuses_bad_arguments_and_a_port_in_use():
     done = subprocess.run([sys.executable, "-m", "harness.recorder", "--block-size", "12G"], capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 2 and "12G" in done.stderr
+
+
+def test_control_cli_sends_lines_by_hand(reference):
+    command = [sys.executable, "-m", "harness.recorder.control", reference.client.address]
+    done = subprocess.run([*command, "mtu=9000", "mtu?", "record=off"], capture_output=True, text=True, timeout=30)
+    assert done.stdout.splitlines() == ["!mtu= 0 ;", "!mtu? 0 : 9000 ;", "!record=  6 : Not doing record ;"]
+    assert done.returncode == 1  # one reply was not 0 or 1
+    assert subprocess.run([*command, "mtu?"], capture_output=True, timeout=30).returncode == 0
+    from tests.conftest import free_udp_port
+
+    nobody = subprocess.run([*command[:-1], f"127.0.0.1:{free_udp_port()}", "mtu?"], capture_output=True, text=True,
+                            timeout=30)
+    assert nobody.returncode == 2 and "cannot connect" in nobody.stderr

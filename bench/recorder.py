@@ -1,0 +1,183 @@
+"""Recorder benchmark: the highest lossless rate of the reference recorder, and of jive5ab in the same run.
+
+Run: ``.venv/bin/python -m bench.recorder [--seconds 10] [--repeats 2] [--steps 5]`` (as root). It makes
+its own disks, two sparse 12 GiB XFS loop disks (loop devices in direct-I/O mode, so that the loop
+layer does not add a second page cache a real disk does not have), mounts them, raises
+net.core.rmem_max for the run, and undoes all of it at the end. Without root it records into plain
+directories and says so. jive5ab is measured where ``JIVE5AB_BIN`` (or ``--jive5ab-bin``) names a
+binary, with the same sender, stream, configuration and disks. Each step of the binary search on rate
+passes only if every repeat is lossless: every datagram counted, none lost, every frame on disk,
+and the sender on its schedule. Prints one line per step and a summary (``--json`` for a document).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.sender import highest_lossless, raise_socket_limits, restore
+from harness.recorder import RecorderConfig, RecorderError, VsisRecorder, open_recorder
+from tests.conftest import free_udp_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD = 8192
+MODE = f"VDIF_{PAYLOAD}-4096-1-2"
+"""jive5ab only takes the frame size from the mode; the sender sets the actual rate."""
+
+
+def run(argv: list[str], timeout: float = 120) -> str:
+    print(f"  $ {' '.join(argv)}", file=sys.stderr)
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=timeout).stdout.strip()
+
+
+@contextlib.contextmanager
+def loop_disks(count: int, size: str) -> Iterator[list[str]]:
+    """``count`` XFS loop disks (direct-I/O loop devices) mounted in a temporary directory; all removed after."""
+    work = Path(tempfile.mkdtemp(prefix="bench-recorder-", dir="/var/tmp"))
+    mounted: list[Path] = []
+    devices: list[str] = []
+    try:
+        for n in range(count):
+            image, mount = work / f"disk{n}.img", work / f"disk{n}"
+            run(["truncate", "-s", size, str(image)])
+            run(["mkfs.xfs", "-q", "-f", str(image)])
+            devices.append(run(["losetup", "--direct-io=on", "--find", "--show", str(image)]))
+            mount.mkdir()
+            run(["mount", "-o", "noatime", devices[-1], str(mount)])
+            mounted.append(mount)
+        yield [str(m) for m in mounted]
+    finally:
+        for mount in mounted:
+            subprocess.run(["umount", str(mount)], check=False, timeout=120)
+        for device in devices:
+            subprocess.run(["losetup", "-d", device], check=False, timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def plain_directories(count: int) -> Iterator[list[str]]:
+    work = Path(tempfile.mkdtemp(prefix="bench-recorder-"))
+    try:
+        paths = [work / f"disk{n}" for n in range(count)]
+        for path in paths:
+            path.mkdir()
+        yield [str(p) for p in paths]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class Trial:
+    """One backend on the benchmark's disks: configure once, then one scan per `probe`."""
+
+    def __init__(self, rec: VsisRecorder, disks: list[str], args: argparse.Namespace) -> None:
+        self.rec, self.disks, self.args = rec, disks, args
+        self.port = free_udp_port()
+        self.scans: list[dict[str, Any]] = []
+        rec.configure(RecorderConfig(
+            mode=MODE, protocol="udps", socket_buffer=args.socket_buffer, workbuf="128M", nbuf=args.nbuf, mtu=9000,
+            data_port=self.port, disks=disks, writers=args.writers, frame_bytes=PAYLOAD + 32,
+        ))
+
+    def probe(self, gbps: float) -> bool:
+        return all(self.scan(gbps) for _ in range(self.args.repeats))
+
+    def scan(self, gbps: float) -> bool:
+        datagram = PAYLOAD + 32 + 8
+        fps = max(1, round(gbps * 1e9 / 8 / datagram))
+        name = self.rec.record_on(f"bench_{len(self.scans):03d}")
+        sender = subprocess.run(
+            [sys.executable, "-m", "harness.sender", "--dest", "127.0.0.1", "--port", str(self.port), "--fps", str(fps),
+             "--payload-bytes", str(PAYLOAD), "--udps", "--duration", str(self.args.seconds), "--json"],
+            cwd=ROOT, capture_output=True, text=True, timeout=self.args.seconds + 60, check=False)
+        time.sleep(0.5)
+        result = self.rec.record_off()
+        sent = json.loads(sender.stdout) if sender.returncode == 0 else {}
+        frames = int(sent.get("frames_sent", -1))
+        kept_up = sent.get("achieved_gbps", 0) >= 0.995 * sent.get("target_gbps", 1) and sent.get("send_failed") == 0
+        on_disk = result.bytes == frames * (PAYLOAD + 32)
+        lossless = (kept_up and result.packets == frames and result.lost == 0 and on_disk
+                    and not result.stopped_early)
+        self.scans.append({"gbps": round(gbps, 3), "frames_sent": frames, "packets": result.packets,
+                           "lost": result.lost, "bytes_on_disk": result.bytes, "sender_kept_up": kept_up,
+                           "stopped_early": result.stopped_early, "lossless": lossless})
+        print(f"    {name}: {gbps:5.2f} Gbit/s offered, {frames} sent, {result.packets} counted, {result.lost} lost, "
+              f"{result.bytes / (PAYLOAD + 32):.0f} frames on disk{'' if kept_up else ', SENDER BEHIND'}",
+              file=sys.stderr)
+        for path in result.files:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        for disk in self.disks:
+            with contextlib.suppress(OSError):
+                os.rmdir(Path(disk) / name)
+        return lossless
+
+
+def measure(backend: str, disks: list[str], args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    print(f"{backend}: udps, {PAYLOAD + 32}-byte frames, {args.writers} writers, {args.seconds:g} s per scan, "
+          f"{args.repeats} scans per step", file=sys.stderr)
+    try:
+        with open_recorder(backend, log_dir=log_dir / backend, binary=args.jive5ab_bin) as rec:
+            version = rec.version()
+            trial = Trial(rec, disks, args)
+            best = highest_lossless(trial.probe, args.min_gbps, args.max_gbps, args.steps)
+    except RecorderError as exc:
+        print(f"{backend}: failed: {exc}", file=sys.stderr)
+        return {"backend": backend, "error": str(exc)}
+    return {"backend": backend, "version": version, "highest_lossless_gbps": round(best, 3), "scans": trial.scans}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="scan length (default 10)")
+    parser.add_argument("--repeats", type=int, default=2, help="scans per step, all lossless to pass (default 2)")
+    parser.add_argument("--steps", type=int, default=5, help="binary search steps (default 5)")
+    parser.add_argument("--min-gbps", type=float, default=1.0)
+    parser.add_argument("--max-gbps", type=float, default=8.0)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--nbuf", type=int, default=4)
+    parser.add_argument("--socket-buffer", default="128M")
+    parser.add_argument("--disks", type=int, default=2)
+    parser.add_argument("--disk-size", default="12G")
+    parser.add_argument("--jive5ab-bin", default=os.environ.get("JIVE5AB_BIN"))
+    parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
+    args = parser.parse_args()
+    root = os.geteuid() == 0
+    saved = raise_socket_limits() if root else {}
+    if not root:
+        print("bench: not root: plain directories instead of XFS loop disks, socket limits as they are",
+              file=sys.stderr)
+    backends = ["reference"] + (["jive5ab"] if args.jive5ab_bin else [])
+    results = []
+    try:
+        with loop_disks(args.disks, args.disk_size) if root else plain_directories(args.disks) as disks, \
+                tempfile.TemporaryDirectory(prefix="bench-recorder-logs-") as logs:
+            for backend in backends:
+                results.append(measure(backend, disks, args, Path(logs)))
+    finally:
+        restore(saved)
+    document = {"frame_bytes": PAYLOAD + 32, "datagram_bytes": PAYLOAD + 40, "seconds": args.seconds,
+                "repeats": args.repeats, "disks": f"{args.disks} x XFS loop (direct I/O)" if root else "directories",
+                "results": results}
+    if args.json:
+        print(json.dumps(document, indent=2))
+    print("recorder benchmark (highest lossless rate, udps 8232-byte datagrams over loopback):", file=sys.stderr)
+    for entry in results:
+        figure = f"{entry['highest_lossless_gbps']:.2f} Gbit/s" if "highest_lossless_gbps" in entry else entry["error"]
+        print(f"  {entry['backend']:10s} {entry.get('version', ''):22s} {figure}", file=sys.stderr)
+    if not args.jive5ab_bin:
+        print("  jive5ab    not measured: set JIVE5AB_BIN to a jive5ab binary", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
