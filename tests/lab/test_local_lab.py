@@ -211,6 +211,19 @@ def test_8224_byte_vdif_frames_cross_the_veth_unfragmented(lab: LabRun) -> None:
     assert _snmp()["ReasmReqds"] == host_before["ReasmReqds"]
 
 
+def test_jumbo_frames_keeps_the_mtu_for_boot_with_a_udev_rule(lab: LabRun, tmp_path: Path) -> None:
+    from harness.lab import run_playbook
+
+    rule = tmp_path / "70-vlbi-jumbo-frames.rules"
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"recorder": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "data_interface": "vlbi-rec0", "jumbo_frames_persist": "udev", "jumbo_frames_udev_rule": str(rule)}}}}))
+    run = run_playbook(Path(__file__).parent / "playbooks" / "jumbo_frames.yml", inventory)
+    assert run.ok and run.changed == ["recorder: jumbo_frames : Keep the MTU across reboots"]  # MTU already 9000
+    assert 'KERNEL=="vlbi-rec0", RUN+="/sbin/ip link set dev %k mtu 9000"' in rule.read_text()
+
+
 def test_down_leaves_nothing_behind(lab: LabRun) -> None:
     if lab.was_up:
         pytest.skip("the lab was up before these tests; it stays up")

@@ -111,3 +111,32 @@ def test_a_playbook_ansible_refuses_is_named_with_ansible_s_last_words(tmp_path:
     with pytest.raises(LabError, match=r"bad_syntax\.yml: ansible-playbook ended failed with exit code 4 before any"):
         run.raise_for_failure()
     assert "no_such_module_anywhere" in log.read_text()
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mkfs.xfs"), reason="needs root and xfsprogs")
+def test_xfs_disks_formats_mounts_keeps_fstab_and_fixes_options_like_on_a_real_node(tmp_path: Path) -> None:
+    image, mount, fstab = tmp_path / "disk.img", tmp_path / "disk0", tmp_path / "fstab"
+    with image.open("wb") as handle:
+        handle.truncate(320 << 20)  # XFS's smallest
+    fstab.write_text("# test fstab\n")
+    inventory = _inventory(tmp_path, xfs_disks_list=[{"device": str(image), "mount": str(mount), "label": "vlbitest0"}],
+                           xfs_disks_fstab_file=str(fstab), xfs_disks_mkfs_options=["-K"])
+    try:
+        first = run_playbook(PLAYBOOKS / "xfs_disks.yml", inventory)
+        first.raise_for_failure()
+        assert "testnode: xfs_disks : Format with XFS" in first.changed
+        found = commands.run(["findmnt", "-n", "-o", "FSTYPE,OPTIONS", str(mount)], timeout=10).stdout.split()
+        assert found[0] == "xfs" and "noatime" in found[1].split(",")
+        uuid = commands.run(["blkid", "-o", "value", "-s", "UUID", str(image)], timeout=10).stdout.strip()
+        assert fstab.read_text().splitlines()[-1] == f"UUID={uuid} {mount} xfs noatime,nofail 0 0"
+        (mount / "scan001").mkdir()                                 # a recording on the disk
+        commands.run(["umount", str(mount)], timeout=30)
+        commands.run(["mount", "-o", "loop", str(image), str(mount)], timeout=30)    # by hand, without noatime
+        second = run_playbook(PLAYBOOKS / "xfs_disks.yml", inventory)
+        assert second.ok and second.changed == ["testnode: xfs_disks : Remount disks that lack the FlexBuff options"]
+        assert (mount / "scan001").is_dir()                        # XFS already there: never formatted again
+        third = run_playbook(PLAYBOOKS / "xfs_disks.yml", inventory)
+        assert third.ok and third.changed == []
+    finally:
+        commands.run(["umount", str(mount)], timeout=30, check=False)
