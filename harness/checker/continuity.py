@@ -40,9 +40,9 @@ I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 MAX_SEGMENT = (1 << SEGMENT_BITS) - 1
 COVERAGE_LIMIT = 1 << 21
+"""Intervals kept before old gaps are settled early (bounds memory on pathologically lossy recordings)."""
 STAND_IN_LIMIT = 1 << 22
 """Stand-ins waiting for attribution before those that can no longer fill a gap are let go."""
-"""Intervals kept before old gaps are settled early (bounds memory on pathologically lossy recordings)."""
 
 
 @dataclass
@@ -139,14 +139,16 @@ class Continuity:
         self.outliers = 0
 
     # ----------------------------------------------------------------- findings
-    def _emit(self, kind: str, pos: I64, keys: I64 | None, rank: I64 | None, details: list[str]) -> None:
+    def _emit(self, kind: str, pos: I64, keys: I64 | None, rank: I64 | None,
+              detail: Callable[[int], str]) -> None:
+        """Count findings at these positions; keep the first few, ``detail(i)`` saying what the i-th is."""
         room = self.ctx.findings.room(kind)
         shown = min(room, len(pos))
         files, offsets = self.ctx.locate(pos[:shown])
         times = self.ctx.key_time(keys[:shown]) if keys is not None else [None] * shown
         for i in range(shown):
             thread = None if rank is None else self.ctx.threads[int(rank[i])]
-            self.ctx.findings.add(Finding(kind, int(offsets[i]), files[i], thread, times[i], details[i]))
+            self.ctx.findings.add(Finding(kind, int(offsets[i]), files[i], thread, times[i], detail(i)))
         self.ctx.findings.count(kind, len(pos) - shown)
 
     # ----------------------------------------------------------------- frames
@@ -186,14 +188,14 @@ class Continuity:
 
     def _outliers(self, o: Frames, before: I64, after: I64) -> None:
         self.stand_ins(o.pos, o.invalid)
-        bad = ~o.invalid & ~o.corrupt  # invalid frames are never corrupt; corrupt ones are counted already
-        self.outliers += int(bad.sum())
-        times = self.ctx.key_time(np.concatenate([before, after]))
-        own = self.ctx.key_time(o.key)
-        details = [f"time {own[i]} is out of line with the thread's frames around it ({times[i]}, "
-                   f"{times[len(o) + i]}): damaged seconds or frame number" for i in range(len(o))]
-        shown = [d for d, b in zip(details, bad, strict=True) if b]
-        self._emit("corrupt_headers", o.pos[bad], o.key[bad], o.rank[bad], shown)
+        bad = np.flatnonzero(~o.invalid & ~o.corrupt)  # invalid frames are never corrupt; corrupt ones are counted
+        self.outliers += len(bad)
+        shown = bad[: self.ctx.findings.room("corrupt_headers")]
+        own = self.ctx.key_time(o.key[shown])
+        around = self.ctx.key_time(np.concatenate([before[shown], after[shown]]))
+        details = [f"time {own[j]} is out of line with the thread's frames around it ({around[j]}, "
+                   f"{around[len(shown) + j]}): damaged seconds or frame number" for j in range(len(shown))]
+        self._emit("corrupt_headers", o.pos[bad], o.key[bad], o.rank[bad], details.__getitem__)
 
     def _place(self, p: Frames) -> None:
         n = len(p)
@@ -245,16 +247,17 @@ class Continuity:
 
         if duplicate.any():
             self._emit("duplicate_frames", pos[duplicate], k[duplicate], r[duplicate],
-                       ["a second frame for this thread and time"] * int(duplicate.sum()))
+                       lambda i: "a second frame for this thread and time")
         if late.any():
             d = displacement[late]
             self._emit("out_of_order_frames", pos[late], k[late], r[late],
-                       [f"arrived {int(x)} frame{'s' if x != 1 else ''} late for its thread" for x in d])
+                       lambda i: f"arrived {int(d[i])} frame{'s' if d[i] != 1 else ''} late for its thread")
         if back.any():
-            times = self.ctx.key_time(prev[back])
             gone = (prev[back] + 1 - slot[back]) / self.ctx.fps  # against the frame that should have come
+            after = prev[back]
             self._emit("time_backwards", pos[back], k[back], r[back],
-                       [f"time goes back {g:.6f} s: this frame follows {t}" for g, t in zip(gone, times, strict=True)])
+                       lambda i: f"time goes back {gone[i]:.6f} s: this frame follows "
+                                 f"{self.ctx.key_time(after[i:i + 1])[0]}")
         if len(self.coverage) > COVERAGE_LIMIT:
             self._settle_old()
 
@@ -290,7 +293,7 @@ class Continuity:
             c.payload_errors += np.bincount(r[bad_payload], minlength=T)
             words = p.payload[bad_payload]
             self._emit("payload_errors", p.pos[bad_payload], k[bad_payload], r[bad_payload],
-                       [f"payload differs from the pattern sent, first at payload byte {8 * int(w)}" for w in words])
+                       lambda i: f"payload differs from the pattern sent, first at payload byte {8 * int(words[i])}")
 
     # ----------------------------------------------------------------- gaps
     def _gaps(self) -> tuple[I64, I64, I64, I64, I64]:
@@ -352,7 +355,7 @@ class Continuity:
             if filled[i]:
                 text += f" ({int(filled[i])} more of the gap filled by invalid or damaged frames)"
             details.append(text + "; offset is the frame after the gap")
-        self._emit("missing_frames", pb[show[:room]], a[show[:room]] + 1, rank[show[:room]], details)
+        self._emit("missing_frames", pb[show[:room]], a[show[:room]] + 1, rank[show[:room]], details.__getitem__)
         self.ctx.findings.count("missing_frames", len(show) - room)
 
     def _horizon(self) -> int:
