@@ -16,8 +16,9 @@ import glob
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 from harness.recorder.client import VsisClient
 from harness.recorder.errors import ConfigurationRefused, ConnectionLost, ProtocolError, RecorderDied, ReplyError
@@ -39,6 +40,7 @@ BIND_SETTLE = 0.2
 DRAIN_TIMEOUT = 30.0
 EXIT_GRACE = 3.0
 CHUNK = re.compile(r"\.(\d{8})$")
+T = TypeVar("T")
 
 
 class Owner(Protocol):
@@ -108,6 +110,14 @@ class VsisRecorder:
         except ProtocolError as exc:
             return exc.reply or str(exc)
 
+    def _read(self, parse: Callable[[Reply], T], reply: Reply) -> T:
+        """A reply's meaning; a reply that does not say what its keyword promises is a ProtocolError."""
+        try:
+            return parse(reply)
+        except ReplyFieldError as exc:
+            raise ProtocolError(str(exc), backend=self.backend, command=f"{reply.keyword}{'?' if reply.query else '='}",
+                                reply=reply.raw) from None
+
     def _require_config(self) -> RecorderConfig:
         if self.config is None:
             raise RuntimeError("configure() the recorder before recording")
@@ -126,7 +136,7 @@ class VsisRecorder:
             self._ask(keyword, *args)
         if not cfg.net2file and cfg.disk_list:
             reply = self._ask("set_disks", query=True)
-            self._check_disks(cfg, parse_set_disks(reply), reply)
+            self._check_disks(cfg, self._read(parse_set_disks, reply), reply)
         self.config = cfg
 
     def _check_disks(self, cfg: RecorderConfig, selected: list[str], reply: Reply) -> None:
@@ -166,7 +176,7 @@ class VsisRecorder:
         time.sleep(BIND_SETTLE)  # also: record=off at once after record=on can deadlock jive5ab 3.1.0
         try:
             self._check_constraints(cfg)
-            state = parse_record_query(self._ask("record", query=True))
+            state = self._read(parse_record_query, self._ask("record", query=True))
         except ConfigurationRefused:
             with contextlib.suppress(ReplyError):
                 self._ask("record", "off", ok=(0, 1, 6), timeout=OFF_TIMEOUT)
@@ -183,7 +193,7 @@ class VsisRecorder:
         """Until ``evlbi?`` counts packets (the guard after record=on, once the sender runs)."""
         deadline = time.monotonic() + timeout
         while True:
-            total = parse_evlbi(self._ask("evlbi", query=True)).total
+            total = self._read(parse_evlbi, self._ask("evlbi", query=True)).total
             if total > 0:
                 return total
             if time.monotonic() > deadline:
@@ -219,7 +229,7 @@ class VsisRecorder:
         scan, replies, notes = self.scan, {}, []
         before = self._ask("record", query=True)
         replies["record? before off"] = before.raw
-        state = parse_record_query(before)
+        state = self._read(parse_record_query, before)
         stopped_early = not state.on or (state.scan is not None and state.scan != scan)
         if stopped_early:
             notes.append(f"{scan} had already stopped before record=off (record? said {before.text!r}); jive5ab "
@@ -295,12 +305,12 @@ class VsisRecorder:
         replies, notes = {}, []
         before = self._ask("net2file", query=True)
         replies["net2file? before stop"] = before.raw
-        active, _ = parse_net2file_query(before)
+        active, _ = self._read(parse_net2file_query, before)
         if active:
             replies["tstat="] = self._collect("tstat", query=False)
             replies["net2file=stop"] = self._ask("net2file", "stop", timeout=OFF_TIMEOUT).raw
             deadline = time.monotonic() + DRAIN_TIMEOUT
-            while parse_net2file_query(self._ask("net2file", query=True))[0]:
+            while self._read(parse_net2file_query, self._ask("net2file", query=True))[0]:
                 if time.monotonic() > deadline:
                     notes.append(f"net2file still active {DRAIN_TIMEOUT:g} s after stop: closed hard")
                     replies["net2file=close"] = self._ask("net2file", "close", ok=(0, 6)).raw

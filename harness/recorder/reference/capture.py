@@ -123,7 +123,7 @@ class Capture(threading.Thread):
         kept = n
         if not good.all():
             kept = int(good.sum())
-            self._note_wrong_size(n - kept)
+            self._note_wrong_size(n, n - kept)
             slots = block.slots
             slots[self._fill : self._fill + kept] = slots[self._fill : self._fill + n][good]
         if self.protocol == "udpsnor":
@@ -165,7 +165,7 @@ class Capture(threading.Thread):
             return
         kept = int(good.sum())
         if kept < n:
-            self._note_wrong_size(n - kept)
+            self._note_wrong_size(n, n - kept)
         received = block.slots[slot : slot + n][good].copy()
         numbers = seqs[good].copy()
         self.bytes_received += kept * self.datagram_bytes
@@ -270,9 +270,9 @@ class Capture(threading.Thread):
                 self.pool.put(self._current)
             self._current = None
 
-    def _note_wrong_size(self, count: int) -> None:
+    def _note_wrong_size(self, received: int, count: int) -> None:
         if not self.wrong_size:
-            sizes = sorted(set(self.batch.lengths(BATCH).tolist()) - {self.datagram_bytes})
+            sizes = sorted(set(self.batch.lengths(received).tolist()) - {self.datagram_bytes})
             log.warning("dropping datagrams of the wrong size (expected %d bytes, seen %s)",
                         self.datagram_bytes, sizes[:5])
         self.wrong_size += count

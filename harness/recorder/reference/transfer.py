@@ -137,8 +137,3 @@ class Transfer:
                  "datagrams dropped, receiver waited for a free block %d times", self.kind, self.name,
                  self.capture.evlbi().pkt_in, self.sink.bytes_written, self.sink.blocks_written,
                  self.sink.blocks_lost, self.capture.wrong_size, self.pool.waits)
-
-    def files(self) -> list[str]:
-        if isinstance(self.sink, VbsSink):
-            return sorted(self.sink.files)
-        return [self.name]
