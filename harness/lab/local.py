@@ -23,6 +23,7 @@ from harness.lab.errors import LabError
 from harness.lab.info import LabInfo
 from harness.lab.runner import ANSIBLE_DIR, LOCAL_INVENTORY, SITE_PLAYBOOK, PlaybookRun, run_playbook
 from harness.lab.state import (
+    DEFAULT_WORK_DIR,
     LabStatus,
     default_work_dir,
     info_from_state,
@@ -68,9 +69,12 @@ def _is_local_inventory(path: Path) -> bool:
 @contextmanager
 def _lab_lock(work_dir: Path) -> Iterator[None]:
     """One up/down at a time on this machine (scenario runs under xdist may race for the lab)."""
-    lock_dir = Path("/run/lock") if is_root() and Path("/run/lock").is_dir() else work_dir.parent
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{work_dir.name}.lock", "w") as handle:
+    if work_dir == DEFAULT_WORK_DIR and Path("/run/lock").is_dir():
+        lock = Path("/run/lock/vlbi-lab.lock")
+    else:
+        lock = work_dir.parent / f".{work_dir.name}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -179,8 +183,8 @@ def lab_down(log: Path | None = None, *, work_dir: Path | None = None) -> list[s
     removed: list[str] = []
     with lab_log(log):
         for candidate in [Path(work_dir)] if work_dir else [default_work_dir(True), default_work_dir(False)]:
-            if candidate == default_work_dir(True) and not is_root() and work_dir is None:
-                continue
+            if not state_path(candidate).exists() or (candidate == DEFAULT_WORK_DIR and not is_root()):
+                continue  # (a user without root cannot take root's lab down)
             with _lab_lock(candidate):
                 state = read_state(candidate)
                 if state is None:
