@@ -85,10 +85,13 @@ def open_jive5ab(
     *, log_dir: Path, control: str | None = None, binary: str | None = None, image: str | None = None,
     block_size: int | str | None = None, bind: str = "127.0.0.1", mounts: Sequence[str] | None = None, **_: object,
 ) -> VsisRecorder:
-    """Attach to jive5ab, or start it from a binary or an image (in that order of preference)."""
+    """Attach to jive5ab, or start it from a binary or an image.
+
+    Preference: ``control``, then ``binary``, then ``image``, then ``$JIVE5AB_BIN``.
+    """
     if control:
         return _attach("jive5ab", control, log_dir)
-    binary = binary or os.environ.get(JIVE5AB_ENV) or None
+    binary = binary or (None if image else os.environ.get(JIVE5AB_ENV)) or None  # a named image beats the env
     if not binary and not image:
         raise RecorderError(f"give a control host:port, a binary (--jive5ab-bin or ${JIVE5AB_ENV}) or an image",
                             backend="jive5ab")
