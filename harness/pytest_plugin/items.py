@@ -27,7 +27,6 @@ class ScenarioItem(pytest.Item):
         super().__init__(**kwargs)
         for marker in markers:
             self.add_marker(marker)
-        self._last_progress = 0.0
 
     @property
     def scenario_file(self) -> ScenarioFile:
@@ -50,14 +49,15 @@ class ScenarioItem(pytest.Item):
 
         now = time.monotonic()
         interactive = sys.stderr.isatty()
-        if now - self._last_progress < (2.0 if interactive else 30.0):
+        run = self.run()
+        if now - run.last_progress < (2.0 if interactive else 30.0):
             return
-        self._last_progress = now
+        run.last_progress = now
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None or capture is None:
             return
-        line = self.run().progress_line()
+        line = run.progress_line()
         with capture.global_and_fixture_disabled():
             if interactive:
                 reporter.write(f"\r{line:<100}")

@@ -28,6 +28,21 @@ from harness.scenario.thresholds import ThresholdResult, evaluate, scan_breaches
 from harness.scenario.validation import ScanTarget, expectation_fields, validate
 
 
+def versions(recorder: str | None) -> dict[str, str | None]:
+    """Versions of everything involved, for the report and the acceptance sign-off."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {"harness": __version__, "python": platform.python_version(),
+                                    "kernel": platform.release(), "recorder": recorder}
+    for package in ("numpy", "baseband", "pydantic", "ansible-core", "ansible-runner", "pytest-testinfra"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
 @dataclass
 class ScanSlot:
     """A scheduled scan: its outcome once recorded and validated, and an event for whoever waits."""
@@ -59,9 +74,9 @@ class ScenarioRun:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: list[Future[dict[str, Any]]] = []
         self._recorder: ScanRecorder | None = None
         self._finalized = False
+        self.last_progress = time.monotonic()
         self.write_results()
 
     # -- preflight -----------------------------------------------------------------------------------
@@ -99,15 +114,17 @@ class ScenarioRun:
         try:
             recorder.start_metrics()
             ordered = [name for name in self.slots if name in selected]
+            recorded = []
             for index, name in enumerate(ordered):
                 if self.stop_requested.is_set():
                     break
                 outcome, target = recorder.record(name)
                 self._submit(self.slots[name], outcome, target)
+                recorded.append(self.slots[name])
                 if index + 1 < len(ordered):
                     self.stop_requested.wait(self.scenario.schedule.gap * self.options.duration_scale)
-            for future in list(self._futures):
-                future.exception()  # wait for every validation, whatever its result
+            for slot in recorded:
+                slot.done.wait()  # every validation, whatever its result, before the run is done
         finally:
             recorder.stop_metrics()
             self._skip_remaining(self.abort_reason or "run interrupted")
@@ -121,7 +138,6 @@ class ScenarioRun:
         if outcome.frames_sent is not None and not outcome.interrupted:
             expect["expected_frames"] = outcome.frames_sent  # a shortfall becomes a finding with its count
         future = self._pool.submit(validate, target, expect)
-        self._futures.append(future)
         future.add_done_callback(lambda f: self._finish_scan(slot, outcome, f, target))
 
     def _finish_scan(self, slot: ScanSlot, outcome: ScanOutcome, future: Future[dict[str, Any]] | None,
@@ -148,6 +164,7 @@ class ScenarioRun:
                 self.stop_requested.set()
         finally:
             slot.outcome = outcome
+            slot.skipped = None
             self.write_results()
             slot.done.set()
 
@@ -257,6 +274,7 @@ class ScenarioRun:
             "duration_scale": self.options.duration_scale,
             "run_by": f"{getpass.getuser()}@{socket.gethostname()}",
             "harness_version": __version__,
+            "versions": versions(preflight.version if preflight else None),
             "recorder": preflight.recorder_json() if preflight else {},
             "sender": {"version": __version__, "node": self.scenario.lab.sender,
                        "stream": self.scenario.stream.model_dump(mode="json"),

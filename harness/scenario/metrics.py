@@ -51,7 +51,7 @@ def sectors_written(diskstats: str | None = None) -> dict[str, int]:
 
 @dataclass
 class ProcessProbe:
-    """CPU % and RSS of a process and its children (psutil), tolerant of it exiting."""
+    """CPU % and RSS of one process (psutil), tolerant of it exiting."""
 
     pid: int | None
 
@@ -68,13 +68,10 @@ class ProcessProbe:
         if self._process is None:
             return None
         try:
-            family = [self._process, *self._process.children(recursive=True)]
-            cpu = rss = 0.0
-            for proc in family:
-                with proc.oneshot():
-                    times = proc.cpu_times()
-                    cpu += times.user + times.system
-                    rss += proc.memory_info().rss
+            with self._process.oneshot():
+                times = self._process.cpu_times()
+                cpu = times.user + times.system
+                rss = self._process.memory_info().rss
         except psutil.Error:
             return None
         now = time.monotonic()

@@ -51,8 +51,8 @@ class ScanOutcome:
             setattr(self, name, int(check.get(name, 0)))
         self.missing_frames = int(check.get("missing_frames", 0))
         distinct_valid = self.valid_frames - self.duplicate_frames
-        if self.frames_sent is None:
-            self.lost_frames = self.missing_frames
+        if self.frames_sent is None:  # external source: gaps, and fill frames standing in for lost datagrams
+            self.lost_frames = self.missing_frames + self.invalid_frames
         else:
             self.lost_frames = max(0, self.frames_sent - distinct_valid)
         if self.duration_s > 0:

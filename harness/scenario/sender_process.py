@@ -57,6 +57,7 @@ class SenderProcess:
         for reader in self._readers:
             reader.start()
         self.started = time.time()
+        self._stopping = False
 
     def _read_progress(self) -> None:
         assert self.process.stderr is not None
@@ -77,7 +78,8 @@ class SenderProcess:
 
     def stop(self) -> None:
         """Ask it to stop after its current batch (it then prints its statistics)."""
-        if self.process.poll() is None:
+        if self.process.poll() is None and not self._stopping:
+            self._stopping = True
             self.process.send_signal(signal.SIGTERM)
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
@@ -93,7 +95,8 @@ class SenderProcess:
         self._log.write(f"[exit {code}]\n")
         self._log.close()
         text = "".join(self._stdout)
-        if code != 0 or not text.strip():
+        stopped = self._stopping and code in (-signal.SIGTERM, -signal.SIGINT)
+        if (code != 0 and not stopped) or not text.strip():
             raise SenderFailed(f"vdif-send exited with {code}: {self._last_error()} (see {self.log_path.name})")
         return dict(json.loads(text))
 

@@ -47,7 +47,7 @@ def expectation_fields(scenario: Scenario) -> dict[str, Any]:
         "frame_bytes": stream.frame_bytes, "threads": tuple(range(stream.threads)), "fps": stream.frames_per_second,
         "payload": stream.payload, "station": station_id(stream.station), "bits": stream.bits,
         "nchan": stream.channels, "complex": stream.complex,
-        "edv": None if stream.edv == "legacy" else stream.edv,
+        "edv": stream.edv,
         "tone_hz": stream.tone.frequency_hz if stream.tone else None,
         "tone_channel": stream.tone.channel if stream.tone else 0,
     }

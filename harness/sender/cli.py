@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         stats = sender.run()
     finally:
         transport.close()
+    # stopping: a second SIGTERM/SIGINT must not cut the statistics short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     report(stats, spec, args.json)
     return 0
 

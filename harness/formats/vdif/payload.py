@@ -121,9 +121,8 @@ def sample_pool(
     components = 2 if complex_ else 1
     nsamples = rows * payload_bytes * 8 // bits // (nchan * components)
     rng = np.random.default_rng(seed)
+    # each component (real, imaginary) has unit sigma, so the optimal thresholds apply to each
     x = rng.standard_normal((nsamples, nchan, components), dtype=np.float32)
-    if complex_:
-        x /= np.sqrt(2.0)  # unit total power per complex sample, as for real data
     if tone is not None:
         if not 0 <= tone.channel < nchan:
             raise ValueError(f"tone channel {tone.channel} is outside 0..{nchan - 1}")
