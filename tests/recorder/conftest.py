@@ -47,7 +47,12 @@ def mount_tmpfs(path: Path, size: str) -> None:
 
 
 def unmount(path: Path) -> None:
-    subprocess.run(["umount", str(path)], check=False, timeout=60)
+    """Unmount, waiting a little for a recorder that still holds the disk; lazily as a last resort (no leak)."""
+    for _ in range(20):
+        if subprocess.run(["umount", str(path)], check=False, timeout=60, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.25)
+    subprocess.run(["umount", "-l", str(path)], check=False, timeout=60)
 
 
 @pytest.fixture
@@ -79,8 +84,11 @@ def disks(make_disks) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def recorder(backend: str, tmp_path: Path) -> Iterator[VsisRecorder]:
-    """A recorder of that backend started for this test, with 1 MiB chunks (jive5ab ``-B 1M``)."""
+def recorder(backend: str, tmp_path: Path, make_disks: object) -> Iterator[VsisRecorder]:
+    """A recorder of that backend started for this test, with 1 MiB chunks (jive5ab ``-B 1M``).
+
+    It depends on ``make_disks`` so that it is stopped before the disks are unmounted.
+    """
     with open_recorder(backend, log_dir=tmp_path / "logs", binary=JIVE5AB_BIN, block_size="1M") as rec:
         yield rec
 
