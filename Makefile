@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: smoke test lint bench deps debs clean
+.PHONY: smoke test lint bench deps debs clean lab-up lab-down
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
@@ -21,9 +21,9 @@ deps: $(STAMP) debs
 debs:
 	@scripts/ensure-debian-packages
 
-# Until the scenario engine lands: a short send-and-verify run over loopback.
+# The main job on the embedded default: scenarios/smoke.yaml on the local lab (loopback without root).
 smoke: deps
-	$(VENV)/bin/pytest -q tests/sender/test_send_loopback.py $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -p no:cacheprovider scenarios/smoke.yaml $(PYTEST_ARGS)
 
 test: deps
 	$(VENV)/bin/ruff check harness tests bench
@@ -38,6 +38,12 @@ bench: deps
 	$(PY) -m bench.sender
 	$(PY) -m bench.recorder
 	$(PY) -m bench.checker
+
+lab-up: deps
+	$(PY) -m harness.lab up
+
+lab-down: deps
+	$(PY) -m harness.lab down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

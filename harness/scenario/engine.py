@@ -197,8 +197,9 @@ class ScenarioRun:
         rate = recorder.current_gbps() if recorder else None
         left = (total - len(finished)) * (self.scenario.schedule.scan_length + self.scenario.schedule.gap) \
             * self.options.duration_scale
+        shown = "-" if rate is None else f"{rate:.3f}"
         return (f"{self.scenario.name}: scan {min(index, total)}/{total}"
-                f"{' ' + current if current else ''} | {rate if rate is not None else 0:.3f} Gbit/s | "
+                f"{' ' + current if current else ''} | {shown} Gbit/s | "
                 f"lost {lost} so far | about {left:.0f} s left")
 
     # -- the end ------------------------------------------------------------------------------------

@@ -91,6 +91,9 @@ class SenderProcess:
             code = self.process.wait(timeout=10)
         for reader in self._readers:
             reader.join(timeout=5)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
         self._log.write("".join(self._stdout))
         self._log.write(f"[exit {code}]\n")
         self._log.close()

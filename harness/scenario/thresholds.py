@@ -22,12 +22,16 @@ class ThresholdResult:
     unit: str = ""
     detail: str = ""
 
+    @property
+    def op(self) -> str:
+        """How the value is held against the limit: lower limits are the ``min_*`` thresholds."""
+        return ">=" if self.name.startswith("min_") else "<="
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "op": self.op}
 
     def describe(self) -> str:
-        relation = "<=" if self.name not in ("min_rate_fraction", "min_disk_free") else ">="
-        return f"{self.name} {self.value} (limit {relation} {self.limit}{' ' + self.unit if self.unit else ''})"
+        return f"{self.name} {self.value} (limit {self.op} {self.limit}{' ' + self.unit if self.unit else ''})"
 
 
 def scan_breaches(thresholds: Thresholds, scan: ScanOutcome) -> list[str]:
