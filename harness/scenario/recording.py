@@ -145,6 +145,7 @@ class ScanRecorder:
                            bind=self.nodes.sender_ip if stream.multicast else None)
         self.sender = SenderProcess(self.nodes.sender_command(argv), self.run_dir.log("sender"))
         self._last_sender = None
+        self._guard_packets(outcome, seconds)
         try:
             while self.sender.process.poll() is None:
                 if self.stop.wait(0.2):
@@ -164,6 +165,18 @@ class ScanRecorder:
         outcome.duration_s = float(stats["elapsed_s"])
         outcome.interrupted = outcome.interrupted or bool(stats.get("interrupted"))
         self.next_sequence += int(stats.get("datagrams_scheduled", outcome.frames_sent))
+
+    def _guard_packets(self, outcome: ScanOutcome, seconds: float) -> None:
+        """The recorder must count packets once the sender runs (jive5ab binds late, or not at all)."""
+        wait_for_packets = getattr(self.recorder, "wait_for_packets", None)
+        if wait_for_packets is None:
+            return
+        try:
+            with self._control:
+                wait_for_packets(timeout=min(seconds, 5.0) + 2.0)  # the sender starts on the next second
+        except Exception as exc:  # the recorder is not receiving: a finding for this scan
+            if self.sender is not None and self.sender.process.poll() is None:
+                outcome.problems.append(f"recorder counted no packets after the sender started: {_one_line(exc)}")
 
     def _close_scan(self, outcome: ScanOutcome, net2file: bool) -> None:
         try:

@@ -140,7 +140,7 @@ def _start_recorder(scenario: Scenario, options: RunOptions, run_dir: RunDirecto
         frame_bytes=stream.frame_bytes, net2file=spec.recording == "net2file",
     )
     recorder = open_recorder(backend, log_dir=run_dir.path, control=spec.control, binary=binary, image=image,
-                             block_size=spec.block_size)
+                             block_size=spec.block_size, mounts=list(nodes.mount_points))
     recorder.__enter__()
     preflight.recorder = recorder
     preflight.backend = backend
@@ -166,8 +166,11 @@ def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pref
         preflight.checks.append(Check("free space for the schedule", free >= needed, detail))
         preflight.environment = local_environment(nodes, preflight.version)
         return
+    from harness.lab import LabInfo
     from harness.lab import preflight as lab_preflight
 
+    if not isinstance(nodes, LabInfo):
+        raise TypeError(f"lab preflight needs a LabInfo, not {type(nodes).__name__}")
     checks, environment = lab_preflight(nodes, recorder_version=preflight.recorder.version, free_bytes_needed=needed)
     # advisory checks (e.g. a clock offset that is only reported) never fail the preflight
     preflight.checks.extend(Check(c.name, c.passed or c.advisory, c.detail) for c in checks)
