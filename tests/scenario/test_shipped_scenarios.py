@@ -1,0 +1,63 @@
+"""The shipped scenarios on the local lab, as a user runs them: sender in its namespace over the MTU-9000
+veth, reference recorder on XFS loop disks, every scan validated, the report written, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.root, pytest.mark.lab,
+              pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root (loop disks, namespaces)")]
+
+
+def lab_is_up() -> bool:
+    out = subprocess.run([sys.executable, "-m", "harness.lab", "status"], capture_output=True, text=True, cwd=ROOT)
+    return "lab is down" not in out.stdout
+
+
+def run_scenario(tmp_path: Path, name: str, *args: str) -> dict:
+    was_up = lab_is_up()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"scenarios/{name}.yaml",
+                             "--reports", str(tmp_path / "reports"), *args],
+                            capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:]
+    if not was_up:  # the run brought the lab up, so it took it down again: nothing of it may remain
+        assert not lab_is_up()
+        assert "vlbi" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert "/srv/vlbi-lab" not in subprocess.run(["findmnt", "-l"], capture_output=True, text=True).stdout
+        assert "vlbi-lab" not in subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    return json.loads((tmp_path / "reports/latest/results.json").read_text())
+
+
+def test_smoke_on_the_local_lab_with_its_report(tmp_path):
+    results = run_scenario(tmp_path, "smoke")
+    assert results["verdict"] == "pass" and len(results["scans"]) == 2
+    for scan in results["scans"]:
+        assert scan["lost_frames"] == 0 and scan["valid_frames"] == scan["frames_sent"] == 64000
+        transport = scan["sender"]["transport"]
+        # sent from the sender node's namespace to the recorder across the veth, whole 5040-byte datagrams
+        assert transport["destination"] == "198.18.0.1:52030" and transport["route_mtu"] == 9000
+    assert all(check["passed"] for check in results["preflight"])
+    run = (tmp_path / "reports/latest").resolve()
+    report = (run / "report.html").read_text()
+    assert not re.search(r"https?://", report)
+    for shown in ("PASS", "Thresholds", "Scans", "smoke_001", "<svg"):
+        assert shown in report
+    assert (tmp_path / "reports/index.html").exists()
+
+
+@pytest.mark.slow
+def test_meerkat_rate_scaled_every_scan_validated_nothing_lost(tmp_path):
+    results = run_scenario(tmp_path, "meerkat_rate", "--duration-scale", "0.002")
+    scans = results["scans"]
+    assert results["verdict"] == "pass" and len(scans) == 24
+    assert all(s["validated"] and s["lost_frames"] == 0 and s["frames_sent"] > 0 for s in scans)
+    assert {len(s["check"]["threads"]) for s in scans} == {4}
