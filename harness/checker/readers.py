@@ -15,6 +15,7 @@ import glob
 import mmap
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,94 @@ CHUNK_DIGITS = 8
 PAGE = mmap.PAGESIZE
 MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
 """Linux >= 5.14: map a window's pages in one call instead of one page fault per few pages."""
+
+
+class Prefetcher:
+    """Reads the recording ahead of the checker, sequentially, as ``cat`` does.
+
+    On cold data the kernel keeps the disk busy only for a reader that reads in order; hints
+    (WILLNEED), readahead(2) and page faults on a mapping fell to half of cat's rate on a VM disk.
+    This thread ``pread``s each segment in order into a scratch buffer (the GIL released while it
+    waits), never more than ``target`` bytes into the recording, so the pages are in the page cache
+    by the time the checker maps them. A recording found in the page cache (bytes at its start,
+    middle and end readable with RWF_NOWAIT) gets no prefetcher: cached data costs no copy.
+    """
+
+    CHUNK = 4 << 20
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        self.target = 0
+        self._done = 0
+        self._wake = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
+        self._thread.start()
+
+    def advance(self, end: int) -> None:
+        with self._wake:
+            if end > self.target:
+                self.target = end
+                self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        scratch = bytearray(self.CHUNK)
+        position = 0
+        for segment in self.segments:
+            try:
+                fd = os.open(segment.path, os.O_RDONLY)
+            except OSError:
+                position += segment.length  # the checker reports it when its turn comes
+                continue
+            try:
+                offset = 0
+                while offset < segment.length:
+                    with self._wake:
+                        while not self._stopped and position >= self.target:
+                            self._wake.wait()
+                        if self._stopped:
+                            return
+                        want = min(self.CHUNK, segment.length - offset, self.target - position)
+                    got = os.preadv(fd, [memoryview(scratch)[:want]], segment.start + offset)
+                    if got <= 0:
+                        break
+                    offset += got
+                    position += got
+                position += segment.length - offset
+            except OSError:
+                position += segment.length - offset
+            finally:
+                os.close(fd)
+
+
+def in_page_cache(segments: list[Segment]) -> bool:
+    """Whether the recording looks page-cached: bytes at its start, middle and end can be read without
+    waiting for the disk (RWF_NOWAIT). False when that cannot be told."""
+    nowait = getattr(os, "RWF_NOWAIT", None)
+    if nowait is None or not segments:
+        return False
+    probes = [(segments[0], 0), (segments[len(segments) // 2], segments[len(segments) // 2].length // 2),
+              (segments[-1], max(0, segments[-1].length - 1))]
+    scratch = bytearray(1)
+    for segment, offset in probes:
+        try:
+            fd = os.open(segment.path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            if os.preadv(fd, [scratch], segment.start + offset, nowait) != 1:
+                return False
+        except OSError:  # EAGAIN: not cached (or the filesystem cannot tell)
+            return False
+        finally:
+            os.close(fd)
+    return True
 
 
 @dataclass(frozen=True)
@@ -56,7 +145,8 @@ class Recording:
         self._maps: dict[str, mmap.mmap] = {}
         self._last_use = {segment.path: index for index, segment in enumerate(segments)}
         self._populate = True
-        self._ahead = 0
+        self._prefetcher: Prefetcher | None = None
+        self._cached: bool | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -83,31 +173,15 @@ class Recording:
             _unmap(self._maps.pop(path))
 
     def read_ahead(self, position: int, nbytes: int) -> None:
-        """Have the kernel read the recording up to ``position + nbytes`` (positions over all segments),
-        beyond what it was asked already: on cold data the disk keeps reading while frames are checked,
-        across chunk and block boundaries."""
-        end = min(self.total_bytes, position + nbytes)
-        start = max(self._ahead, position)
-        index = int(np.searchsorted(self.starts, start, side="right")) - 1
-        while start < end and 0 <= index < len(self.segments):
-            segment_end = int(self.starts[index + 1])
-            offset = start - int(self.starts[index])
-            length = min(end, segment_end) - start
-            self._advise_file(self.segments[index], offset, length)
-            start += length
-            index += 1
-        self._ahead = max(self._ahead, end)
-
-    def _advise_file(self, segment: Segment, offset: int, length: int) -> None:
-        """WILLNEED through a descriptor opened just for it: no mapping, no descriptor left open."""
-        try:
-            fd = os.open(segment.path, os.O_RDONLY)
-        except OSError:
-            return  # it will fail with its reason when its turn comes
-        try:
-            os.posix_fadvise(fd, segment.start + offset, length, os.POSIX_FADV_WILLNEED)
-        finally:
-            os.close(fd)
+        """Have the recording read, in order, up to ``position + nbytes`` (positions over all segments):
+        on cold data the disk keeps reading while frames are checked, across chunk and block boundaries."""
+        if self._cached is None:
+            self._cached = in_page_cache(self.segments)
+        if self._cached:
+            return
+        if self._prefetcher is None:
+            self._prefetcher = Prefetcher(self.segments)
+        self._prefetcher.advance(min(self.total_bytes, position + nbytes))
 
     def populate(self, segment: Segment, offset: int, length: int) -> None:
         """Map a window before reading it (cheaper than faulting it in page by page)."""
@@ -144,6 +218,9 @@ class Recording:
         return [self.segments[i].path for i in index], starts[index] + positions - self.starts[index]
 
     def close(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.stop()
+            self._prefetcher = None
         for mapped in self._maps.values():
             _unmap(mapped)
         self._maps.clear()
