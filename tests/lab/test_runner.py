@@ -134,7 +134,10 @@ def test_xfs_disks_formats_mounts_keeps_fstab_and_fixes_options_like_on_a_real_n
         commands.run(["umount", str(mount)], timeout=30)
         commands.run(["mount", "-o", "loop", str(image), str(mount)], timeout=30)    # by hand, without noatime
         second = run_playbook(PLAYBOOKS / "xfs_disks.yml", inventory)
-        assert second.ok and second.changed == ["testnode: xfs_disks : Remount disks that lack the FlexBuff options"]
+        assert second.ok and second.changed == ["testnode: xfs_disks : Switch the loop devices to direct I/O",
+                                                "testnode: xfs_disks : Remount disks that lack the FlexBuff options"]
+        loop = commands.run(["findmnt", "-n", "-o", "SOURCE", str(mount)], timeout=10).stdout.strip()
+        assert commands.run(["losetup", "-n", "-O", "DIO", loop], timeout=10).stdout.strip() == "1"
         assert (mount / "scan001").is_dir()                        # XFS already there: never formatted again
         third = run_playbook(PLAYBOOKS / "xfs_disks.yml", inventory)
         assert third.ok and third.changed == []
