@@ -60,14 +60,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tell each scenario which of its scans survived -k/deselection, so only those are recorded."""
-    from harness.pytest_plugin.items import ScanItem
+    """Tell each scenario which of its scans survived -k/deselection (after it), so only those are recorded."""
+    from harness.pytest_plugin.items import ScanItem, ScenarioItem
 
     selected: dict[ScenarioFile, list[str]] = {}
     for item in items:
-        if isinstance(item, ScanItem):
-            selected.setdefault(item.scenario_file, []).append(item.scan)
+        if isinstance(item, ScenarioItem):
+            scans = selected.setdefault(item.scenario_file, [])
+            if isinstance(item, ScanItem):
+                scans.append(item.scan)
     for node, scans in selected.items():
         node.selected_scans = scans
 

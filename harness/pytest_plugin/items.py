@@ -65,14 +65,19 @@ class ScenarioItem(pytest.Item):
                 reporter.write_line(line)
 
 
+    def _start(self, run: ScenarioRun) -> None:
+        run.prepare()
+        selected = self.scenario_file.selected_scans
+        run.start(self.scenario_file.scan_names() if selected is None else selected)
+
+
 class PreflightItem(ScenarioItem):
     """The lab provisioned and verified, the recorder reachable and configured."""
 
     def runtest(self) -> None:
         run = self.run()
+        self._start(run)
         preflight = run.prepare()
-        selected = self.scenario_file.selected_scans
-        run.start(self.scenario_file.scan_names() if selected is None else selected)
         for check in preflight.checks:
             self.user_properties.append((f"preflight:{check.name}", "pass" if check.passed else check.detail))
         if not preflight.passed:
@@ -89,7 +94,7 @@ class ScanItem(ScenarioItem):
     def runtest(self) -> None:
         run = self.run()
         if run.preflight is None:
-            pytest.skip("preflight did not run (deselected?)")
+            self._start(run)  # preflight deselected (-k): it still runs, as part of the first scan
         slot = run.wait_scan(self.scan, tick=self.show_progress)
         if slot.outcome is None:
             pytest.skip(f"scan {self.scan} not recorded: {slot.skipped}")
@@ -107,13 +112,15 @@ class VerdictItem(ScenarioItem):
     def runtest(self) -> None:
         run = self.run()
         if run.preflight is None:
-            pytest.skip("preflight did not run (deselected?)")
+            self._start(run)
         run.wait_done(tick=self.show_progress)
         run.finalize()
         if run in active_runs:
             active_runs.remove(run)
         for threshold in run.thresholds:
             self.user_properties.append((threshold.name, threshold.value))
+        if run.preflight is not None and not run.preflight.passed:
+            raise ScenarioFailure(f"{run.scenario.name}: not judged: preflight failed: {run.preflight.failures()}")
         breached = [t.describe() for t in run.thresholds if not t.passed]
         if breached:
             raise ScenarioFailure(f"{run.scenario.name}: thresholds breached: {'; '.join(breached)} "

@@ -7,11 +7,13 @@ scan, the thresholds), so a slow validation never delays the recording schedule.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -26,6 +28,27 @@ from harness.scenario.schema import Scenario
 from harness.scenario.setup import Preflight, RunOptions, bring_up, tear_down
 from harness.scenario.thresholds import ThresholdResult, evaluate, scan_breaches
 from harness.scenario.validation import ScanTarget, expectation_fields, validate
+
+
+def ignore_terminal_signals() -> None:
+    """In the checker's worker: Ctrl-C reaches the whole process group, but the run itself decides
+    when to stop; the worker finishes validating the scan it has."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def keep_signal_handlers() -> Iterator[None]:
+    """Put back SIGINT/SIGTERM handlers after provisioning: ansible-runner installs its own (which only
+    set a flag for its own run) and leaves them, so Ctrl-C would no longer stop a scenario run."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                with contextlib.suppress(ValueError):  # not the main thread
+                    signal.signal(sig, handler)
 
 
 def versions(recorder: str | None) -> dict[str, str | None]:
@@ -83,7 +106,9 @@ class ScenarioRun:
     def prepare(self) -> Preflight:
         """Provision and verify the lab, start and configure the recorder (once)."""
         if self.preflight is None:
-            self.preflight = bring_up(self.scenario, self.options, self.run_dir)
+            self.preflight = Preflight()  # owned by the run from here: teardown stops whatever bring_up started
+            with keep_signal_handlers():
+                bring_up(self.scenario, self.options, self.run_dir, self.preflight)
             self.write_results()
         return self.preflight
 
@@ -103,7 +128,8 @@ class ScenarioRun:
             return
         self._recorder = ScanRecorder(self.scenario, self.options, self.run_dir, preflight.recorder,
                                       preflight.nodes, self.stop_requested)
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                         initializer=ignore_terminal_signals)
         self._thread = threading.Thread(target=self._run_scans, args=(selected,), name="scans", daemon=True)
         self._thread.start()
 
@@ -118,7 +144,12 @@ class ScenarioRun:
             for index, name in enumerate(ordered):
                 if self.stop_requested.is_set():
                     break
-                outcome, target = recorder.record(name)
+                try:
+                    outcome, target = recorder.record(name)
+                except Exception as exc:  # a harness failure in one scan must not lose the run
+                    outcome = ScanOutcome(name=name, started=utc_now(), finished=utc_now())
+                    outcome.problems.append(f"recording {name} failed: {type(exc).__name__}: {exc}")
+                    target = None
                 self._submit(self.slots[name], outcome, target)
                 recorded.append(self.slots[name])
                 if index + 1 < len(ordered):
@@ -134,11 +165,19 @@ class ScenarioRun:
         if target is None or self._pool is None:
             self._finish_scan(slot, outcome, None)
             return
+        try:
+            future = self._pool.submit(validate, target, self._expectation(outcome))
+        except BaseException as exc:  # a broken or shut-down pool: the scan stays, marked not validated
+            outcome.problems.append(f"could not validate {outcome.name}: {type(exc).__name__}: {exc}")
+            self._finish_scan(slot, outcome, None)
+            return
+        future.add_done_callback(lambda f: self._finish_scan(slot, outcome, f, target))
+
+    def _expectation(self, outcome: ScanOutcome) -> dict[str, Any]:
         expect = expectation_fields(self.scenario)
         if outcome.frames_sent is not None and not outcome.interrupted:
             expect["expected_frames"] = outcome.frames_sent  # a shortfall becomes a finding with its count
-        future = self._pool.submit(validate, target, expect)
-        future.add_done_callback(lambda f: self._finish_scan(slot, outcome, f, target))
+        return expect
 
     def _finish_scan(self, slot: ScanSlot, outcome: ScanOutcome, future: Future[dict[str, Any]] | None,
                      target: ScanTarget | None = None) -> None:
@@ -146,7 +185,7 @@ class ScenarioRun:
             if future is not None:
                 try:
                     check = future.result()
-                except Exception as exc:  # the checker crashed: a harness bug, shown with its type
+                except BaseException as exc:  # the checker crashed: a harness bug, shown with its type
                     check = {"error": f"checker failed: {type(exc).__name__}: {exc}"}
                 if "error" in check:
                     outcome.problems.append(check["error"])
@@ -211,7 +250,7 @@ class ScenarioRun:
         if self._recorder is not None:
             self._recorder.interrupt()
         if self._thread is not None:
-            self._thread.join(timeout=120)
+            self._thread.join(timeout=300)  # jive5ab's record=off alone may take minutes
         self.finalize(interrupted=interrupted)
 
     def finalize(self, interrupted: bool = False) -> None:
@@ -224,6 +263,8 @@ class ScenarioRun:
             self._pool.shutdown(wait=True, cancel_futures=False)
         outcomes = self.outcomes()
         recorder = self._recorder
+        if recorder is not None:
+            recorder.stop_metrics()
         udp = recorder.udp_errors() if recorder else {}
         self.thresholds = evaluate(self.scenario.thresholds, outcomes, rcvbuf_errors=udp.get("RcvbufErrors"),
                                    min_disk_free=recorder.lowest_free() if recorder else None)
@@ -233,7 +274,9 @@ class ScenarioRun:
         self.verdict = "interrupted" if interrupted else "fail" if failed or not outcomes else "pass"
         self.write_results(finished=True)
         if self.preflight is not None:
-            tear_down(self.preflight, self.options, self.run_dir, keep_data=self.verdict != "pass")
+            with keep_signal_handlers():
+                tear_down(self.preflight, self.options, self.run_dir, keep_data=self.verdict != "pass",
+                          verdict=self.verdict)
         self.write_results(finished=True)
         self.run_dir.close()
         self._render_reports()

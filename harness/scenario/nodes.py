@@ -68,8 +68,11 @@ class LoopbackNodes:
 def mount_glob(mount_points: list[str]) -> str:
     """One glob matching these mount points (same parent, common name prefix), as the checker takes."""
     parents = {str(Path(m).parent) for m in mount_points}
-    if len(mount_points) == 1 or len(parents) != 1:
+    if len(mount_points) == 1:
         return mount_points[0]
+    if len(parents) != 1:
+        raise ValueError(f"mount points {', '.join(mount_points)} must share one parent folder "
+                         "(the checker gathers a scan's chunks with one glob)")
     prefix = os.path.commonprefix([Path(m).name for m in mount_points])  # noqa: RUF071 - a name prefix
     return f"{parents.pop()}/{prefix}*"
 

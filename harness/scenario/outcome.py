@@ -55,6 +55,7 @@ class ScanOutcome:
             self.lost_frames = self.missing_frames + self.invalid_frames
         else:
             self.lost_frames = max(0, self.frames_sent - distinct_valid)
+        frame_bytes = int(check.get("frame_bytes") or frame_bytes)  # what was recorded, for external streams
         if self.duration_s > 0:
             self.rate_gbps = round(distinct_valid * frame_bytes * 8 / self.duration_s / 1e9, 6)
 

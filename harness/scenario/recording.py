@@ -107,9 +107,10 @@ class ScanRecorder:
                     self.recorder.net2file_open(flat)
                 else:
                     outcome.name = self.recorder.record_on(name)
-        except Exception as exc:
+        except Exception as exc:  # the recorder refused: a finding for this scan
             outcome.problems.append(f"recorder refused to start {name}: {_one_line(exc)}")
             outcome.finished = utc_now()
+            self._close_scan(ScanOutcome(name=name, started=outcome.started), flat is not None)  # best effort
             return outcome, None
         self.current = outcome.name
         self.metrics.scan = outcome.name
@@ -117,6 +118,7 @@ class ScanRecorder:
         try:
             self._send(outcome)
         finally:
+            self.sender = None  # between scans the metrics show no sender
             time.sleep(DRAIN_S)
             self._close_scan(outcome, flat is not None)
             outcome.duration_s = outcome.duration_s or round(time.monotonic() - began, 6)
@@ -135,7 +137,7 @@ class ScanRecorder:
         scenario, stream = self.scenario, self.scenario.stream
         seconds = scenario.schedule.scan_length * self.options.duration_scale
         if stream.source == "external":
-            self.stop.wait(BIND_SETTLE_S + seconds)
+            outcome.interrupted = self.stop.wait(BIND_SETTLE_S + seconds)
             outcome.duration_s = seconds
             return
         time.sleep(BIND_SETTLE_S)

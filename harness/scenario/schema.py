@@ -59,6 +59,29 @@ class Stream(Strict):
     port: int = Field(52030, gt=0, lt=65536)
     multicast: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_mode(cls, data: Any) -> Any:
+        """A mode fixes payload size, bits, channels, complex and legacy headers: filled in, contradictions refused."""
+        if not isinstance(data, dict) or not isinstance(data.get("mode"), str):
+            return data
+        try:
+            mode = parse_mode(data["mode"])
+        except RateError:
+            return data  # the mode field's own validator names the problem
+        derived = {"payload_bytes": mode.payload_bytes, "bits": mode.bits, "channels": mode.nchan,
+                   "complex": mode.complex}
+        data = dict(data)
+        for key, value in derived.items():
+            if key in data and data[key] != value:
+                raise ValueError(f"{key} {data[key]!r} contradicts mode {data['mode']} ({value!r})")
+            data[key] = value
+        if mode.legacy != (data.get("edv") == "legacy"):
+            if "edv" in data:
+                raise ValueError(f"edv {data['edv']!r} contradicts mode {data['mode']}")
+            data["edv"] = "legacy"
+        return data
+
     @field_validator("station")
     @classmethod
     def _station(cls, value: str | int) -> str | int:
@@ -78,6 +101,9 @@ class Stream(Strict):
     @model_validator(mode="after")
     def _rate(self) -> Stream:
         if self.source == "external":
+            if self.mode is None:
+                raise ValueError("an external stream needs its mode (VDIF_<payload>-<Mbps>-<nchan>-<bits>): "
+                                 "the recorder is configured with it")
             return self
         if self.mode is None and self.fps is None:
             raise ValueError("give the rate: fps or mode")
@@ -88,8 +114,6 @@ class Stream(Strict):
                 raise ValueError(str(exc)) from None
             if self.fps is not None and self.fps != mode.frames_per_second:
                 raise ValueError(f"fps {self.fps} contradicts mode {self.mode} ({mode.frames_per_second})")
-            if mode.payload_bytes != self.payload_bytes and "payload_bytes" in self.model_fields_set:
-                raise ValueError(f"payload_bytes {self.payload_bytes} contradicts mode {self.mode}")
         if self.payload == "tone" and self.tone is None:
             raise ValueError("payload tone needs tone: {frequency_hz: ...}")
         return self

@@ -79,9 +79,8 @@ def mode_string(scenario: Scenario) -> str | None:
                                          legacy=stream.edv == "legacy").mode_string
 
 
-def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory) -> Preflight:
+def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> Preflight:
     """Lab up and verified, recorder started and configured. Failures become failed checks."""
-    preflight = Preflight()
     try:
         preflight.nodes = _nodes(scenario, options, run_dir, preflight)
     except Exception as exc:
@@ -92,7 +91,10 @@ def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory) -> 
     except Exception as exc:
         preflight.checks.append(Check("recorder", False, _one_line(exc)))
         return preflight
-    _verify(scenario, options, run_dir, preflight)
+    try:
+        _verify(scenario, options, run_dir, preflight)
+    except Exception as exc:  # a probe that could not run (ip, sysctl, statvfs): the preflight failed
+        preflight.checks.append(Check("lab verification", False, _one_line(exc)))
     return preflight
 
 
@@ -113,7 +115,7 @@ def _nodes(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, prefl
     inventory = "ansible/inventory/local.yml" if choice == "local" else choice
     was_up = lab_status().up
     info = lab_up(inventory=inventory, log=run_dir.log("lab"), disks=scenario.lab.disks,
-                  disk_size=f"{scenario.lab.disk_size // (1 << 30)}G")
+                  disk_size=f"{max(1, scenario.lab.disk_size // (1 << 20))}M")
     preflight.lab_brought_up = not was_up
     if mounts:
         info.mount_points = mounts
@@ -129,8 +131,8 @@ def _start_recorder(scenario: Scenario, options: RunOptions, run_dir: RunDirecto
     if nodes is None:
         return
     backend = options.recorder or spec.backend
-    binary = options.jive5ab_bin or spec.binary or os.environ.get("JIVE5AB_BIN")
     image = options.jive5ab_image or spec.image
+    binary = options.jive5ab_bin or spec.binary or (None if image else os.environ.get("JIVE5AB_BIN"))
     stream = scenario.stream
     data_address = stream.multicast or (None if nodes.recorder_ip == "127.0.0.1" else nodes.recorder_ip)
     config = RecorderConfig(
@@ -177,7 +179,8 @@ def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pref
     preflight.environment = environment
 
 
-def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, keep_data: bool) -> None:
+def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, keep_data: bool,
+              verdict: str | None = None) -> None:
     """Stop the recorder we started (logs kept) and take down a lab this run brought up.
 
     Scratch directories made for a loopback run are removed only when every scan passed; otherwise
@@ -196,9 +199,18 @@ def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, 
         else:
             preflight.loopback.remove()
     if preflight.lab_brought_up and not options.keep_lab:
+        if keep_data and verdict == "fail":  # taking the lab down would delete the failed scans' recordings
+            with run_dir.log("lab").open("a") as fh:
+                fh.write("the run failed: the lab stays up so its recordings can be inspected "
+                         "(python -m harness.lab down removes it)\n")
+            return
         from harness.lab import lab_down
 
-        lab_down(log=run_dir.log("lab"))
+        try:
+            lab_down(log=run_dir.log("lab"))
+        except Exception as exc:
+            with run_dir.log("lab").open("a") as fh:
+                fh.write(f"lab down failed: {_one_line(exc)}\n")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -74,10 +74,12 @@ def evaluate(
     if thresholds.min_rate_fraction is not None:
         rated = [s.rate_gbps / s.nominal_gbps for s in validated if s.nominal_gbps and not s.interrupted]
         worst = min(rated) if rated else None
+        no_rate = bool(scans) and not any(s.nominal_gbps for s in scans)  # external source: no nominal rate
         results.append(ThresholdResult("min_rate_fraction", thresholds.min_rate_fraction,
                                        None if worst is None else round(worst, 6),
-                                       worst is not None and worst >= thresholds.min_rate_fraction,
-                                       detail="worst scan's recorded rate over nominal"))
+                                       no_rate or (worst is not None and worst >= thresholds.min_rate_fraction),
+                                       detail="not judged: no nominal rate (external source)" if no_rate
+                                       else "worst scan's recorded rate over nominal"))
     if thresholds.min_disk_free is not None:
         results.append(ThresholdResult("min_disk_free", thresholds.min_disk_free, min_disk_free,
                                        min_disk_free is not None and min_disk_free >= thresholds.min_disk_free,

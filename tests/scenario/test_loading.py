@@ -53,6 +53,10 @@ def test_meerkat_scenario_is_the_meerkat_stream():
      "x.yaml:5: stream.mode: 32000 Mbit/s in 8192-byte payloads gives 488281.2500 frames/s, not a whole"),
     (GOOD.replace("  scans: 2\n", "  scans: 2\n  rolling: maybe\n"),
      "x.yaml:8: schedule.rolling: input should be a valid boolean"),
+    (GOOD.replace("fps: 3200", "mode: VDIF_8000-512-1-2"),
+     "x.yaml:2: stream: payload_bytes 5000 contradicts mode VDIF_8000-512-1-2 (8000)"),
+    (GOOD.replace("  threads: 4\n", "  threads: 4\n  source: external\n").replace("  fps: 3200\n", ""),
+     "x.yaml:2: stream: an external stream needs its mode"),
     ("name: t\nstream: [1, 2\n", "x.yaml:3: not valid YAML"),
     ("- just\n- a list\n", "x.yaml:1: a mapping with name, stream and schedule"),
 ])
@@ -62,6 +66,14 @@ def test_malformed_scenarios_name_file_line_and_key(text, expected):
     message = str(info.value)
     assert expected in message, message
     assert "\n" not in message
+
+
+def test_a_mode_fixes_the_stream_shape():
+    text = GOOD.replace("  payload_bytes: 5000\n", "").replace("fps: 3200", "mode: VDIFLC_8000-64-2-8")
+    stream = load_scenario("x.yaml", text).stream
+    shape = (stream.frame_bytes, stream.channels, stream.bits, stream.complex, stream.edv)
+    assert shape == (8016, 2, 8, True, "legacy")
+    assert stream.frames_per_second == 1000
 
 
 def test_units():

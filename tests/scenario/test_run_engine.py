@@ -81,6 +81,15 @@ def test_a_clean_run_passes_with_every_scan_validated(tmp_path):
     assert not list(tmp_path.glob("vlbi-e2e-*")), "scratch disks of a passing run are removed"
 
 
+def test_deselected_scans_are_not_recorded(tmp_path):
+    scenario = write_scenario(tmp_path, "pick", scans=3, length="1s")
+    result = run_pytest(tmp_path, scenario, "-k", "pick_002")
+    assert result.returncode == 0, result.stdout[-3000:]
+    results = latest_results(tmp_path)
+    assert [s["name"] for s in results["scans"]] == ["pick_002"] and results["scans"][0]["passed"]
+    assert results["skipped_scans"] == {"pick_001": "deselected", "pick_003": "deselected"}
+
+
 def test_a_breached_threshold_fails_in_one_line_naming_it(tmp_path):
     scenario = write_scenario(tmp_path, "breach", scans=1, thresholds="  min_rate_fraction: 1.5\n")
     result = run_pytest(tmp_path, scenario)

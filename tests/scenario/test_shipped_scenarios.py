@@ -61,3 +61,30 @@ def test_meerkat_rate_scaled_every_scan_validated_nothing_lost(tmp_path):
     assert results["verdict"] == "pass" and len(scans) == 24
     assert all(s["validated"] and s["lost_frames"] == 0 and s["frames_sent"] > 0 for s in scans)
     assert {len(s["check"]["threads"]) for s in scans} == {4}
+
+
+def test_ctrl_c_on_the_lab_stops_the_remote_sender_and_keeps_results(tmp_path):
+    """Provisioning runs ansible-runner in-process, which takes over SIGINT/SIGTERM: the run must take them
+    back, or Ctrl-C would be swallowed and the soak would run on."""
+    import signal
+    import time
+
+    was_up = lab_is_up()
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "scenarios/smoke.yaml",
+                                "--duration-scale", "10", "--reports", str(tmp_path / "reports")],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (metrics.exists() and '"frames":' in metrics.read_text()):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    results = json.loads((tmp_path / "reports/latest/results.json").read_text())
+    assert results["verdict"] == "interrupted", out[-3000:]
+    scan = results["scans"][0]
+    assert scan["interrupted"] and scan["validated"] and 0 < scan["frames_sent"] < 64000 * 10
+    assert scan["lost_frames"] == 0
+    senders = subprocess.run(["pgrep", "-f", "harness.sender --dest 198.18"], capture_output=True, text=True)
+    assert senders.stdout == "", "a sender is still running"
+    if not was_up:
+        assert not lab_is_up()
