@@ -14,7 +14,7 @@ from harness.scenario.outcome import ScanOutcome
 from harness.scenario.run_dir import RunDirectory, utc_now
 from harness.scenario.schema import Scenario
 from harness.scenario.sender_process import SenderFailed, SenderProcess, sender_argv
-from harness.scenario.setup import RunOptions
+from harness.scenario.setup import RunOptions, one_line
 from harness.scenario.validation import ScanTarget
 
 BIND_SETTLE_S = 0.3
@@ -108,7 +108,7 @@ class ScanRecorder:
                 else:
                     outcome.name = self.recorder.record_on(name)
         except Exception as exc:  # the recorder refused: a finding for this scan
-            outcome.problems.append(f"recorder refused to start {name}: {_one_line(exc)}")
+            outcome.problems.append(f"recorder refused to start {name}: {one_line(exc)}")
             outcome.finished = utc_now()
             self._close_scan(ScanOutcome(name=name, started=outcome.started), flat is not None)  # best effort
             return outcome, None
@@ -178,14 +178,14 @@ class ScanRecorder:
                 wait_for_packets(timeout=min(seconds, 5.0) + 2.0)  # the sender starts on the next second
         except Exception as exc:  # the recorder is not receiving: a finding for this scan
             if self.sender is not None and self.sender.process.poll() is None:
-                outcome.problems.append(f"recorder counted no packets after the sender started: {_one_line(exc)}")
+                outcome.problems.append(f"recorder counted no packets after the sender started: {one_line(exc)}")
 
     def _close_scan(self, outcome: ScanOutcome, net2file: bool) -> None:
         try:
             with self._control:
                 result = self.recorder.net2file_stop() if net2file else self.recorder.record_off()
         except Exception as exc:
-            outcome.problems.append(f"recorder failed to close {outcome.name}: {_one_line(exc)}")
+            outcome.problems.append(f"recorder failed to close {outcome.name}: {one_line(exc)}")
             return
         outcome.stopped_early = bool(getattr(result, "stopped_early", False))
         outcome.recorder_stats = {k: getattr(result, k) for k in ("packets", "lost", "out_of_order", "bytes")
@@ -197,7 +197,3 @@ class ScanRecorder:
         if self.sender is not None:
             self.sender.stop()
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -84,17 +84,17 @@ def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pre
     try:
         preflight.nodes = _nodes(scenario, options, run_dir, preflight)
     except Exception as exc:
-        preflight.checks.append(Check("lab", False, _one_line(exc)))
+        preflight.checks.append(Check("lab", False, one_line(exc)))
         return preflight
     try:
         _start_recorder(scenario, options, run_dir, preflight)
     except Exception as exc:
-        preflight.checks.append(Check("recorder", False, _one_line(exc)))
+        preflight.checks.append(Check("recorder", False, one_line(exc)))
         return preflight
     try:
         _verify(scenario, options, run_dir, preflight)
     except Exception as exc:  # a probe that could not run (ip, sysctl, statvfs): the preflight failed
-        preflight.checks.append(Check("lab verification", False, _one_line(exc)))
+        preflight.checks.append(Check("lab verification", False, one_line(exc)))
     return preflight
 
 
@@ -191,7 +191,7 @@ def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, 
             preflight.recorder.close()
         except Exception as exc:
             with run_dir.log("recorder").open("a") as fh:
-                fh.write(f"closing the recorder failed: {_one_line(exc)}\n")
+                fh.write(f"closing the recorder failed: {one_line(exc)}\n")
     if preflight.loopback is not None and preflight.loopback.made:
         if keep_data:
             with run_dir.log("lab").open("a") as fh:
@@ -210,9 +210,10 @@ def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, 
             lab_down(log=run_dir.log("lab"))
         except Exception as exc:
             with run_dir.log("lab").open("a") as fh:
-                fh.write(f"lab down failed: {_one_line(exc)}\n")
+                fh.write(f"lab down failed: {one_line(exc)}\n")
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
