@@ -172,6 +172,8 @@ class Schedule(Strict):
     def _count(self) -> Schedule:
         if (self.scans is None) == (self.duration is None):
             raise ValueError("give exactly one of scans or duration")
+        if self.scan_count > 1 and "{n" not in self.scan_name:
+            raise ValueError(f"scan_name {self.scan_name!r} needs {{n}}: every scan gets its own name")
         return self
 
     @property

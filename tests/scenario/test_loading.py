@@ -57,6 +57,7 @@ def test_meerkat_scenario_is_the_meerkat_stream():
      "x.yaml:2: stream: payload_bytes 5000 contradicts mode VDIF_8000-512-1-2 (8000)"),
     (GOOD.replace("  threads: 4\n", "  threads: 4\n  source: external\n").replace("  fps: 3200\n", ""),
      "x.yaml:2: stream: an external stream needs its mode"),
+    (GOOD.replace("  scans: 2\n", "  scans: 2\n  scan_name: same\n"), "x.yaml:6: schedule: scan_name 'same' needs {n}"),
     ("name: t\nstream: [1, 2\n", "x.yaml:3: not valid YAML"),
     ("- just\n- a list\n", "x.yaml:1: a mapping with name, stream and schedule"),
 ])
