@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
+
+from tests.leftovers import SESSION_MARK, Snapshot, clean_up, settled_left_over
 
 
 def free_udp_port() -> int:
@@ -23,3 +28,33 @@ def udp_receiver() -> Iterator[socket.socket]:
     sock.settimeout(5.0)
     yield sock
     sock.close()
+
+
+# The session guard: the suite leaves the machine as it found it, pass or fail. Only the process that runs the
+# tests takes the snapshots (an xdist controller, or plain pytest), so workers do not race each other.
+_BEFORE = pytest.StashKey[Snapshot]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        mark = os.environ.setdefault(SESSION_MARK, f"{os.getpid()}-{time.time_ns()}")  # inherited by children
+        session.config.stash[_BEFORE] = Snapshot.take(mark)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None:
+        return
+    left = settled_left_over(before)
+    if not left:
+        return
+    failures = clean_up(left)
+    report = ["the suite left these on the machine (now removed):", *(f"  {entry}" for entry in left)]
+    report += [f"  and could not remove: {failure}" for failure in failures]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "leftovers", red=True)
+        reporter.write_line("\n".join(report))
+    else:
+        sys.stderr.write("\n".join(report) + "\n")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

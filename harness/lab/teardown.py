@@ -42,27 +42,45 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _signal_all(pids: list[int], sig: signal.Signals, netns: str, removed: list[str]) -> list[int]:
+    """Send ``sig`` to those of ``pids`` still alive; the ones it was sent to."""
+    sent = []
+    for pid in pids:
+        if not _alive(pid):
+            continue
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            os.kill(pid, sig)
+        except (ProcessLookupError, FileNotFoundError):
+            continue
+        log.info("sent %s to %d (%s) in %s", sig.name, pid, comm, netns)
+        removed.append(f"process {pid} ({comm})")
+        sent.append(pid)
+    return sent
+
+
 def _stop_namespace_processes(netns: str, removed: list[str]) -> None:
+    """Stop every process in the namespace: SIGTERM, then SIGKILL; listed again until none is left, since a
+    process can still be entering the namespace (``ip netns exec`` that has not reached its command yet)."""
     if not netns_exists(netns):
         return
-    pids = [int(p) for p in commands.run(["ip", "netns", "pids", netns], timeout=10).stdout.split()]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        alive = [p for p in pids if _alive(p)]
-        for pid in alive:
-            try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
-                os.kill(pid, sig)
-                log.info("sent %s to %d (%s) in %s", sig.name, pid, comm, netns)
-                removed.append(f"process {pid} ({comm})")
-            except (ProcessLookupError, FileNotFoundError):
-                continue
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and any(_alive(p) for p in alive):
-            time.sleep(0.05)
-        pids = [p for p in alive if _alive(p)]
+    pids: list[int] = []
+    for _ in range(5):
+        pids = [p for p in map(int, commands.run(["ip", "netns", "pids", netns], timeout=10).stdout.split())
+                if _alive(p)]
         if not pids:
             return
-    raise LabError(f"processes in {netns} survived SIGKILL: {pids}")
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            alive = _signal_all(pids, sig, netns, removed)
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline and any(_alive(p) for p in alive):
+                time.sleep(0.05)
+            pids = [p for p in alive if _alive(p)]
+            if not pids:
+                break
+        if pids:
+            raise LabError(f"processes in {netns} survived SIGKILL: {pids}")
+    raise LabError(f"processes kept entering {netns} while it was being emptied")
 
 
 def _holders(mount: str) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.lab import LabError, lab_down, lab_status
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="makes and removes a network namespace (root)")]
@@ -27,6 +28,13 @@ def _state(work: Path, netns: str) -> dict[str, object]:
             "sysctl_file": str(work / "not-managed.conf"), "sysctl_profile": "flexbuff", "sysctl_before": ""}
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def test_down_after_a_half_finished_up(tmp_path: Path) -> None:
     work, netns = tmp_path / "lab", f"vlbi-t{os.getpid()}"
     (work / "images").mkdir(parents=True)
@@ -36,8 +44,10 @@ def test_down_after_a_half_finished_up(tmp_path: Path) -> None:
     (work / "not-managed.conf").write_text("kernel.x = 1\n")  # a sysctl file the lab did not write: kept
     (work / "state.json").write_text(json.dumps(_state(work, netns)))
     subprocess.run(["ip", "netns", "add", netns], check=True, timeout=30)
+    sleeper = None
     try:
         sleeper = subprocess.Popen(["ip", "netns", "exec", netns, "sleep", "300"])  # something left running in it
+        wait_until(lambda: _comm(sleeper.pid) == "sleep", what="ip netns exec to become sleep")
         assert lab_status(work_dir=work).state == "partial"
         removed = lab_down(work_dir=work)
         assert sleeper.wait(timeout=10) != 0
@@ -47,6 +57,9 @@ def test_down_after_a_half_finished_up(tmp_path: Path) -> None:
         assert sorted(p.name for p in work.iterdir()) == ["not-managed.conf"]
         assert lab_down(work_dir=work) == []
     finally:
+        if sleeper is not None:
+            sleeper.kill()
+            sleeper.wait(timeout=10)
         subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30, check=False)
 
 

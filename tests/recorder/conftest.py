@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from harness.formats.vdif.stream import FrameGenerator, StreamSpec
 from harness.recorder import VsisRecorder, open_recorder
 from harness.sender.cli import build_parser, stream_from_args
 from tests.conftest import free_udp_port
+from tests.waiting import settle, wait_until
 
 JIVE5AB_BIN = os.environ.get("JIVE5AB_BIN")
 IS_ROOT = os.geteuid() == 0
@@ -127,7 +129,8 @@ class Sent:
 def send(port: int, *, frames: int = 500, threads: int = 4, fps: int = 1000, payload: int = 1000, udps: bool = True,
          drop_every: int = 0, seq_start: int = 0, host: str = "127.0.0.1", bind: str | None = None) -> Sent:
     """Run the real vdif-send and rebuild the exact datagrams it scheduled from the same arguments."""
-    start = Fraction(math.ceil((time.time() + 0.4) * fps), fps)
+    # far enough ahead that a slow start (a busy machine) does not begin with a burst to catch up
+    start = Fraction(math.ceil((time.time() + 1.0) * fps), fps)
     args = ["--dest", host, "--port", str(port), "--fps", str(fps), "--threads", str(threads), "--payload-bytes",
             str(payload), "--frames", str(frames), "--start-time", f"{start.numerator}/{start.denominator}",
             "--seq-start", str(seq_start), "--json"]
@@ -144,6 +147,41 @@ def send(port: int, *, frames: int = 500, threads: int = 4, fps: int = 1000, pay
     spec: StreamSpec = stream_from_args(build_parser().parse_args(args))
     datagrams = FrameGenerator(spec, start, seq_start).batch(0, frames).copy()
     return Sent(datagrams, json.loads(done.stdout), 8 if udps else 0, drop_every)
+
+
+def udp_queued(port: int, pid: int | None = None) -> int:
+    """Bytes waiting in the kernel's receive queues of the UDP sockets bound to ``port`` (/proc/net/udp), in this
+    network namespace or in that of process ``pid``."""
+    queued = 0
+    base = "/proc/net" if pid is None else f"/proc/{pid}/net"
+    for table in (f"{base}/udp", f"{base}/udp6"):
+        with contextlib.suppress(OSError), open(table) as handle:
+            for line in list(handle)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    queued += int(fields[4].split(":")[1], 16)
+    return queued
+
+
+def drained(recorder: VsisRecorder, port: int, *, pid: int | None = None, timeout: float = 30.0) -> None:
+    """Wait until the recorder has taken every datagram sent: the kernel holds none for its port (in the
+    namespace of ``pid`` if given), and its packet count has stopped moving. A fixed pause fails on a busy
+    machine."""
+    settle(lambda: (udp_queued(port, pid), recorder.status().packets), timeout=timeout)
+    wait_until(lambda: udp_queued(port, pid) == 0, timeout=timeout, what=f"the recorder to read port {port} empty")
+
+
+def listening_address(process: subprocess.Popen[str], timeout: float = 60.0) -> str:
+    """The control address a recorder started by hand prints (``... listening on HOST:PORT``) on stderr."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if "listening on" in line:
+            return line.rsplit(" ", 1)[1].strip()
+        if not line:
+            raise AssertionError(f"the recorder ended before it listened (exit code {process.wait(10)})")
+    raise AssertionError(f"the recorder did not say where it listens in {timeout:g} s")
 
 
 def read_chunks(files: list[str]) -> npt.NDArray[np.uint8]:

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,8 @@ from harness.recorder import (
     open_recorder,
 )
 from harness.recorder.backends import parse_control
-from tests.recorder.conftest import JIVE5AB_BIN, read_chunks, send
+from tests.recorder.conftest import JIVE5AB_BIN, drained, listening_address, read_chunks, send
+from tests.waiting import wait_until
 
 FRAME = 1032
 
@@ -66,18 +66,14 @@ def test_attach_to_a_recorder_started_by_hand(tmp_path, data_port):
                                 str(tmp_path / "disk*")], stderr=subprocess.PIPE, text=True)
     try:
         (tmp_path / "disk0").mkdir()
-        assert by_hand.stderr is not None
-        line = by_hand.stderr.readline()
-        while "listening on" not in line:
-            line = by_hand.stderr.readline()
-        control = line.rsplit(" ", 1)[1].strip()
+        control = listening_address(by_hand)
         with open_recorder("reference", log_dir=tmp_path / "logs", control=control) as rec:
             assert rec.pid is None
             rec.configure(RecorderConfig(mode="VDIF_1000-8-1-2", protocol="pudp", mtu=9000, data_port=data_port,
                                          disks=str(tmp_path / "disk*"), frame_bytes=FRAME))
             rec.record_on("attached")
             sent = send(data_port, frames=50, udps=False)
-            time.sleep(0.3)
+            drained(rec, data_port)
             result = rec.record_off()
         assert by_hand.poll() is None  # attached: closing leaves it running
         assert read_chunks(result.files).tobytes() == sent.frames.tobytes()
@@ -97,7 +93,9 @@ def test_a_recorder_that_dies_is_reported_with_its_log(tmp_path, data_port):
         rec.record_on("doomed")
         assert rec.pid is not None
         os.kill(rec.pid, signal.SIGKILL)
-        time.sleep(0.3)
+        pid = rec.pid
+        wait_until(lambda: not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text(),
+                   what="the killed recorder to end")
         with pytest.raises(RecorderDied) as died:
             rec.status()
         assert died.value.backend == "reference" and "exited with code -9" in str(died.value)
@@ -138,7 +136,7 @@ def test_jive5ab_in_a_container(tmp_path, make_disks, data_port):
                                      data_port=data_port, disks=disks, frame_bytes=FRAME))
         rec.record_on("in_docker")
         sent = send(data_port, frames=300)
-        time.sleep(0.3)
+        drained(rec, data_port)
         result = rec.record_off()
     assert (result.packets, result.lost) == (1200, 0)
     assert read_chunks(result.files).tobytes() == sent.frames.tobytes()

@@ -8,7 +8,6 @@ Where the two differ on purpose the expectation says so (jive5ab's silent stop o
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,11 @@ from harness.recorder import (
     VsisRecorder,
 )
 from harness.recorder.reference.sequence import fill_frame
-from tests.recorder.conftest import IS_ROOT, read_chunks, send
+from tests.recorder.conftest import IS_ROOT, drained, read_chunks, send
 
 FRAME = 1032
 MODE = "VDIF_1000-8-1-2"
 BLOCK_FRAMES = (1 << 20) // FRAME  # -B 1M and workbuf 1M: 1016 frames per chunk
-SETTLE = 0.3
 
 
 def configure(rec: VsisRecorder, disks: list[str] | str, port: int, protocol: str = "udps", **extra: object) -> None:
@@ -54,7 +52,7 @@ def test_udps_scan_chunks_concatenate_to_the_frames_sent(recorder, disks, data_p
     name = recorder.record_on("conf_udps")
     assert name == "conf_udps"
     sent = send(data_port, frames=500)
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     status = recorder.status()
     assert status.recording and status.scan == name and status.packets == 2000 and status.lost == 0
     result = recorder.record_off()
@@ -73,7 +71,7 @@ def test_udps_loss_is_counted_and_filled_as_jive5ab_does(recorder, disks, data_p
     recorder.record_on("conf_loss")
     # 1996 datagrams, every 100th left out: 19 gaps, the last datagram sent (a lost tail is not counted)
     sent = send(data_port, frames=499, drop_every=100)
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     result = recorder.record_off()
     assert len(sent.dropped) == 19 and sent.stats["dropped_on_purpose"] == 19
     assert (result.packets, result.lost, result.out_of_order) == (1996 - 19, 19, 0)
@@ -90,7 +88,7 @@ def test_pudp_scan_keeps_every_frame(recorder, disks, data_port):
     configure(recorder, disks, data_port, protocol="pudp")
     recorder.record_on("conf_pudp")
     sent = send(data_port, frames=500, udps=False)
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     result = recorder.record_off()
     assert (result.packets, result.lost) == (2000, 0)
     chunk_layout(result.files, disks, "conf_pudp")
@@ -101,7 +99,7 @@ def test_udpsnor_counts_loss_but_writes_no_fill(recorder, disks, data_port):
     configure(recorder, disks, data_port, protocol="udpsnor")
     recorder.record_on("conf_nor")
     sent = send(data_port, frames=499, drop_every=100)
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     result = recorder.record_off()
     assert (result.packets, result.lost, result.out_of_order) == (1977, 19, 0)
     np.testing.assert_array_equal(read_chunks(result.files).reshape(-1, FRAME), sent.delivered)
@@ -113,7 +111,7 @@ def test_net2file_writes_one_flat_file(recorder, disks, data_port):
     target = Path(disks[0]) / "flat.vdif"
     recorder.net2file_open(target)
     sent = send(data_port, frames=100, udps=False)
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     result = recorder.net2file_stop()
     assert not result.stopped_early and result.files == [str(target)]
     assert (result.packets, result.lost) == (400, 0)
@@ -124,11 +122,11 @@ def test_a_scan_name_in_use_gets_a_letter(recorder, disks, data_port):
     configure(recorder, disks, data_port)
     assert recorder.record_on("conf_dup") == "conf_dup"
     send(data_port, frames=50)
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     recorder.record_off()
     assert recorder.record_on("conf_dup") == "conf_dupa"
     sent = send(data_port, frames=50)
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     result = recorder.record_off()
     assert result.scan == "conf_dupa" and all("/conf_dupa/conf_dupa." in f for f in result.files)
     np.testing.assert_array_equal(read_chunks(result.files).reshape(-1, FRAME), sent.frames)
@@ -163,7 +161,7 @@ def test_a_short_datagram_is_a_finding_not_a_crash(recorder, backend, disks, dat
     first = send(data_port, frames=50)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # the next sequence number, 92 bytes of frame
         sock.sendto((200).to_bytes(8, "little") + b"\x00" * 92, ("127.0.0.1", data_port))
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     result = recorder.record_off()
     recorded = read_chunks(result.files).reshape(-1, FRAME)
     np.testing.assert_array_equal(recorded[:200], first.frames)
@@ -180,7 +178,7 @@ def test_a_full_disk_is_dropped_and_its_chunk_rewritten_elsewhere(recorder, back
     configure(recorder, [small, large], data_port)
     recorder.record_on("conf_full")
     sent = send(data_port, frames=2000, fps=2000)  # 8000 frames: 8 chunks of 1 MiB, 3 fit on the small disk
-    time.sleep(SETTLE)
+    drained(recorder, data_port)
     result = recorder.record_off()
     assert result.packets == 8000 and result.lost == 0
     np.testing.assert_array_equal(read_chunks(result.files).reshape(-1, FRAME), sent.frames)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from harness.recorder import RecorderConfig, open_recorder
-from tests.recorder.conftest import IS_ROOT, read_chunks, send
+from tests.recorder.conftest import IS_ROOT, drained, listening_address, read_chunks, send
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not IS_ROOT, reason="needs root for a network namespace")]
 
@@ -51,16 +50,12 @@ def test_a_multicast_stream_across_a_veth_is_recorded(namespace, tmp_path, data_
     recorder = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-m", "harness.recorder",
                                  "--port", "0", "--bind", NODE_IP, "-B", "1M"], stderr=subprocess.PIPE, text=True)
     try:
-        assert recorder.stderr is not None
-        line = recorder.stderr.readline()
-        while "listening on" not in line:
-            line = recorder.stderr.readline()
-        with open_recorder("reference", log_dir=tmp_path / "logs", control=line.rsplit(" ", 1)[1].strip()) as rec:
+        with open_recorder("reference", log_dir=tmp_path / "logs", control=listening_address(recorder)) as rec:
             rec.configure(RecorderConfig(mode="VDIF_1000-8-1-2", protocol="udps", mtu=9000, data_port=data_port,
                                          data_address=GROUP, disks=[str(tmp_path)], workbuf="1M", frame_bytes=1032))
             rec.record_on("mcast")
             sent = send(data_port, frames=200, host=GROUP, bind=HOST_IP)
-            time.sleep(0.3)
+            drained(rec, data_port, pid=recorder.pid)
             result = rec.record_off()
         assert (result.packets, result.lost) == (800, 0)
         assert read_chunks(result.files).tobytes() == sent.frames.tobytes()

@@ -17,7 +17,8 @@ import pytest
 
 from harness.recorder import RecorderConfig, VsisRecorder, open_recorder
 from harness.recorder.backends import parse_control
-from tests.recorder.conftest import DATA, read_chunks, send
+from tests.recorder.conftest import DATA, drained, read_chunks, send, udp_queued
+from tests.waiting import wait_until
 
 FRAME = 1032
 
@@ -101,7 +102,7 @@ def test_sigterm_writes_out_the_scan_in_progress(tmp_path, data_port):
                                      disks=[str(tmp_path)], workbuf="1M", frame_bytes=FRAME))
         rec.record_on("term")
         sent = send(data_port, frames=300)  # 1200 frames: one whole chunk and a partial one
-        time.sleep(0.3)
+        drained(rec, data_port)
         owner = rec.owner
         assert owner is not None
         assert owner.stop() == 0  # SIGTERM
@@ -139,9 +140,9 @@ def test_replaying_jive5abs_lossy_recording_gives_the_same_bytes(reference, tmp_
             if seq in missing:
                 continue
             tx.sendto(seq.to_bytes(8, "little") + original[seq].tobytes(), ("127.0.0.1", data_port))
-            if seq % 200 == 0:
-                time.sleep(0.01)
-    time.sleep(0.3)
+            if seq % 200 == 0:  # never more queued than the 4 MB socket buffer holds, however busy the machine
+                wait_until(lambda: udp_queued(data_port) == 0, what="the recorder to empty its socket")
+    drained(reference, data_port)
     result = reference.record_off()
     assert (result.packets, result.lost) == (1995, 5)
     assert [Path(f).stat().st_size for f in result.files] == [c.stat().st_size for c in chunks]

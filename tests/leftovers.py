@@ -1,0 +1,157 @@
+"""What the suite may leave on the machine, taken before and after: mounts, loop devices, namespaces, links,
+qdiscs, containers, lab state and processes. `tests/conftest.py` fails the session on any difference.
+
+Each kind is read from the kernel's own tools (findmnt, losetup, ip, tc, docker), never from the lab's state
+file, so a leak that the lab does not know about is still seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+from harness.lab.state import DEFAULT_WORK_DIR
+
+# Processes the suite starts. A new one still alive at the end of the session is a leak when it carries the
+# session's mark in its environment, descends from the session, or is one of these commands orphaned to init
+# (a leaked daemon is reparented there). Other new processes on the machine are not the suite's business.
+SUITE_COMMANDS = ("jive5ab", "vdif-record", "vdif-send", "harness.sender", "harness.recorder", "harness.checker",
+                  "sshd", "chromium", "iperf3", "ip netns exec", "sleep")
+SESSION_MARK = "VLBI_TEST_SESSION"
+
+
+def _lines(*argv: str) -> set[str]:
+    if not shutil.which(argv[0]):
+        return set()
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        return {f"({' '.join(argv)} did not answer in 30 s)"}
+    return {line.strip() for line in done.stdout.splitlines() if line.strip()}
+
+
+def _qdiscs() -> set[str]:
+    # the default qdiscs a new link gets are not the suite's doing; the links themselves are compared apart
+    return {line for line in _lines("tc", "qdisc", "show")
+            if not line.startswith(("qdisc noqueue 0:", "qdisc pfifo_fast 0:", "qdisc mq 0:", "qdisc fq_codel 0:"))}
+
+
+def _links() -> set[str]:
+    return {line.split(":")[1].strip().split("@")[0] for line in _lines("ip", "-o", "link", "show") if ":" in line}
+
+
+def _containers() -> set[str]:
+    if not os.path.exists("/var/run/docker.sock"):
+        return set()
+    return _lines("docker", "ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Names}} {{.Status}}")
+
+
+def _marked(proc: psutil.Process, mark: str) -> bool:
+    try:
+        return proc.environ().get(SESSION_MARK) == mark
+    except (psutil.Error, OSError):
+        return False
+
+
+def _suite_processes(existing: frozenset[int], mark: str) -> dict[int, str]:
+    me = psutil.Process()
+    family = {p.pid for p in me.children(recursive=True)}
+    found: dict[int, str] = {}
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline", "status"]):
+        info = proc.info
+        if info["pid"] == me.pid or info["pid"] in existing:
+            continue
+        if info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        command = " ".join(info["cmdline"] or [])
+        if "exec(eval(sys.stdin.readline()))" in command:  # an xdist worker: pytest-xdist ends it itself
+            continue
+        orphan = info["ppid"] == 1 and any(name in command for name in SUITE_COMMANDS)
+        if info["pid"] in family or orphan or _marked(proc, mark):
+            found[info["pid"]] = command
+    return found
+
+
+@dataclass
+class Snapshot:
+    """The machine's state of each kind, as text lines that are compared as sets."""
+
+    taken: float
+    mark: str
+    pids: frozenset[int]
+    kinds: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def take(cls, mark: str, since: Snapshot | None = None) -> Snapshot:
+        """The state now; with ``since``, also the suite's processes started since that snapshot."""
+        snap = cls(time.time(), mark, frozenset(psutil.pids()))
+        # namespace and container mounts are counted as namespaces and containers
+        snap.kinds["mount"] = {line for line in _lines("findmnt", "-rn", "-o", "TARGET,FSTYPE,SOURCE")
+                               if not line.startswith(("/run/netns", "/run/docker", "/var/lib/docker"))}
+        snap.kinds["loop device"] = _lines("losetup", "-a")
+        snap.kinds["network namespace"] = {line.split()[0] for line in _lines("ip", "netns", "list")}
+        snap.kinds["link"] = _links()
+        snap.kinds["qdisc"] = _qdiscs()
+        snap.kinds["container"] = _containers()
+        snap.kinds["lab state"] = {str(DEFAULT_WORK_DIR / "state.json")} if (DEFAULT_WORK_DIR / "state.json").exists() \
+            else set()
+        if since is not None:
+            snap.kinds["process"] = {f"{pid} {cmd}" for pid, cmd in _suite_processes(since.pids, mark).items()}
+        return snap
+
+    def left_over(self, after: Snapshot) -> list[str]:
+        """Every line of ``after`` that was not there in ``self``, named by its kind."""
+        return [f"{kind}: {line}" for kind, lines in after.kinds.items()
+                for line in sorted(lines - self.kinds.get(kind, set()))]
+
+
+def settled_left_over(before: Snapshot, *, wait: float = 10.0) -> list[str]:
+    """What is left after ``wait`` seconds at most: processes that are still exiting get the time to go."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = before.left_over(Snapshot.take(before.mark, since=before))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def clean_up(left: list[str]) -> list[str]:
+    """Remove what the suite left, so that one failed session does not poison the next; says what failed."""
+    failures: list[str] = []
+    if any(entry.startswith("lab state: ") for entry in left):
+        from harness.lab import LabError, lab_down
+
+        try:
+            lab_down()
+        except LabError as exc:
+            failures.append(f"lab down: {exc}")
+
+    def run(*argv: str) -> None:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            failures.append(f"{' '.join(argv)}: {done.stderr.strip()}")
+
+    for entry in left:
+        kind, _, line = entry.partition(": ")
+        if kind == "process":
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(int(line.split()[0])).kill()
+    for entry in left:
+        kind, _, line = entry.partition(": ")
+        if kind == "container":
+            run("docker", "rm", "-f", line.split()[0])
+        elif kind == "mount":
+            run("umount", "-l", line.split()[0].encode().decode("unicode_escape"))
+    for entry in left:
+        kind, _, line = entry.partition(": ")
+        if kind == "loop device":
+            run("losetup", "-d", line.split(":")[0])
+        elif kind == "network namespace":
+            run("ip", "netns", "del", line)
+    return failures
