@@ -19,13 +19,22 @@ def free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
+SO_RCVBUFFORCE = 33  # Linux: a buffer above net.core.rmem_max, for root
+SO_TIMESTAMPNS = 35  # Linux: the kernel's receive time of each datagram, as ancillary data
+
+
 @pytest.fixture
 def udp_receiver() -> Iterator[socket.socket]:
-    """A plain UDP socket on loopback with a large receive buffer."""
+    """A plain UDP socket on loopback with a 64 MiB receive buffer (forced past rmem_max as root, so that a
+    test's datagrams all fit even while the receiving test is not scheduled) and kernel receive times."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5.0)
+    sock.settimeout(30.0)  # the first datagram waits for the sender to start, however busy the machine
     yield sock
     sock.close()
 

@@ -62,7 +62,7 @@ class ClockOffset:
 _CLOCK_SERVER = "import sys, time\nfor _ in sys.stdin:\n    print(repr(time.time()), flush=True)\n"
 
 
-def clock_offset(target: SshTarget, *, python: str = "python3", rounds: int = 8, timeout: float = 10.0) -> ClockOffset:
+def clock_offset(target: SshTarget, *, python: str = "python3", rounds: int = 8, timeout: float = 30.0) -> ClockOffset:
     """NTP-style: send a line, the node answers its time; offset = answer - midpoint, over the fastest round."""
     argv = [*target.ssh_argv(), f"{python} -c {_shell_quote(_CLOCK_SERVER)}"]
     process = commands.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

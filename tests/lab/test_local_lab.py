@@ -24,6 +24,7 @@ from harness.lab import LabError, LabInfo, blocking_failures, lab_down, lab_stat
 from harness.lab.probes import flexbuff_sysctls
 from harness.lab.state import DEFAULT_WORK_DIR
 from tests.lab.vsi import raising, vsi_responder
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.root,
@@ -60,7 +61,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabRun]:
     before = _sysctls()
     log = tmp_path_factory.mktemp("lab") / "lab.log"
     started = time.monotonic()
-    info = lab_up(inventory="ansible/inventory/local.yml", log=log, disks=2, disk_size="12G")
+    try:
+        info = lab_up(inventory="ansible/inventory/local.yml", log=log, disks=2, disk_size="12G")
+    except BaseException:
+        if not was_up:  # a half-made lab is taken down too: no test may leave one behind
+            lab_down(log=log)
+        raise
     run = LabRun(info, log, was_up, time.monotonic() - started, before)
     yield run
     if not was_up:
@@ -110,9 +116,9 @@ def test_a_different_layout_is_refused_while_up(lab: LabRun) -> None:
 def test_status_and_converge_false_reuse_the_lab(lab: LabRun) -> None:
     status = lab_status()
     assert status.state == "up" and status.up and not status.missing
-    started = time.monotonic()
+    plays = lab.log.read_text().count("PLAY [")
     assert lab_up(log=lab.log, converge=False).mount_points == lab.info.mount_points
-    assert time.monotonic() - started < 2
+    assert lab.log.read_text().count("PLAY [") == plays, "converge=False ran a playbook"
 
 
 def test_preflight_passes_and_describes_the_environment(lab: LabRun) -> None:
@@ -133,7 +139,8 @@ def test_preflight_passes_and_describes_the_environment(lab: LabRun) -> None:
     assert recorder["disks"][0]["size_bytes"] > 11 << 30 and "noatime" in recorder["disks"][0]["options"]
     assert set(recorder["sysctls"]) == set(SYSCTL_KEYS) and recorder["kernel"].startswith("Linux")
     assert environment["recorder_version"] == "jive5ab : 3.1.0 : 64bit : Release : vlbi-lab-test"
-    assert abs(environment["clock_offset_s"]) < 0.01 and environment["lab"] == "local"
+    clock = environment["clock"]  # the same clock: no offset beyond what the exchange itself cannot resolve
+    assert abs(clock["offset_s"]) - clock["uncertainty_s"] < 0.01 and environment["lab"] == "local"
     json.dumps(environment)
 
 
@@ -164,12 +171,9 @@ def test_signals_reach_the_command_on_the_sender_node(lab: LabRun) -> None:
     process.send_signal(signal.SIGTERM)
     assert process.communicate(timeout=15)[0] == "stopped cleanly\n" and process.returncode == 7
     with subprocess.Popen(lab.info.sender_command(["sleep", "300"]), stdout=subprocess.DEVNULL) as killed:
-        time.sleep(1.0)
+        wait_until(lambda: "sleep" in _namespace_commands(), what="sleep to run on the sender node")
         killed.kill()  # the harness itself dies: the node half must not leave sleep running
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and "sleep" in _namespace_commands():
-        time.sleep(0.2)
-    assert "sleep" not in _namespace_commands()
+    wait_until(lambda: "sleep" not in _namespace_commands(), what="the node's sleep to end with its ssh")
 
 
 def _namespace_commands() -> list[str]:
@@ -188,7 +192,7 @@ def test_8224_byte_vdif_frames_cross_the_veth_unfragmented(lab: LabRun) -> None:
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
     receiver.bind((info.recorder_ip, 0))
-    receiver.settimeout(3)
+    receiver.settimeout(60)  # the first datagram waits for ssh and the sender's start, however busy the machine
     host_before, node_before = _snmp(), _snmp(info.sender_netns)
     argv = info.sender_command([sys.executable, "-m", "harness.sender", "--dest", info.recorder_ip,
                                 "--port", str(receiver.getsockname()[1]), "--payload-bytes", "8192", "--fps", "500",
@@ -199,6 +203,7 @@ def test_8224_byte_vdif_frames_cross_the_veth_unfragmented(lab: LabRun) -> None:
         while True:
             size = len(receiver.recv(65536))
             sizes[size] = sizes.get(size, 0) + 1
+            receiver.settimeout(3 if sender.poll() is None else 0.5)  # then until the sender is done
     except TimeoutError:
         pass
     finally:
