@@ -26,13 +26,15 @@ smoke: deps
 	$(VENV)/bin/pytest -p no:cacheprovider scenarios/smoke.yaml $(PYTEST_ARGS)
 
 test: deps
-	$(VENV)/bin/ruff check harness tests bench
+	$(VENV)/bin/ruff check harness tests bench scripts/repeat-tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy scripts/repeat-tests
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: deps
-	$(VENV)/bin/ruff check harness tests bench
+	$(VENV)/bin/ruff check harness tests bench scripts/repeat-tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy scripts/repeat-tests
 
 bench: deps
 	$(PY) -m bench.sender

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.recorder.errors import RecorderError
 from harness.scenario.metrics import MetricsSampler, ProcessProbe
 from harness.scenario.nodes import Nodes
 from harness.scenario.outcome import ScanOutcome
@@ -19,8 +20,13 @@ from harness.scenario.validation import ScanTarget
 
 BIND_SETTLE_S = 0.3
 """jive5ab binds its data socket after replying to record=on (reference/jive5ab.md §2a)."""
-DRAIN_S = 0.5
-"""Time for the last datagrams to reach the recorder's disks before record=off."""
+DRAIN_QUIET_S = 1.0
+"""After the sender ends, record=off waits until the recorder's packet count has not moved for this long (or
+has reached what was sent): a busy recorder is still reading its socket, and a fixed pause would cut it off."""
+DRAIN_LIMIT_S = 30.0
+"""The longest wait for that, after which record=off is sent whatever the recorder is doing."""
+STARTUP_S = 8.0
+"""Time for the sender to start on its node (ssh, Python) and reach its first whole second, on a busy machine."""
 
 
 class ScanRecorder:
@@ -119,7 +125,7 @@ class ScanRecorder:
             self._send(outcome)
         finally:
             self.sender = None  # between scans the metrics show no sender
-            time.sleep(DRAIN_S)
+            self._drain(outcome)
             self._close_scan(outcome, flat is not None)
             outcome.duration_s = outcome.duration_s or round(time.monotonic() - began, 6)
             outcome.finished = utc_now()
@@ -175,10 +181,32 @@ class ScanRecorder:
             return
         try:
             with self._control:
-                wait_for_packets(timeout=min(seconds, 5.0) + 2.0)  # the sender starts on the next second
+                wait_for_packets(timeout=min(seconds, 5.0) + STARTUP_S)
         except Exception as exc:  # the recorder is not receiving: a finding for this scan
             if self.sender is not None and self.sender.process.poll() is None:
                 outcome.problems.append(f"recorder counted no packets after the sender started: {one_line(exc)}")
+
+    def _drain(self, outcome: ScanOutcome) -> None:
+        """Until the recorder has counted every frame sent, or its count has stopped moving."""
+        status = getattr(self.recorder, "status", None)
+        if status is None or outcome.frames_sent is None:  # external source: the stream goes on; nothing to wait for
+            time.sleep(DRAIN_QUIET_S)
+            return
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        last, moved = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            try:
+                with self._control:
+                    counts = status()
+            except RecorderError:  # the close that follows says what is wrong with the recorder
+                return
+            if counts.packets + counts.lost >= outcome.frames_sent:
+                return
+            if counts.packets != last:
+                last, moved = counts.packets, time.monotonic()
+            elif time.monotonic() - moved >= DRAIN_QUIET_S:
+                return
+            time.sleep(0.1)
 
     def _close_scan(self, outcome: ScanOutcome, net2file: bool) -> None:
         try:
