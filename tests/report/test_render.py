@@ -94,16 +94,16 @@ def test_a_twelve_hour_run_gives_a_bounded_report(twelve_hours, tmp_path):
     with (run / "metrics.jsonl").open() as metrics:
         lines = sum(1 for _ in metrics)
     assert lines == 43_200
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: the work the report takes, whatever else the machine is doing
     html = render_run(run).read_text()
-    elapsed = time.monotonic() - start
+    elapsed = time.process_time() - start
     size = len(html.encode())
     assert size < TWELVE_HOUR_BOUND, f"{size:,} bytes"
-    assert elapsed < 30, f"{elapsed:.1f} s"
+    assert elapsed < 30, f"{elapsed:.1f} CPU s"
     assert f"43,200 metrics samples, plotted as at most {MAX_POINTS} points per series" in html
     assert 'id="plot-disks"' in html and "/mnt/disk7" in html
     assert_offline(html)
-    print(f"12-hour report: {size:,} bytes in {elapsed:.2f} s")
+    print(f"12-hour report: {size:,} bytes in {elapsed:.2f} CPU s")
 
 
 def test_missing_and_broken_inputs_never_crash(tmp_path):

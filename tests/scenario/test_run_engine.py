@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from tests.conftest import free_udp_port
+from tests.waiting import wait_until
 
 SCENARIO = """\
 name: {name}
@@ -109,12 +110,8 @@ def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path
          "--reports", str(tmp_path / "reports")], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path)})
     metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if metrics.exists() and '"scan":"stopme_001"' in metrics.read_text():
-            break
-        time.sleep(0.5)
-    time.sleep(2)
+    wait_until(lambda: metrics.exists() and '"frames":' in metrics.read_text() and
+               '"scan":"stopme_001"' in metrics.read_text(), timeout=120, what="the first scan to be sending")
     family = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
     assert family, "the run should have started the sender and recorder"
     process.send_signal(signal.SIGINT)
@@ -125,9 +122,12 @@ def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path
     assert first["interrupted"] and first["validated"] and first["frames_sent"] > 0
     assert first["lost_frames"] == 0 and first["valid_frames"] == first["frames_sent"]
     assert len(results["scans"]) == 1
-    time.sleep(0.5)
-    alive = [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-    assert not alive, f"left running: {[psutil.Process(p).cmdline() for p in alive]}"
+    def alive() -> list[int]:
+        return [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not alive(), timeout=10, what="the run's processes to end")
+    assert not alive(), f"left running: {[psutil.Process(p).cmdline() for p in alive()]}"
 
 
 @pytest.mark.slow
