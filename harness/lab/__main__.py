@@ -36,7 +36,7 @@ def _default_log() -> Path:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log", type=Path, help="run log (default reports/lab/lab-<UTC>.log)")
-    common.add_argument("--work-dir", type=Path, help="state, images and keys (default /var/tmp/vlbi-lab)")
+    common.add_argument("--work-dir", type=Path, help="state, images and keys (default /var/lib/vlbi-lab)")
     parser = argparse.ArgumentParser(prog="python -m harness.lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", parents=[common], help="bring the local lab up (idempotent)")

@@ -33,6 +33,7 @@ from harness.lab.state import (
     write_state,
 )
 from harness.lab.teardown import teardown
+from harness.lab.trust import check_ancestors, check_owned, private_dir
 
 logger = logging.getLogger("harness.lab")
 
@@ -69,12 +70,18 @@ def _is_local_inventory(path: Path) -> bool:
 @contextmanager
 def _lab_lock(work_dir: Path) -> Iterator[None]:
     """One up/down at a time on this machine (scenario runs under xdist may race for the lab)."""
-    if work_dir == DEFAULT_WORK_DIR and Path("/run/lock").is_dir():
-        lock = Path("/run/lock/vlbi-lab.lock")
+    if work_dir == DEFAULT_WORK_DIR and is_root():
+        lock = Path("/run/vlbi-lab.lock")  # /run is root's alone (/run/lock is writable by everyone)
     else:
         lock = work_dir.parent / f".{work_dir.name}.lock"
         lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "w") as handle:
+    check_ancestors(lock)
+    try:  # never through a symbolic link planted in a shared directory, never someone else's file
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise LabError(f"{lock}: cannot open the lab lock: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as handle:
+        check_owned(lock, os.fstat(handle.fileno()))
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -93,6 +100,7 @@ def _warn_degraded(reason: str) -> None:
 def _degraded_up(work_dir: Path, disks: int, mount_root: Path | None, reason: str) -> LabInfo:
     _warn_degraded(reason)
     root_dir = mount_root or work_dir / "disks"
+    private_dir(work_dir, create=True)
     state = read_state(work_dir)
     if state and state.get("lab") == "degraded":
         _check_layout(state, disks, None, root_dir)
@@ -199,6 +207,8 @@ def lab_status(*, work_dir: Path | None = None) -> LabStatus:
     """Whether the lab is up, down, partly up (naming what is missing) or degraded."""
     candidates = [Path(work_dir)] if work_dir else [default_work_dir(is_root()), default_work_dir(not is_root())]
     for candidate in candidates:
+        if candidate == DEFAULT_WORK_DIR and not is_root():
+            continue  # root's lab: not this user's to read
         state = read_state(candidate)
         if state is not None:
             return probe(state, candidate)

@@ -1,7 +1,8 @@
 """The local lab's state file (written by the local_lab role, or by the degraded lab) and what is really there.
 
 The state file names everything the lab is made of; `down` removes exactly that, and `status` compares it
-with the kernel's view (/proc/self/mountinfo, /sys/block/loop*, /run/netns, /sys/class/net).
+with the kernel's view (/proc/self/mountinfo, /sys/block/loop*, /run/netns, /sys/class/net). It lives only
+where this user alone can write (harness/lab/trust.py): root's in /var/lib/vlbi-lab, 0700.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Any
 
 from harness.lab.errors import LabError
 from harness.lab.info import LabInfo, SshTarget
+from harness.lab.trust import private_dir, read_private
 
-DEFAULT_WORK_DIR = Path("/var/tmp/vlbi-lab")
+DEFAULT_WORK_DIR = Path("/var/lib/vlbi-lab")
+"""Root's lab: state, disk images and the sender node's keys (the images are sparse, so not under /run)."""
 
 
 def degraded_work_dir() -> Path:
-    """Where a lab without root keeps its plain-directory disks and state (per user)."""
+    """Where a lab without root keeps its plain-directory disks and state (per user, 0700, owner checked)."""
     return Path(tempfile.gettempdir()) / f"vlbi-lab-{os.getuid()}"
 
 
@@ -33,10 +36,13 @@ def state_path(work_dir: Path) -> Path:
 
 
 def read_state(work_dir: Path) -> dict[str, Any] | None:
+    """The lab's state, or None if there is none; refused (LabError naming the path) unless this user alone
+    could have written it and its directory."""
+    if not private_dir(work_dir, create=False):
+        return None
     path = state_path(work_dir)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    text = read_private(path)
+    if text is None:
         return None
     try:
         data = json.loads(text)
@@ -48,10 +54,13 @@ def read_state(work_dir: Path) -> dict[str, Any] | None:
 
 
 def write_state(work_dir: Path, state: dict[str, Any]) -> None:
-    work_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(work_dir, create=True)
     path = state_path(work_dir)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(state, indent=2) + "\n")
     tmp.replace(path)
 
 

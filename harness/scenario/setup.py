@@ -134,7 +134,8 @@ def _start_recorder(scenario: Scenario, options: RunOptions, run_dir: RunDirecto
     image = options.jive5ab_image or spec.image
     binary = options.jive5ab_bin or spec.binary or (None if image else os.environ.get("JIVE5AB_BIN"))
     stream = scenario.stream
-    data_address = stream.multicast or (None if nodes.recorder_ip == "127.0.0.1" else nodes.recorder_ip)
+    # the data socket binds to the group, or to the recorder's lab (or loopback) address: never to every interface
+    data_address = stream.multicast or nodes.recorder_ip
     config = RecorderConfig(
         mode=mode_string(scenario), protocol=spec.protocol or ("udps" if stream.udps else "pudp"),
         socket_buffer=spec.socket_buffer, workbuf=spec.workbuf, nbuf=spec.nbuf, mtu=spec.mtu,

@@ -58,7 +58,7 @@ def test_without_root_the_lab_is_loopback_and_directories(as_user: None, tmp_pat
 @pytest.fixture
 def shared_tmp() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="vlbi-lab-nobody-"))
-    path.chmod(0o777)
+    path.chmod(0o1777)  # as /tmp: everyone may write, the sticky bit keeps them to their own entries
     yield path
     shutil.rmtree(path)
 

@@ -23,9 +23,9 @@ spec.loader.exec_module(filters)
 
 
 def test_lab_disks_are_named_flexbuff_style_under_the_lab_root() -> None:
-    disks = filters.lab_disks("3", "/var/tmp/vlbi-lab/images/", "/srv/vlbi-lab")
+    disks = filters.lab_disks("3", "/var/lib/vlbi-lab/images/", "/srv/vlbi-lab")
     assert [d["mount"] for d in disks] == ["/srv/vlbi-lab/disk0", "/srv/vlbi-lab/disk1", "/srv/vlbi-lab/disk2"]
-    assert disks[2]["device"] == "/var/tmp/vlbi-lab/images/disk2.img"
+    assert disks[2]["device"] == "/var/lib/vlbi-lab/images/disk2.img"
     assert all(len(d["label"]) <= 12 for d in disks)  # XFS labels are at most 12 characters
 
 
@@ -104,12 +104,12 @@ def test_a_failed_run_raises_one_error_naming_host_task_and_message() -> None:
 
 
 def _state() -> dict[str, object]:
-    return {"schema": 1, "lab": "local", "work_dir": "/var/tmp/vlbi-lab", "mount_root": "/srv/vlbi-lab",
+    return {"schema": 1, "lab": "local", "work_dir": "/var/lib/vlbi-lab", "mount_root": "/srv/vlbi-lab",
             "disk_size": "12G", "netns": "vlbi-sender", "veth_recorder": "vlbi-rec0", "veth_sender": "vlbi-snd0",
             "recorder_ip": "198.18.0.1", "sender_ip": "198.18.0.2", "prefix": 30, "mtu": 9000,
-            "disks": [{"device": f"/var/tmp/vlbi-lab/images/disk{n}.img", "mount": f"/srv/vlbi-lab/disk{n}"}
+            "disks": [{"device": f"/var/lib/vlbi-lab/images/disk{n}.img", "mount": f"/srv/vlbi-lab/disk{n}"}
                       for n in range(2)],
-            "ssh": {"dir": "/var/tmp/vlbi-lab/ssh", "port": 22, "user": "root", "identity": "/k/id",
+            "ssh": {"dir": "/var/lib/vlbi-lab/ssh", "port": 22, "user": "root", "identity": "/k/id",
                     "known_hosts": "/k/kh", "sshd_config": "/k/c", "pidfile": "/k/p"},
             "sysctl_profile": "flexbuff"}
 

@@ -114,6 +114,10 @@ def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path
                '"scan":"stopme_001"' in metrics.read_text(), timeout=120, what="the first scan to be sending")
     family = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
     assert family, "the run should have started the sender and recorder"
+    # while it records, nothing of the run listens on every interface: data and control on loopback only
+    sockets = [(psutil.Process(pid).cmdline()[-1], c.laddr) for pid in [process.pid, *family] if psutil.pid_exists(pid)
+               for c in psutil.Process(pid).net_connections(kind="inet") if c.status in ("LISTEN", "NONE")]
+    assert sockets and all(addr.ip == "127.0.0.1" for _, addr in sockets), sockets
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=120)
     results = latest_results(tmp_path)

@@ -54,7 +54,9 @@ def open_data_socket(settings: StreamSettings) -> tuple[socket.socket, int]:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.socket_buffer)
         group = settings.address and ipaddress.ip_address(settings.address).is_multicast
-        sock.bind(("0.0.0.0" if group else (settings.address or "0.0.0.0"), settings.port))
+        # a group's socket binds to the group (it then receives that group alone); a unicast one to its address,
+        # or, as jive5ab does when net_port names none, to every interface
+        sock.bind((settings.address or "0.0.0.0", settings.port))
         if group and settings.address:
             membership = struct.pack("4s4s", socket.inet_aton(settings.address), socket.inet_aton("0.0.0.0"))
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
