@@ -23,6 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from bench.arguments import count, positive_float, positive_int, writable_dir
 from harness.checker import CheckJob, Expectation, check_files, check_many
 from harness.formats.vdif.payload import PayloadKind
 from harness.formats.vdif.stream import FrameGenerator, StreamSpec
@@ -127,10 +128,11 @@ def time_parallel(root: Path, names: list[str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.checker", description=(__doc__ or "").split("\n")[0])
-    p.add_argument("--gbytes", type=float, default=2.0, help="size of the recording (default 2 GB)")
-    p.add_argument("--dir", default=None, help="where to write the recordings (default: a temporary folder)")
-    p.add_argument("--parallel", type=int, default=2, help="scans checked at once (default 2; 0 to skip)")
-    p.add_argument("--baseband-frames", type=int, default=100_000, help="frames of baseband's header walk")
+    p.add_argument("--gbytes", type=positive_float, default=2.0, help="size of the recording (default 2 GB)")
+    p.add_argument("--dir", type=writable_dir, default=None,
+                   help="where to write the recordings (default: a temporary folder)")
+    p.add_argument("--parallel", type=count, default=2, help="scans checked at once (default 2; 0 to skip)")
+    p.add_argument("--baseband-frames", type=positive_int, default=100_000, help="frames of baseband's header walk")
     p.add_argument("--json", action="store_true", help="figures as JSON on stdout")
     args = p.parse_args(argv)
     nbytes = int(args.gbytes * 1e9)

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.arguments import positive_float, positive_int
 from bench.sender import highest_lossless, raise_socket_limits, restore
 from harness.recorder import RecorderConfig, RecorderError, VsisRecorder, open_recorder
 from tests.conftest import free_udp_port
@@ -138,15 +139,16 @@ def measure(backend: str, disks: list[str], args: argparse.Namespace, log_dir: P
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="scan length (default 10)")
-    parser.add_argument("--repeats", type=int, default=2, help="scans per step, all lossless to pass (default 2)")
-    parser.add_argument("--steps", type=int, default=5, help="binary search steps (default 5)")
-    parser.add_argument("--min-gbps", type=float, default=1.0)
-    parser.add_argument("--max-gbps", type=float, default=8.0)
-    parser.add_argument("--writers", type=int, default=2)
-    parser.add_argument("--nbuf", type=int, default=4)
+    parser.add_argument("--seconds", type=positive_float, default=10.0, help="scan length (default 10)")
+    parser.add_argument("--repeats", type=positive_int, default=2,
+                        help="scans per step, all lossless to pass (default 2)")
+    parser.add_argument("--steps", type=positive_int, default=5, help="binary search steps (default 5)")
+    parser.add_argument("--min-gbps", type=positive_float, default=1.0)
+    parser.add_argument("--max-gbps", type=positive_float, default=8.0)
+    parser.add_argument("--writers", type=positive_int, default=2)
+    parser.add_argument("--nbuf", type=positive_int, default=4)
     parser.add_argument("--socket-buffer", default="128M")
-    parser.add_argument("--disks", type=int, default=2)
+    parser.add_argument("--disks", type=positive_int, default=2)
     parser.add_argument("--disk-size", default="12G")
     parser.add_argument("--jive5ab-bin", default=os.environ.get("JIVE5AB_BIN"))
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")

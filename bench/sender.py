@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.arguments import positive_float, positive_int
 from tests.conftest import free_udp_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,10 +99,10 @@ def highest_lossless(probe, low: float, high: float, steps: int) -> float:  # ty
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--frame-bytes", type=int, default=8224)
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--max-gbps", type=float, default=16.0)
+    parser.add_argument("--seconds", type=positive_float, default=3.0)
+    parser.add_argument("--frame-bytes", type=positive_int, default=8224)
+    parser.add_argument("--steps", type=positive_int, default=6)
+    parser.add_argument("--max-gbps", type=positive_float, default=16.0)
     args = parser.parse_args()
     subprocess.run([str(ROOT / "scripts/ensure-debian-packages"), "iperf3"], check=True)
     if not shutil.which("iperf3"):

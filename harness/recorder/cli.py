@@ -11,7 +11,9 @@ on stderr says which.
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -24,9 +26,20 @@ from harness.recorder.reference.transfer import MIN_VBS_BLOCK
 EXIT_REFUSED = 2
 
 
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vdif-record", description=(__doc__ or "").split("\n")[0])
-    p.add_argument("-p", "--port", type=int, default=2620, help="VSI-S control port (default 2620; 0 = any free)")
+    p.add_argument("-p", "--port", type=port_number, default=2620,
+                   help="VSI-S control port (default 2620; 0 = any free)")
     p.add_argument("--bind", "--host", default="127.0.0.1", dest="bind",
                    help="address of the control port (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--disks", action="append", default=[], metavar="GLOB",
@@ -48,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         min_block = MIN_VBS_BLOCK if args.block_size is None else parse_size(args.block_size)
         if min_block <= 0:
             raise ValueError("--block-size must be positive")
+        for pattern in args.disks:
+            if not [p for p in glob.glob(pattern) if os.path.isdir(p)]:
+                raise ValueError(f"--disks {pattern}: no such directory")
         recorder = ReferenceRecorder(min_block=min_block, disks=args.disks, direct_io=not args.no_direct_io)
         server = VsisServer(recorder, args.bind, args.port)
     except (ValueError, OSError) as exc:
