@@ -81,3 +81,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for run in list(active_runs):
         run.stop(interrupted=interrupted)
         active_runs.remove(run)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The last chance: a run that a signal kept from closing in pytest_sessionfinish is stopped here."""
+    for run in list(active_runs):
+        run.stop(interrupted=True)
+        active_runs.remove(run)

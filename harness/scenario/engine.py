@@ -11,6 +11,7 @@ import contextlib
 import getpass
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +50,24 @@ def keep_signal_handlers() -> Iterator[None]:
             if handler is not None:
                 with contextlib.suppress(ValueError):  # not the main thread
                     signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def signals_deferred(on_signal: Callable[[int], None]) -> Iterator[None]:
+    """While a run stops: Ctrl-C and SIGTERM call ``on_signal(presses)`` instead of raising, so a second or third
+    press cannot cut the teardown short and leave the recorder, the sender or the lab behind."""
+    presses = 0
+
+    def deferred(signum: int, frame: object) -> None:
+        nonlocal presses
+        presses += 1
+        on_signal(presses)
+
+    with keep_signal_handlers():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: nothing to defer there
+                signal.signal(sig, deferred)
+        yield
 
 
 def versions(recorder: str | None) -> dict[str, str | None]:
@@ -99,6 +118,7 @@ class ScenarioRun:
         self._pool: ProcessPoolExecutor | None = None
         self._recorder: ScanRecorder | None = None
         self._finalized = False
+        self.hurry = threading.Event()
         self.last_progress = time.monotonic()
         self.write_results()
 
@@ -244,14 +264,22 @@ class ScenarioRun:
     # -- the end ------------------------------------------------------------------------------------
     def stop(self, interrupted: bool) -> None:
         """Stop the run (Ctrl-C, SIGTERM, -x): the current scan is closed and validated, then finalize."""
-        if interrupted and self.abort_reason is None:
-            self.abort_reason = "run interrupted"
-        self.stop_requested.set()
-        if self._recorder is not None:
-            self._recorder.interrupt()
-        if self._thread is not None:
-            self._thread.join(timeout=300)  # jive5ab's record=off alone may take minutes
-        self.finalize(interrupted=interrupted)
+        with signals_deferred(self._hurry):
+            if interrupted and self.abort_reason is None:
+                self.abort_reason = "run interrupted"
+            self.stop_requested.set()
+            if self._recorder is not None:
+                self._recorder.interrupt()
+            if self._thread is not None:
+                self._thread.join(timeout=300)  # jive5ab's record=off alone may take minutes
+            self.finalize(interrupted=interrupted)
+
+    def _hurry(self, presses: int) -> None:
+        """Ctrl-C again while stopping: validations not yet begun are dropped; teardown still happens in full."""
+        self.hurry.set()
+        if presses == 1:
+            print(f"\n{self.scenario.name}: stopping; the scan in progress is closed and everything the run started "
+                  "is stopped (Ctrl-C again only drops validations not yet begun)", file=sys.stderr, flush=True)
 
     def finalize(self, interrupted: bool = False) -> None:
         """Thresholds and verdict, results.json, reports, then stop the recorder and the lab (once)."""
@@ -260,7 +288,7 @@ class ScenarioRun:
                 return
             self._finalized = True
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=False)
+            self._pool.shutdown(wait=True, cancel_futures=self.hurry.is_set())
         outcomes = self.outcomes()
         recorder = self._recorder
         if recorder is not None:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -126,6 +127,33 @@ def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path
     assert first["interrupted"] and first["validated"] and first["frames_sent"] > 0
     assert first["lost_frames"] == 0 and first["valid_frames"] == first["frames_sent"]
     assert len(results["scans"]) == 1
+    def alive() -> list[int]:
+        return [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not alive(), timeout=10, what="the run's processes to end")
+    assert not alive(), f"left running: {[psutil.Process(p).cmdline() for p in alive()]}"
+
+
+# psutil's /proc walk can leave a scandir iterator to the GC when a process exits mid-walk
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_three_ctrl_c_in_a_second_still_stop_everything_the_run_started(tmp_path):
+    scenario = write_scenario(tmp_path, "impatient", scans=3, length="20s")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "none",
+         "--reports", str(tmp_path / "reports")], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path)})
+    metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
+    wait_until(lambda: metrics.exists() and '"frames":' in metrics.read_text(), timeout=120,
+               what="the first scan to be sending")
+    family = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
+    for _ in range(3):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    out, _ = process.communicate(timeout=180)
+    assert "Traceback" not in out, out[-3000:]
+    assert latest_results(tmp_path)["verdict"] == "interrupted", out[-3000:]
+
     def alive() -> list[int]:
         return [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
 
