@@ -134,7 +134,7 @@ class VsisRecorder:
         """Send the configuration in jive5ab's order; check the disks it then selected."""
         for keyword, args in cfg.commands():
             self._ask(keyword, *args)
-        if not cfg.net2file and cfg.disk_list:
+        if cfg.disk_list:
             reply = self._ask("set_disks", query=True)
             self._check_disks(cfg, self._read(parse_set_disks, reply), reply)
         self.config = cfg

@@ -136,7 +136,7 @@ class RecorderConfig:
                                      "" if self.nbuf is None else self.nbuf)))
         out.append(("mtu", (self.mtu,)))
         out.append(("net_port", (self.net_port,)))
-        if not self.net2file and self.disk_list:
+        if self.disk_list:  # for net2file too: the reference recorder writes a flat file only inside them
             out.append(("set_disks", tuple(self.disk_list)))
         if not self.net2file:
             out.append(("record", ("nthread", "", self.writers)))

@@ -107,7 +107,7 @@ def test_udpsnor_counts_loss_but_writes_no_fill(recorder, disks, data_port):
 
 def test_net2file_writes_one_flat_file(recorder, disks, data_port):
     # a work buffer of one datagram: jive5ab's blocks are then one frame and its tail loss is nil
-    configure(recorder, [], data_port, protocol="pudp", workbuf=FRAME + 8, net2file=True)
+    configure(recorder, disks, data_port, protocol="pudp", workbuf=FRAME + 8, net2file=True)
     target = Path(disks[0]) / "flat.vdif"
     recorder.net2file_open(target)
     sent = send(data_port, frames=100, udps=False)

@@ -39,7 +39,7 @@ def test_configuration_becomes_jive5ab_commands_in_order():
     ]
     assert cfg.datagram_bytes == 5040
     flat = RecorderConfig(protocol="pudp", disks="/srv/lab/disk*", net2file=True)
-    assert [k for k, _ in flat.commands()] == ["net_protocol", "mtu", "net_port"]
+    assert [k for k, _ in flat.commands()] == ["net_protocol", "mtu", "net_port", "set_disks"]  # where it may write
     assert flat.commands()[0] == ("net_protocol", ("pudp", "32M", "", ""))
     assert RecorderConfig(disks="/srv/lab/disk*").disk_list == ["/srv/lab/disk*"]
 

@@ -273,13 +273,16 @@ class ReferenceRecorder:
         flags = {"n": os.O_CREAT | os.O_EXCL, "w": os.O_CREAT | os.O_TRUNC, "a": os.O_CREAT | os.O_APPEND}
         if not comma or flag not in flags or not path:
             return "!net2file = 4 : add ',<mode>' to the filename (n,w,a) ;"
+        outside = self._outside_mount_points(path)
+        if outside:
+            return f"!net2file = 4 : {outside} ;"
         if self.settings.mode is None:
             return "!net2file = 6 : the reference recorder needs a mode (the frame size) for net2file ;"
         problem = self._datagram_problem()
         if problem is not None:
             return f"!net2file = 6 : {problem} ;"
         try:
-            fd = os.open(path, os.O_WRONLY | flags[flag], 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | flags[flag], 0o644)
         except OSError as exc:
             return f"!net2file = 4 : cannot open {path}: {exc.strerror} ;"
         size = os.fstat(fd).st_size
@@ -291,6 +294,16 @@ class ReferenceRecorder:
         self.pool = self.transfer.pool
         self.last_block_bytes = self.transfer.pool.block_bytes
         return f"!net2file=  0 : {size} ;"
+
+    def _outside_mount_points(self, path: str) -> str | None:
+        """Why ``path`` may not be written (it runs as root: only inside a selected mount point), or None."""
+        disks = [os.path.realpath(d) for d in self.settings.disks if d != "null"]
+        if not disks:
+            return "net2file writes only inside the selected mount points, and set_disks= selected none"
+        real = os.path.realpath(path)
+        if any(real != d and os.path.commonpath([real, d]) == d for d in disks):
+            return None
+        return f"{path} is outside the selected mount points ({', '.join(disks)})"
 
     # -- status -------------------------------------------------------------------------
 
