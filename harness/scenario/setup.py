@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.formats.vdif.rates import ObservingMode
 from harness.scenario.nodes import LoopbackNodes, Nodes, local_environment, mount_glob
 from harness.scenario.run_dir import RunDirectory
 from harness.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from harness.lab import LabInfo
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,28 @@ def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pref
     checks, environment = lab_preflight(nodes, recorder_version=preflight.recorder.version, free_bytes_needed=needed)
     # advisory checks (e.g. a clock offset that is only reported) never fail the preflight
     preflight.checks.extend(Check(c.name, c.passed or c.advisory, c.detail) for c in checks)
+    preflight.checks.append(_control_port_exposure(nodes, preflight))
     preflight.environment = environment
+
+
+_CONNECT = "import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close()\n" \
+           "except OSError:\n    sys.exit(1)\n"
+
+
+def _control_port_exposure(nodes: LabInfo, preflight: Preflight) -> Check:
+    """Advisory: whether the recorder's control port answers from the sender node over the data network
+    (jive5ab binds it to every interface; anyone there could stop a recording)."""
+    name = "recorder control port not on the data network"
+    client = getattr(preflight.recorder, "client", None)
+    if client is None or nodes.sender_netns is None:
+        return Check(name, True, "not checked: no control port or no sender node")
+    port = int(client.address.rsplit(":", 1)[1])
+    probe = nodes.sender_command(["python3", "-c", _CONNECT, nodes.recorder_ip, str(port)], via="netns")
+    answered = subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0
+    if answered:
+        return Check(name, True, f"WARNING (advisory): {nodes.recorder_ip}:{port} answers from the sender node; "
+                                 "firewall the control port on the data network")
+    return Check(name, True, f"{nodes.recorder_ip}:{port} does not answer from the sender node")
 
 
 def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, keep_data: bool,

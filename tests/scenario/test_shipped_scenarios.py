@@ -46,6 +46,8 @@ def test_smoke_on_the_local_lab_with_its_report(tmp_path):
         # sent from the sender node's namespace to the recorder across the veth, whole 5040-byte datagrams
         assert transport["destination"] == "198.18.0.1:52030" and transport["route_mtu"] == 9000
     assert all(check["passed"] for check in results["preflight"])
+    exposure = next(c for c in results["preflight"] if c["name"] == "recorder control port not on the data network")
+    assert exposure["detail"].startswith("198.18.0.1:") and "does not answer" in exposure["detail"]
     run = (tmp_path / "reports/latest").resolve()
     report = (run / "report.html").read_text()
     assert not re.search(r"https?://", report)
