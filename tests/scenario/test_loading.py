@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.scenario.loading import ScenarioError, load_scenario
 from harness.scenario.units import parse_duration, parse_size
@@ -94,3 +97,25 @@ def test_collection_error_is_one_line_without_traceback(tmp_path):
     assert result.returncode == 2 or result.returncode == 1, result.stdout
     assert f"{bad}:4: stream.threads: input should be greater than or equal to 1 (got -4)" in result.stdout
     assert "Traceback" not in result.stdout and "def collect" not in result.stdout
+
+
+_SCALARS = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=True) | st.text(max_size=40)
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) |
+                       st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=20)
+_KEYS = st.sampled_from(["name", "stream", "recorder", "schedule", "thresholds", "lab", "requirements",
+                         "metrics_period", "acceptance", "description"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.text(max_size=400),  # anything at all, YAML or not
+    st.dictionaries(_KEYS, _VALUES, max_size=6).map(lambda d: yaml.safe_dump(d, allow_unicode=True)),
+    st.dictionaries(st.sampled_from(["payload_bytes", "threads", "fps", "mode", "bits", "station", "edv", "port"]),
+                    _VALUES, max_size=6).map(lambda s: GOOD + yaml.safe_dump({"recorder": {}, "extra": s})),
+))
+def test_random_yaml_gives_only_one_line_errors(text: str) -> None:
+    try:
+        load_scenario("fuzz.yaml", text)
+    except ScenarioError as exc:
+        message = str(exc)
+        assert message.startswith("fuzz.yaml") and "\n" not in message and "Traceback" not in message, message

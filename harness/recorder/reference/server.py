@@ -18,6 +18,10 @@ log = logging.getLogger("vdif-record")
 
 MAX_PENDING = 1 << 16
 """Bytes without a newline after which a client is dropped (it is not speaking VSI-S)."""
+MAX_CLIENTS = 64
+"""Control connections at once; one more is closed at once (memory per client is bounded by MAX_PENDING)."""
+SEND_TIMEOUT_S = 2.0
+"""A client that does not read its replies for this long is dropped: one thread serves them all."""
 
 
 class VsisServer:
@@ -65,7 +69,11 @@ class VsisServer:
             conn, peer = self.listener.accept()
         except BlockingIOError:
             return
-        conn.setblocking(True)
+        if len(self._pending) >= MAX_CLIENTS:
+            log.warning("refusing a control client from %s:%d: %d already connected", *peer[:2], MAX_CLIENTS)
+            conn.close()
+            return
+        conn.settimeout(SEND_TIMEOUT_S)  # recv only when the selector says so; sendall gives up on a stuck client
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._pending[conn] = bytearray()
         self.selector.register(conn, selectors.EVENT_READ)
@@ -97,7 +105,8 @@ class VsisServer:
             log.debug("%r -> %r", line, reply)
             try:
                 conn.sendall((reply + ("\r\n" if crlf else "\n")).encode())
-            except OSError:
+            except OSError:  # gone, or not reading its replies (timeout): never let it stall the others
+                log.warning("dropping a control client that does not take its replies")
                 self._drop(conn)
                 return
         if len(buffer) > MAX_PENDING:
