@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.leftovers import SESSION_MARK, Snapshot, clean_up, settled_left_over
+from tests.leftovers import SESSION_MARK, Snapshot, settled_left_over, stop_processes
 
 
 def free_udp_port() -> int:
@@ -57,9 +57,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     left = settled_left_over(before)
     if not left:
         return
-    failures = clean_up(left)
-    report = ["the suite left these on the machine (now removed):", *(f"  {entry}" for entry in left)]
-    report += [f"  and could not remove: {failure}" for failure in failures]
+    stopped = stop_processes(left)
+    report = ["the suite left these on the machine:", *(f"  {entry}" for entry in left)]
+    if stopped:
+        report.append(f"  (its {len(stopped)} process(es) killed; the rest: python -m harness.lab down, or by hand)")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("=", "leftovers", red=True)

@@ -22,6 +22,10 @@ class ScenarioFailure(Exception):
     """The system under test breached something: shown as its one-line message."""
 
 
+class HarnessBug(Exception):
+    """A bug of the harness met in the background while recording a scan (its cause carries the traceback)."""
+
+
 class ScenarioItem(pytest.Item):
     def __init__(self, *, markers: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -96,6 +100,9 @@ class ScanItem(ScenarioItem):
         if run.preflight is None:
             self._start(run)  # preflight deselected (-k): it still runs, as part of the first scan
         slot = run.wait_scan(self.scan, tick=self.show_progress)
+        if slot.error is not None:  # a bug of the harness: shown with its traceback, under this scan's name
+            error = slot.error
+            raise HarnessBug(f"scan {self.scan}: {type(error).__name__}: {error}") from error
         if slot.outcome is None:
             pytest.skip(f"scan {self.scan} not recorded: {slot.skipped}")
         outcome = slot.outcome

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.outcome import ScanOutcome
 from harness.scenario.recording import ScanRecorder
 from harness.scenario.run_dir import RunDirectory, utc_now
@@ -92,6 +93,8 @@ class ScanSlot:
     name: str
     outcome: ScanOutcome | None = None
     skipped: str | None = None
+    error: Exception | None = None
+    """A bug of the harness met while recording this scan (re-raised by its test item)."""
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -166,9 +169,15 @@ class ScenarioRun:
                     break
                 try:
                     outcome, target = recorder.record(name)
-                except Exception as exc:  # a harness failure in one scan must not lose the run
+                except SYSTEM_FAULTS as exc:  # the system under test failed this scan: a finding
                     outcome = ScanOutcome(name=name, started=utc_now(), finished=utc_now())
                     outcome.problems.append(f"recording {name} failed: {type(exc).__name__}: {exc}")
+                    target = None
+                except Exception as exc:  # a bug of the harness: its scan item shows the traceback; the run goes on
+                    self.slots[name].error = exc
+                    outcome = ScanOutcome(name=name, started=utc_now(), finished=utc_now())
+                    outcome.problems.append(f"harness error while recording {name}: {type(exc).__name__}: {exc} "
+                                            "(traceback in the test report)")
                     target = None
                 self._submit(self.slots[name], outcome, target)
                 recorded.append(self.slots[name])

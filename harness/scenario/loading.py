@@ -74,8 +74,8 @@ def load_scenario(path: Path | str, text: str | None = None) -> Scenario:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ScenarioError(path, line, "", f"not valid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:  # e.g. a control character the reader refuses: named, on one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ScenarioError(path, None, "", f"not valid YAML: {first}") from None
+        said = str(exc).strip().splitlines()
+        raise ScenarioError(path, None, "", f"not valid YAML: {said[0] if said else type(exc).__name__}") from None
     if not isinstance(document, dict) or root is None:
         raise ScenarioError(path, 1, "", "a mapping with name, stream and schedule at the top")
     lines = _line_map(root)

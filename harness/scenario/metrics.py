@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from harness.scenario.errors import SYSTEM_FAULTS
+
 SECTOR_BYTES = 512
 
 
@@ -124,7 +126,7 @@ class MetricsSampler:
         for name, source in self.sources.items():
             try:
                 sample[name] = source()
-            except Exception as exc:  # a metrics source must never stop the run; the gap shows in the data
+            except (*SYSTEM_FAULTS, psutil.Error) as exc:  # a fault of what is sampled: the gap shows in the data
                 sample[name] = {"error": f"{type(exc).__name__}: {exc}"}
         sample["udp"] = {k: v for k, v in udp_counters().items() if k in ("InDatagrams", "RcvbufErrors", "InErrors")}
         sample["disks"] = self._disks(now)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.recorder.errors import RecorderError
+from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.metrics import MetricsSampler, ProcessProbe
 from harness.scenario.nodes import Nodes
 from harness.scenario.outcome import ScanOutcome
@@ -113,7 +114,7 @@ class ScanRecorder:
                     self.recorder.net2file_open(flat)
                 else:
                     outcome.name = self.recorder.record_on(name)
-        except Exception as exc:  # the recorder refused: a finding for this scan
+        except SYSTEM_FAULTS as exc:  # the recorder refused: a finding for this scan
             outcome.problems.append(f"recorder refused to start {name}: {one_line(exc)}")
             outcome.finished = utc_now()
             self._close_scan(ScanOutcome(name=name, started=outcome.started), flat is not None)  # best effort
@@ -182,7 +183,7 @@ class ScanRecorder:
         try:
             with self._control:
                 wait_for_packets(timeout=min(seconds, 5.0) + STARTUP_S)
-        except Exception as exc:  # the recorder is not receiving: a finding for this scan
+        except SYSTEM_FAULTS as exc:  # the recorder is not receiving: a finding for this scan
             if self.sender is not None and self.sender.process.poll() is None:
                 outcome.problems.append(f"recorder counted no packets after the sender started: {one_line(exc)}")
 
@@ -212,7 +213,7 @@ class ScanRecorder:
         try:
             with self._control:
                 result = self.recorder.net2file_stop() if net2file else self.recorder.record_off()
-        except Exception as exc:
+        except SYSTEM_FAULTS as exc:
             outcome.problems.append(f"recorder failed to close {outcome.name}: {one_line(exc)}")
             return
         outcome.stopped_early = bool(getattr(result, "stopped_early", False))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.formats.vdif.rates import ObservingMode
+from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.nodes import LoopbackNodes, Nodes, local_environment, mount_glob
 from harness.scenario.run_dir import RunDirectory
 from harness.scenario.schema import Scenario
@@ -87,17 +88,17 @@ def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pre
     """Lab up and verified, recorder started and configured. Failures become failed checks."""
     try:
         preflight.nodes = _nodes(scenario, options, run_dir, preflight)
-    except Exception as exc:
+    except SYSTEM_FAULTS as exc:
         preflight.checks.append(Check("lab", False, one_line(exc)))
         return preflight
     try:
         _start_recorder(scenario, options, run_dir, preflight)
-    except Exception as exc:
+    except SYSTEM_FAULTS as exc:
         preflight.checks.append(Check("recorder", False, one_line(exc)))
         return preflight
     try:
         _verify(scenario, options, run_dir, preflight)
-    except Exception as exc:  # a probe that could not run (ip, sysctl, statvfs): the preflight failed
+    except SYSTEM_FAULTS as exc:  # a probe that could not run (ip, sysctl, statvfs): the preflight failed
         preflight.checks.append(Check("lab verification", False, one_line(exc)))
     return preflight
 
@@ -212,12 +213,19 @@ def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, 
     Scratch directories made for a loopback run are removed only when every scan passed; otherwise
     the recordings stay for inspection and the lab log says where.
     """
-    if preflight.recorder is not None:
-        try:
-            preflight.recorder.close()
-        except Exception as exc:
-            with run_dir.log("recorder").open("a") as fh:
-                fh.write(f"closing the recorder failed: {one_line(exc)}\n")
+    try:
+        if preflight.recorder is not None:
+            try:
+                preflight.recorder.close()
+            except SYSTEM_FAULTS as exc:
+                with run_dir.log("recorder").open("a") as fh:
+                    fh.write(f"closing the recorder failed: {one_line(exc)}\n")
+    finally:  # a harness bug while closing the recorder still takes the lab down, then shows its traceback
+        _remove_lab(preflight, options, run_dir, keep_data, verdict)
+
+
+def _remove_lab(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, keep_data: bool,
+                verdict: str | None) -> None:
     if preflight.loopback is not None and preflight.loopback.made:
         if keep_data:
             with run_dir.log("lab").open("a") as fh:
@@ -234,7 +242,7 @@ def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, 
 
         try:
             lab_down(log=run_dir.log("lab"))
-        except Exception as exc:
+        except SYSTEM_FAULTS as exc:
             with run_dir.log("lab").open("a") as fh:
                 fh.write(f"lab down failed: {one_line(exc)}\n")
 

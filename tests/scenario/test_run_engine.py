@@ -162,6 +162,37 @@ def test_three_ctrl_c_in_a_second_still_stop_everything_the_run_started(tmp_path
     assert not alive(), f"left running: {[psutil.Process(p).cmdline() for p in alive()]}"
 
 
+INJECTED_BUG = """\
+from harness.scenario.recording import ScanRecorder
+
+_send = ScanRecorder._send
+
+
+def broken(self, outcome):
+    if outcome.name.endswith("_001"):
+        raise TypeError("injected harness bug")
+    return _send(self, outcome)
+
+
+ScanRecorder._send = broken
+"""
+
+
+def test_a_harness_bug_is_a_traceback_on_its_scan_not_a_finding(tmp_path):
+    (tmp_path / "inject_bug.py").write_text(INJECTED_BUG)
+    scenario = write_scenario(tmp_path, "buggy", length="1s")
+    result = run_pytest(tmp_path, scenario, "-p", "inject_bug")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "TypeError: injected harness bug" in result.stdout and "def broken(self, outcome):" in result.stdout
+    assert "FAILED buggy.yaml::buggy_001 - " in result.stdout, result.stdout[-3000:]
+    assert "HarnessBug: scan buggy_001: TypeError: injected harness bug" in result.stdout
+    results = latest_results(tmp_path)
+    first, second = results["scans"]
+    assert first["problems"] == ["harness error while recording buggy_001: TypeError: injected harness bug "
+                                 "(traceback in the test report)"]
+    assert second["passed"] and second["lost_frames"] == 0  # the run went on
+
+
 @pytest.mark.slow
 def test_memory_stays_flat_over_a_long_scaled_run(tmp_path):
     """40 short scans with rolling deletion: the harness's RSS at the end is within 15 MB of the start."""
