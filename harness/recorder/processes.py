@@ -23,6 +23,11 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
 """SIGTERM makes both recorders write out the scan in progress: give that time."""
 
+RUN_MARK = "VLBI_HARNESS_RUN"
+"""The environment variable naming the scenario run that started a process (harness/scenario/run_lock.py)."""
+RUN_LABEL = "vlbi-harness-run"
+"""The container label that carries it."""
+
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
     """A TCP port free right now on ``host`` (for recorders that cannot be told to pick one)."""
@@ -143,7 +148,8 @@ class RecorderContainer:
         try:
             self.container = self.client.containers.run(
                 image, command=argv[1:], entrypoint=[argv[0]], network_mode="host", volumes=volumes, detach=True,
-                labels={"vlbi-harness": "recorder"},
+                labels={"vlbi-harness": "recorder",
+                        **({RUN_LABEL: run} if (run := os.environ.get(RUN_MARK)) else {})},
             )
         except DockerException as exc:
             raise RecorderError(f"cannot start a container from {image!r}: {exc}", backend=backend) from None

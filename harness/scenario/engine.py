@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.scenario import run_lock
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.outcome import ScanOutcome
 from harness.scenario.recording import ScanRecorder
@@ -122,6 +123,8 @@ class ScenarioRun:
         self._recorder: ScanRecorder | None = None
         self._finalized = False
         self.hurry = threading.Event()
+        self._run_lock: run_lock.RunLock | None = None
+        self.orphans_stopped: list[str] = []
         self.last_progress = time.monotonic()
         self.write_results()
 
@@ -129,6 +132,11 @@ class ScenarioRun:
     def prepare(self) -> Preflight:
         """Provision and verify the lab, start and configure the recorder (once)."""
         if self.preflight is None:
+            self._run_lock, self.orphans_stopped = run_lock.acquire(self.scenario.name)
+            for line in self.orphans_stopped:
+                print(f"{self.scenario.name}: stopped {line}", file=sys.stderr, flush=True)
+                with self.run_dir.log("lab").open("a") as fh:
+                    fh.write(f"stopped {line}\n")
             self.preflight = Preflight()  # owned by the run from here: teardown stops whatever bring_up started
             with keep_signal_handlers():
                 bring_up(self.scenario, self.options, self.run_dir, self.preflight)
@@ -317,6 +325,8 @@ class ScenarioRun:
         self.write_results(finished=True)
         self.run_dir.close()
         self._render_reports()
+        if self._run_lock is not None:
+            self._run_lock.release()
 
     def outcomes(self) -> list[ScanOutcome]:
         return [s.outcome for s in self.slots.values() if s.outcome is not None]
@@ -364,6 +374,7 @@ class ScenarioRun:
             "preflight": [c.to_json() for c in preflight.checks] if preflight else [],
             "scans": [o.to_json() for o in outcomes],
             "skipped_scans": {n: s.skipped for n, s in self.slots.items() if s.skipped},
+            "orphans_stopped": list(self.orphans_stopped),
             "thresholds": [t.to_json() for t in self.thresholds],
             "environment": preflight.environment if preflight else {},
             "logs": {name: f"{name}.log" for name in ("sender", "recorder", "lab", "report")

@@ -162,6 +162,28 @@ def test_three_ctrl_c_in_a_second_still_stop_everything_the_run_started(tmp_path
     assert not alive(), f"left running: {[psutil.Process(p).cmdline() for p in alive()]}"
 
 
+def test_a_run_killed_with_sigkill_is_cleaned_up_by_the_next_run(tmp_path):
+    first = write_scenario(tmp_path, "killed", scans=2, length="30s")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(first), "--lab", "none",
+         "--reports", str(tmp_path / "reports")], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path)})
+    metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
+    wait_until(lambda: metrics.exists() and '"frames":' in metrics.read_text(), timeout=120,
+               what="the first scan to be sending")
+    orphans = [p for p in psutil.Process(process.pid).children(recursive=True)]
+    process.kill()  # SIGKILL: no teardown at all
+    process.wait(timeout=30)
+    survivors = [p for p in orphans if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert any("harness.recorder" in " ".join(p.cmdline()) for p in survivors), "the recorder should outlive it"
+    second = run_pytest(tmp_path, write_scenario(tmp_path, "next", scans=1, length="1s"))
+    assert second.returncode == 0, second.stdout[-3000:]
+    stopped = latest_results(tmp_path)["orphans_stopped"]
+    assert any("harness.recorder" in line and "of killed run killed" in line for line in stopped), stopped
+    wait_until(lambda: not [p for p in survivors if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
+               what="the killed run's processes to be gone")
+
+
 INJECTED_BUG = """\
 from harness.scenario.recording import ScanRecorder
 
