@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -75,6 +76,20 @@ def _suite_processes(existing: frozenset[int], mark: str) -> dict[int, str]:
     return found
 
 
+def _namespace_processes() -> set[str]:
+    """What runs in the lab's namespaces (a sender started over ssh there carries no mark): sshd aside."""
+    found = set()
+    for name in Path("/run/netns").glob("vlbi-*") if Path("/run/netns").is_dir() else []:
+        for pid in _lines("ip", "netns", "pids", name.name):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if not command.startswith(("sshd", "/usr/sbin/sshd")):
+                found.add(f"{name.name}: {pid} {command.strip()}")
+    return found
+
+
 @dataclass
 class Snapshot:
     """The machine's state of each kind, as text lines that are compared as sets."""
@@ -96,8 +111,9 @@ class Snapshot:
         snap.kinds["link"] = _links()
         snap.kinds["qdisc"] = _qdiscs()
         snap.kinds["container"] = _containers()
-        snap.kinds["lab state"] = {str(DEFAULT_WORK_DIR / "state.json")} if (DEFAULT_WORK_DIR / "state.json").exists() \
-            else set()
+        state = str(DEFAULT_WORK_DIR / "state.json")
+        snap.kinds["lab state"] = {state} if os.path.exists(state) else set()  # False, not an error, without root
+        snap.kinds["process in a lab namespace"] = _namespace_processes()
         if since is not None:
             snap.kinds["process"] = {f"{pid} {cmd}" for pid, cmd in _suite_processes(since.pids, mark).items()}
         return snap

@@ -37,6 +37,8 @@ from harness.lab.trust import check_ancestors, check_owned, private_dir
 
 logger = logging.getLogger("harness.lab")
 
+OLD_WORK_DIR = Path("/var/tmp/vlbi-lab")
+"""Where harness 0.1.0 before this change kept root's lab (world-writable /var/tmp): refused while up there."""
 DEFAULT_DISKS = 2
 DEFAULT_DISK_SIZE = "12G"
 _SIZE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
@@ -148,8 +150,13 @@ def lab_up(inventory: str | Path | None = "ansible/inventory/local.yml", log: Pa
     inventory_path = resolve_inventory(inventory)
     if degraded is None:
         degraded = not root or inventory_path is None
-    work_dir = Path(work_dir) if work_dir else default_work_dir(not degraded)
-    root_dir = Path(mount_root) if mount_root is not None else None
+    work_dir = Path(os.path.abspath(work_dir)) if work_dir else default_work_dir(not degraded)
+    root_dir = Path(os.path.abspath(mount_root)) if mount_root is not None else None
+    if inventory_path is not None and not degraded and not inventory_path.is_file():
+        raise LabError(f"no such inventory: {inventory_path}")  # before waiting on the lab lock
+    if root and not degraded and work_dir == DEFAULT_WORK_DIR and os.path.exists(OLD_WORK_DIR / "state.json"):
+        raise LabError(f"a lab made by an older harness is up ({OLD_WORK_DIR}/state.json): take it down first "
+                       f"with python -m harness.lab down --work-dir {OLD_WORK_DIR}")
     if disks is not None and not 1 <= disks <= 64:
         raise LabError(f"disks must be 1..64, not {disks}")
     if disk_size is not None and not _SIZE.match(disk_size):
@@ -190,11 +197,11 @@ def lab_down(log: Path | None = None, *, work_dir: Path | None = None) -> list[s
     """Take the local lab down: everything its state file names, nothing else. Returns what was removed."""
     removed: list[str] = []
     with lab_log(log):
-        for candidate in [Path(work_dir)] if work_dir else [default_work_dir(True), default_work_dir(False)]:
-            if not state_path(candidate).exists() or (candidate == DEFAULT_WORK_DIR and not is_root()):
+        for candidate in _candidates(work_dir):
+            if (candidate == DEFAULT_WORK_DIR and not is_root()) or not os.path.exists(state_path(candidate)):
                 continue  # (a user without root cannot take root's lab down)
             with _lab_lock(candidate):
-                state = read_state(candidate)
+                state = _read_candidate(candidate, explicit=work_dir is not None)
                 if state is None:
                     continue
                 kind = "degraded lab" if state.get("lab") == "degraded" else "local lab"
@@ -205,14 +212,32 @@ def lab_down(log: Path | None = None, *, work_dir: Path | None = None) -> list[s
 
 def lab_status(*, work_dir: Path | None = None) -> LabStatus:
     """Whether the lab is up, down, partly up (naming what is missing) or degraded."""
-    candidates = [Path(work_dir)] if work_dir else [default_work_dir(is_root()), default_work_dir(not is_root())]
+    candidates = _candidates(work_dir)
     for candidate in candidates:
         if candidate == DEFAULT_WORK_DIR and not is_root():
             continue  # root's lab: not this user's to read
-        state = read_state(candidate)
+        state = _read_candidate(candidate, explicit=work_dir is not None)
         if state is not None:
             return probe(state, candidate)
     return LabStatus("down", str(candidates[0]))
+
+
+def _candidates(work_dir: Path | None) -> list[Path]:
+    if work_dir:
+        return [Path(os.path.abspath(work_dir))]
+    return [default_work_dir(is_root()), default_work_dir(not is_root())]
+
+
+def _read_candidate(candidate: Path, *, explicit: bool) -> dict[str, Any] | None:
+    """A lab's state; one this user did not ask for by name that it cannot trust (e.g. someone else's
+    /tmp/vlbi-lab-0 planted beside root's lab) is passed over with a warning, not an error that stops every run."""
+    try:
+        return read_state(candidate)
+    except LabError as exc:
+        if explicit or candidate == default_work_dir(is_root()):
+            raise
+        logger.warning("ignoring %s", exc)
+        return None
 
 
 def provision(inventory: str | Path, log: Path | None = None, *, limit: str | None = None, check_mode: bool = False,

@@ -6,17 +6,19 @@ reported `changed` are collected, so that a second run proves idempotence (or na
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.lab.errors import LabError, PlaybookFailed
+from harness.run_mark import RUN_MARK
 
 log = logging.getLogger("harness.lab")
 
@@ -147,6 +149,17 @@ def _search_path() -> str:
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
 
 
+@contextlib.contextmanager
+def _unmarked() -> Iterator[None]:
+    """Without the scenario run's mark: what Ansible starts (the lab's sshd) belongs to the lab, not to a run."""
+    mark = os.environ.pop(RUN_MARK, None)
+    try:
+        yield
+    finally:
+        if mark is not None:
+            os.environ[RUN_MARK] = mark
+
+
 def run_playbook(playbook: Path | str, inventory: Path | str, *, extravars: Mapping[str, Any] | None = None,
                  limit: str | None = None, timeout: float = DEFAULT_TIMEOUT, log_path: Path | None = None,
                  check_mode: bool = False) -> PlaybookRun:
@@ -165,7 +178,7 @@ def run_playbook(playbook: Path | str, inventory: Path | str, *, extravars: Mapp
              "".join(f" -e {k}={v}" for k, v in (extravars or {}).items()),
              f" --limit {limit}" if limit else "", " " + " ".join(cmdline) if cmdline else "")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="vlbi-ansible-") as private:
+    with tempfile.TemporaryDirectory(prefix="vlbi-ansible-") as private, _unmarked():
         result = ansible_runner.run(
             private_data_dir=private, playbook=str(playbook), inventory=str(inventory),
             extravars=dict(extravars or {}), envvars=envvars, limit=limit, cmdline=" ".join(cmdline) or None,

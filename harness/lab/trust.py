@@ -68,6 +68,7 @@ def private_dir(path: Path, *, create: bool) -> bool:
         if not create:
             return False
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        check_ancestors(path)  # again: a missing parent may have been made by someone else meanwhile
         with contextlib.suppress(FileExistsError):  # made meanwhile: checked below like any other
             path.mkdir(mode=0o700)
         info = path.lstat()

@@ -46,12 +46,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if scale is not None and scale <= 0:
         raise pytest.UsageError(f"--duration-scale {scale}: must be positive")
     # SIGTERM ends a run like Ctrl-C: the scan is closed and validated, results written, nothing left running
-    with contextlib.suppress(ValueError):  # not the main thread (pytest in a thread): leave SIGTERM alone
-        signal.signal(signal.SIGTERM, _terminate)
+    with contextlib.suppress(ValueError):  # not the main thread (pytest in a thread): leave the signals alone
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt("SIGTERM")
+_presses = 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """The first Ctrl-C (or SIGTERM) stops pytest; while a scenario run is open, later ones only hurry its
+    stopping, so that no press between the first and the teardown can leave the recorder or the lab behind."""
+    global _presses
+    _presses += 1
+    if _presses > 1 and active_runs:
+        for run in list(active_runs):
+            run.hurry_stop(_presses - 1)
+        return
+    raise KeyboardInterrupt("SIGTERM" if signum == signal.SIGTERM else "")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -63,12 +63,15 @@ def _attach(backend: str, control: str, log_dir: Path) -> VsisRecorder:
 
 def open_reference(
     *, log_dir: Path, control: str | None = None, block_size: int | str | None = None, bind: str = "127.0.0.1",
-    **_: object,
+    mounts: Sequence[str] | None = None, **_: object,
 ) -> VsisRecorder:
-    """Attach to a ``vdif-record`` (control) or start one on a free port."""
+    """Attach to a ``vdif-record`` (control) or start one on a free port, allowed to write only under
+    ``mounts`` (directory globs) when given."""
     if control:
         return _attach("reference", control, log_dir)
     argv = [sys.executable, "-m", "harness.recorder", "--port", "0", "--bind", bind]
+    for mount in mounts or ():
+        argv += ["--allow", mount]
     if block_size is not None:
         argv += ["--block-size", size_argument(block_size)]
     process = RecorderProcess(argv, log_dir / PROCESS_LOG, backend="reference")

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address of the control port (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--disks", action="append", default=[], metavar="GLOB",
                    help="mount points selected at start (absolute paths or globs; repeatable), as set_disks=")
+    p.add_argument("--allow", action="append", default=None, metavar="GLOB",
+                   help="directories (absolute globs; repeatable) that set_disks may select and net2file write "
+                        "under; without it, any (it runs as root: give it on shared machines)")
     p.add_argument("-B", "--block-size", default=None, metavar="N[k|M]",
                    help=f"minimum block (= chunk) size, as jive5ab's -B (default {MIN_VBS_BLOCK >> 20}M)")
     p.add_argument("--no-direct-io", action="store_true",
@@ -64,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         for pattern in args.disks:
             if not [p for p in glob.glob(pattern) if os.path.isdir(p)]:
                 raise ValueError(f"--disks {pattern}: no such directory")
-        recorder = ReferenceRecorder(min_block=min_block, disks=args.disks, direct_io=not args.no_direct_io)
+        if args.allow and not all(os.path.isabs(a) for a in args.allow):
+            raise ValueError("--allow takes absolute directory globs")
+        recorder = ReferenceRecorder(min_block=min_block, disks=args.disks, direct_io=not args.no_direct_io,
+                                     allow=args.allow)
         server = VsisServer(recorder, args.bind, args.port)
     except (ValueError, OSError) as exc:
         print(f"vdif-record: {exc}", file=sys.stderr)

@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.recorder.errors import RecorderDied, RecorderError
+from harness.run_mark import RUN_LABEL, RUN_MARK
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
 """SIGTERM makes both recorders write out the scan in progress: give that time."""
 
-RUN_MARK = "VLBI_HARNESS_RUN"
-"""The environment variable naming the scenario run that started a process (harness/scenario/run_lock.py)."""
-RUN_LABEL = "vlbi-harness-run"
-"""The container label that carries it."""
+
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import os
 import signal
 import socket
 import sys
@@ -22,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.lab.errors import LabError
 from harness.scenario import run_lock
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.outcome import ScanOutcome
 from harness.scenario.recording import ScanRecorder
 from harness.scenario.run_dir import RunDirectory, utc_now
 from harness.scenario.schema import Scenario
-from harness.scenario.setup import Preflight, RunOptions, bring_up, tear_down
+from harness.scenario.setup import Check, Preflight, RunOptions, bring_up, one_line, tear_down
 from harness.scenario.thresholds import ThresholdResult, evaluate, scan_breaches
 from harness.scenario.validation import ScanTarget, expectation_fields, validate
 
@@ -124,6 +126,7 @@ class ScenarioRun:
         self._finalized = False
         self.hurry = threading.Event()
         self._run_lock: run_lock.RunLock | None = None
+        self._futures: list[Future[dict[str, Any]]] = []
         self.orphans_stopped: list[str] = []
         self.last_progress = time.monotonic()
         self.write_results()
@@ -132,12 +135,17 @@ class ScenarioRun:
     def prepare(self) -> Preflight:
         """Provision and verify the lab, start and configure the recorder (once)."""
         if self.preflight is None:
-            self._run_lock, self.orphans_stopped = run_lock.acquire(self.scenario.name)
+            self.preflight = Preflight()  # owned by the run from here: teardown stops whatever bring_up started
+            try:
+                self._run_lock, self.orphans_stopped = run_lock.acquire(self.scenario.name)
+            except LabError as exc:  # a lock folder that is not ours: refused, named
+                self.preflight.checks.append(Check("run lock", False, one_line(exc)))
+                self.write_results()
+                return self.preflight
             for line in self.orphans_stopped:
                 print(f"{self.scenario.name}: stopped {line}", file=sys.stderr, flush=True)
                 with self.run_dir.log("lab").open("a") as fh:
                     fh.write(f"stopped {line}\n")
-            self.preflight = Preflight()  # owned by the run from here: teardown stops whatever bring_up started
             with keep_signal_handlers():
                 bring_up(self.scenario, self.options, self.run_dir, self.preflight)
             self.write_results()
@@ -191,8 +199,10 @@ class ScenarioRun:
                 recorded.append(self.slots[name])
                 if index + 1 < len(ordered):
                     self.stop_requested.wait(self.scenario.schedule.gap * self.options.duration_scale)
-            for slot in recorded:
-                slot.done.wait()  # every validation, whatever its result, before the run is done
+            for slot in recorded:  # every validation, whatever its result, before the run is done
+                while not slot.done.wait(0.2):
+                    if self.hurry.is_set():
+                        self._drop_validations()
         finally:
             recorder.stop_metrics()
             self._skip_remaining(self.abort_reason or "run interrupted")
@@ -208,7 +218,13 @@ class ScenarioRun:
             outcome.problems.append(f"could not validate {outcome.name}: {type(exc).__name__}: {exc}")
             self._finish_scan(slot, outcome, None)
             return
+        self._futures.append(future)
         future.add_done_callback(lambda f: self._finish_scan(slot, outcome, f, target))
+
+    def _drop_validations(self) -> None:
+        """A second Ctrl-C: validations not yet begun are cancelled (their scans say so)."""
+        for future in self._futures:
+            future.cancel()
 
     def _expectation(self, outcome: ScanOutcome) -> dict[str, Any]:
         expect = expectation_fields(self.scenario)
@@ -219,7 +235,9 @@ class ScenarioRun:
     def _finish_scan(self, slot: ScanSlot, outcome: ScanOutcome, future: Future[dict[str, Any]] | None,
                      target: ScanTarget | None = None) -> None:
         try:
-            if future is not None:
+            if future is not None and future.cancelled():
+                check = {"error": f"not validated: {outcome.name}'s validation was dropped by a second Ctrl-C"}
+            elif future is not None:
                 try:
                     check = future.result()
                 except BaseException as exc:  # the checker crashed: a harness bug, shown with its type
@@ -291,12 +309,17 @@ class ScenarioRun:
                 self._thread.join(timeout=300)  # jive5ab's record=off alone may take minutes
             self.finalize(interrupted=interrupted)
 
+    def hurry_stop(self, presses: int) -> None:
+        """Another Ctrl-C once stopping has begun (see _hurry)."""
+        self._hurry(presses)
+
     def _hurry(self, presses: int) -> None:
         """Ctrl-C again while stopping: validations not yet begun are dropped; teardown still happens in full."""
         self.hurry.set()
-        if presses == 1:
-            print(f"\n{self.scenario.name}: stopping; the scan in progress is closed and everything the run started "
-                  "is stopped (Ctrl-C again only drops validations not yet begun)", file=sys.stderr, flush=True)
+        self._drop_validations()
+        if presses == 1:  # os.write: a signal handler must not re-enter a buffered stream
+            os.write(2, f"\n{self.scenario.name}: stopping; the scan in progress is closed and everything the run "
+                        "started is stopped (Ctrl-C again only drops validations not yet begun)\n".encode())
 
     def finalize(self, interrupted: bool = False) -> None:
         """Thresholds and verdict, results.json, reports, then stop the recorder and the lab (once)."""
@@ -304,6 +327,13 @@ class ScenarioRun:
             if self._finalized:
                 return
             self._finalized = True
+        with signals_deferred(self._hurry):  # Ctrl-C now cannot cut the teardown short
+            try:
+                self._judge(interrupted)
+            finally:  # also after a harness bug in judging: the recorder and the lab are stopped
+                self._close()
+
+    def _judge(self, interrupted: bool) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=self.hurry.is_set())
         outcomes = self.outcomes()
@@ -318,15 +348,19 @@ class ScenarioRun:
         interrupted = interrupted or self.abort_reason == "run interrupted"
         self.verdict = "interrupted" if interrupted else "fail" if failed or not outcomes else "pass"
         self.write_results(finished=True)
-        if self.preflight is not None:
-            with keep_signal_handlers():
-                tear_down(self.preflight, self.options, self.run_dir, keep_data=self.verdict != "pass",
-                          verdict=self.verdict)
-        self.write_results(finished=True)
-        self.run_dir.close()
-        self._render_reports()
-        if self._run_lock is not None:
-            self._run_lock.release()
+
+    def _close(self) -> None:
+        try:
+            if self.preflight is not None:
+                with keep_signal_handlers():
+                    tear_down(self.preflight, self.options, self.run_dir, keep_data=self.verdict != "pass",
+                              verdict=self.verdict)
+            self.write_results(finished=True)
+            self.run_dir.close()
+            self._render_reports()
+        finally:
+            if self._run_lock is not None:
+                self._run_lock.release()
 
     def outcomes(self) -> list[ScanOutcome]:
         return [s.outcome for s in self.slots.values() if s.outcome is not None]

@@ -19,6 +19,8 @@ import psutil
 
 from harness.scenario.errors import SYSTEM_FAULTS
 
+SAMPLE_FAULTS: tuple[type[Exception], ...] = (*SYSTEM_FAULTS, psutil.Error)
+
 SECTOR_BYTES = 512
 
 
@@ -126,7 +128,7 @@ class MetricsSampler:
         for name, source in self.sources.items():
             try:
                 sample[name] = source()
-            except (*SYSTEM_FAULTS, psutil.Error) as exc:  # a fault of what is sampled: the gap shows in the data
+            except SAMPLE_FAULTS as exc:  # a fault of what is sampled: the gap shows in the data
                 sample[name] = {"error": f"{type(exc).__name__}: {exc}"}
         sample["udp"] = {k: v for k, v in udp_counters().items() if k in ("InDatagrams", "RcvbufErrors", "InErrors")}
         sample["disks"] = self._disks(now)

@@ -1,15 +1,17 @@
 """A run's lock: what a harness killed with SIGKILL leaves behind is found and stopped by the next run.
 
-Every run writes a lock naming itself (pid and start time) and marks its environment with a run id, which
-every process it starts inherits (recorder, sender's ssh, checker workers); a container it starts carries the
-id as a label. The next run reads the locks: one whose harness is gone is an orphan's, and the processes that
-carry its id and its containers are stopped, and said so. The locks live where only this user can write
-(harness/lab/trust.py): /run/vlbi-harness for root (gone at reboot, like the pids in it).
+Every run holds an flock on a lock file of its own for as long as it lives, and marks its environment with a
+run id that every process it starts inherits (recorder, the sender's ssh, checker workers); a container it
+starts carries the id as a label (harness/run_mark.py). The kernel drops the flock when the harness dies,
+however it dies, so the next run knows a killed run's lock by being able to take it: the processes that carry
+that id and its containers are then stopped, and said so. The locks live where only this user can write
+(harness/lab/trust.py): /run/vlbi-harness for root (gone at reboot, like the pids in it), or $VLBI_RUN_LOCKS.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -17,15 +19,20 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import psutil
 
-from harness.lab.trust import private_dir, read_private
-from harness.recorder.processes import RUN_LABEL as CONTAINER_LABEL
-from harness.recorder.processes import RUN_MARK
+from harness.lab.trust import check_owned, private_dir
+from harness.run_mark import RUN_LABEL, RUN_MARK
+
+LOCKS_ENV = "VLBI_RUN_LOCKS"
+"""Another folder for the locks (tests give each their own)."""
 
 
 def lock_dir() -> Path:
+    if os.environ.get(LOCKS_ENV):
+        return Path(os.environ[LOCKS_ENV])
     if os.geteuid() == 0:
         return Path("/run/vlbi-harness")
     return Path(tempfile.gettempdir()) / f"vlbi-harness-{os.getuid()}"
@@ -35,16 +42,22 @@ def lock_dir() -> Path:
 class RunLock:
     path: Path
     run_id: str
+    handle: IO[str]
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.handle.close()  # and with it the flock
 
 
-def _started(pid: int) -> float | None:
+def _open_lock(path: Path, flags: int) -> IO[str]:
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    handle = os.fdopen(fd, "r+")
     try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
+        check_owned(path, os.fstat(fd))
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def acquire(scenario: str, directory: Path | None = None) -> tuple[RunLock, list[str]]:
@@ -52,49 +65,51 @@ def acquire(scenario: str, directory: Path | None = None) -> tuple[RunLock, list
     where = directory or lock_dir()
     private_dir(where, create=True)
     stopped = reap_orphans(where)
-    pid = os.getpid()
-    run_id = f"{pid}-{time.time_ns()}"
+    run_id = f"{os.getpid()}-{time.time_ns()}"
+    path, making = where / f"{run_id}.lock", where / f"{run_id}.new"
+    handle = _open_lock(making, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    fcntl.flock(handle, fcntl.LOCK_EX)  # held (not inherited: close-on-exec) until release or death
+    handle.write(json.dumps({"run_id": run_id, "pid": os.getpid(), "scenario": scenario}))
+    handle.flush()
+    making.rename(path)  # only now does a reaper see it: locked and complete
     os.environ[RUN_MARK] = run_id
-    path = where / f"{run_id}.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"run_id": run_id, "pid": pid, "started": _started(pid), "scenario": scenario}, handle)
-    return RunLock(path, run_id), stopped
+    return RunLock(path, run_id, handle), stopped
 
 
 def reap_orphans(directory: Path) -> list[str]:
-    """Stop the processes and containers of every run whose harness is no longer alive; what was stopped."""
+    """Stop the processes and containers of every run whose harness no longer holds its lock."""
     stopped: list[str] = []
-    for path in sorted(directory.glob("*.json")):
-        text = read_private(path)
-        if text is None:
-            continue
+    for path in sorted(directory.glob("*.lock")):
         try:
-            lock = json.loads(text)
-            run_id, pid, started = str(lock["run_id"]), int(lock["pid"]), lock.get("started")
-        except (ValueError, KeyError, TypeError):
-            path.unlink(missing_ok=True)  # not a lock of ours: nothing can be known from it
-            continue
-        now = _started(pid)
-        if now is not None and started is not None and abs(now - float(started)) < 1.0:
-            continue  # that run is alive (another scenario running now)
-        found = _marked_processes(run_id)
-        for process in found:
-            stopped.append(f"process {process.pid} ({' '.join(process.cmdline()[:3])}) of killed run "
-                           f"{lock.get('scenario')} (pid {pid})")
-        _stop(found)
-        stopped += _remove_containers(run_id, str(lock.get("scenario")), pid)
-        path.unlink(missing_ok=True)
+            handle = _open_lock(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue  # released meanwhile
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # that run is alive (another scenario running now)
+            try:
+                lock = json.loads(handle.read() or "{}")
+            except ValueError:
+                lock = {}
+            run_id = str(lock.get("run_id") or path.stem)
+            killed = f"killed run {lock.get('scenario', '?')} (pid {lock.get('pid', '?')})"
+            found = _marked_processes(run_id)
+            stopped += [f"process {pid} ({command}) of {killed}" for pid, command in found.values()]
+            _stop(list(found))
+            stopped += _remove_containers(run_id, killed)
+            path.unlink(missing_ok=True)
     return stopped
 
 
-def _marked_processes(run_id: str) -> list[psutil.Process]:
-    found = []
+def _marked_processes(run_id: str) -> dict[psutil.Process, tuple[int, str]]:
+    found = {}
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error, OSError):
             if process.pid != os.getpid() and process.environ().get(RUN_MARK) == run_id and \
                     process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process)
+                found[process] = (process.pid, " ".join(process.cmdline()[:3]))
     return found
 
 
@@ -110,7 +125,7 @@ def _stop(processes: list[psutil.Process]) -> None:
             return
 
 
-def _remove_containers(run_id: str, scenario: str, pid: int) -> list[str]:
+def _remove_containers(run_id: str, killed: str) -> list[str]:
     if not os.path.exists("/var/run/docker.sock"):
         return []
     try:
@@ -121,9 +136,9 @@ def _remove_containers(run_id: str, scenario: str, pid: int) -> list[str]:
     try:
         client = docker.from_env(timeout=30)
         removed = []
-        for container in client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}={run_id}"}):
+        for container in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}):
             container.remove(force=True)
-            removed.append(f"container {container.short_id} of killed run {scenario} (pid {pid})")
+            removed.append(f"container {container.short_id} of {killed}")
         return removed
     except DockerException:
         return []

@@ -84,11 +84,14 @@ def mode_string(scenario: Scenario) -> str | None:
                                          legacy=stream.edv == "legacy").mode_string
 
 
+NODE_FAULTS: tuple[type[Exception], ...] = (*SYSTEM_FAULTS, ValueError)
+
+
 def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> Preflight:
     """Lab up and verified, recorder started and configured. Failures become failed checks."""
     try:
         preflight.nodes = _nodes(scenario, options, run_dir, preflight)
-    except SYSTEM_FAULTS as exc:
+    except NODE_FAULTS as exc:  # also ValueError: mount points the scenario names that do not fit
         preflight.checks.append(Check("lab", False, one_line(exc)))
         return preflight
     try:
@@ -199,7 +202,11 @@ def _control_port_exposure(nodes: LabInfo, preflight: Preflight) -> Check:
         return Check(name, True, "not checked: no control port or no sender node")
     port = int(client.address.rsplit(":", 1)[1])
     probe = nodes.sender_command(["python3", "-c", _CONNECT, nodes.recorder_ip, str(port)], via="netns")
-    answered = subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0
+    try:
+        answered = subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0
+    except subprocess.TimeoutExpired:
+        return Check(name, True, f"not checked: the probe from the sender node to {nodes.recorder_ip}:{port} "
+                                 "did not end in 30 s")
     if answered:
         return Check(name, True, f"WARNING (advisory): {nodes.recorder_ip}:{port} answers from the sender node; "
                                  "firewall the control port on the data network")

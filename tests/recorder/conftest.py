@@ -91,7 +91,8 @@ def recorder(backend: str, tmp_path: Path, make_disks: object) -> Iterator[VsisR
 
     It depends on ``make_disks`` so that it is stopped before the disks are unmounted.
     """
-    with open_recorder(backend, log_dir=tmp_path / "logs", binary=JIVE5AB_BIN, block_size="1M") as rec:
+    with open_recorder(backend, log_dir=tmp_path / "logs", binary=JIVE5AB_BIN, block_size="1M",
+                       mounts=[str(tmp_path / "disk*")]) as rec:  # the reference may write only there
         yield rec
 
 

@@ -62,10 +62,10 @@ def test_started_reference_has_a_pid_and_a_log(tmp_path):
 
 
 def test_attach_to_a_recorder_started_by_hand(tmp_path, data_port):
+    (tmp_path / "disk0").mkdir()  # before it starts: an empty --disks glob is refused
     by_hand = subprocess.Popen([sys.executable, "-m", "harness.recorder", "--port", "0", "-B", "1M", "--disks",
                                 str(tmp_path / "disk*")], stderr=subprocess.PIPE, text=True)
     try:
-        (tmp_path / "disk0").mkdir()
         control = listening_address(by_hand)
         with open_recorder("reference", log_dir=tmp_path / "logs", control=control) as rec:
             assert rec.pid is None

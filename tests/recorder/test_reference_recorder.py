@@ -175,17 +175,21 @@ def test_control_cli_sends_lines_by_hand(reference):
     assert nobody.returncode == 2 and "cannot connect" in nobody.stderr
 
 
-def test_net2file_writes_only_inside_the_selected_mount_points(reference, tmp_path, data_port):
-    """It runs as root: a VSI-S client on the control port must not be able to make it truncate any file."""
+def test_net2file_and_set_disks_write_only_where_it_is_allowed(tmp_path, data_port):
+    """It runs as root: a local user of the control port must not make it truncate or create files elsewhere."""
     disk, victim = tmp_path / "disk0", tmp_path / "victim"
     disk.mkdir()
     victim.write_text("keep me\n")
     (disk / "link").symlink_to(victim)
-    assert ask(reference, f"net2file = open : {victim},w").startswith("!net2file = 4 : net2file writes only inside")
-    reference.configure(RecorderConfig(mode="VDIF_1000-8-1-2", protocol="pudp", mtu=9000, data_port=data_port,
-                                       disks=[str(disk)], workbuf="1M", frame_bytes=FRAME))
-    for target in (victim, disk / ".." / "victim", disk / "link"):
-        assert ask(reference, f"net2file = open : {target},w").startswith("!net2file = 4 : "), target
-    assert victim.read_text() == "keep me\n"
-    assert ask(reference, f"net2file = open : {disk}/flat.vdif,w") == "!net2file=  0 : 0 ;"
-    assert ask(reference, "net2file = close") == "!net2file=  0 ;"
+    (disk / "hard").hardlink_to(victim)
+    with open_recorder("reference", log_dir=tmp_path / "logs", block_size="1M", mounts=[str(disk)]) as rec:
+        assert ask(rec, f"net2file = open : {victim},w").startswith("!net2file = 4 : net2file writes only inside")
+        assert ask(rec, "set_disks = /") == "!set_disks=  8 : / outside what vdif-record may write (--allow) ;"
+        assert ask(rec, f"set_disks = {tmp_path}").startswith("!set_disks=  8 : ")
+        rec.configure(RecorderConfig(mode="VDIF_1000-8-1-2", protocol="pudp", mtu=9000, data_port=data_port,
+                                     disks=[str(disk)], workbuf="1M", frame_bytes=FRAME))
+        for target in (victim, disk / ".." / "victim", disk / "link", disk / "hard"):
+            assert ask(rec, f"net2file = open : {target},w").startswith("!net2file = 4 : "), target
+        assert victim.read_text() == "keep me\n"
+        assert ask(rec, f"net2file = open : {disk}/flat.vdif,w") == "!net2file=  0 : 0 ;"
+        assert ask(rec, "net2file = close") == "!net2file=  0 ;"

@@ -162,7 +162,8 @@ def test_three_ctrl_c_in_a_second_still_stop_everything_the_run_started(tmp_path
     assert not alive(), f"left running: {[psutil.Process(p).cmdline() for p in alive()]}"
 
 
-def test_a_run_killed_with_sigkill_is_cleaned_up_by_the_next_run(tmp_path):
+def test_a_run_killed_with_sigkill_is_cleaned_up_by_the_next_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("VLBI_RUN_LOCKS", str(tmp_path / "locks"))  # its own: no other run reaps these orphans
     first = write_scenario(tmp_path, "killed", scans=2, length="30s")
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(first), "--lab", "none",

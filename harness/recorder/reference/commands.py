@@ -11,15 +11,18 @@ line; a transfer that ends by itself leaves its reason in ``error?``; dropped di
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import platform
 import socket
+import stat
 import string
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.recorder.model import scan_name_problem
 from harness.recorder.reference import settings as cfg
@@ -50,8 +53,10 @@ class ReferenceRecorder:
 
     def __init__(
         self, *, min_block: int = MIN_VBS_BLOCK, disks: list[str] | None = None, direct_io: bool = True,
+        allow: list[str] | None = None,
     ) -> None:
         self.settings = cfg.Settings()
+        self.settings.allow = allow
         self.direct_io = direct_io
         if disks:
             self.settings.disks = cfg.expand_disks(disks)
@@ -270,8 +275,7 @@ class ReferenceRecorder:
             return f"!net2file=  6 : {'Already doing net2file' if t.kind == 'net2file' else 'not whilst vbsrecord is in progress'} ;"  # noqa: E501
         target = command.args[1] if len(command.args) > 1 else ""
         path, comma, flag = target.rpartition(",")
-        flags = {"n": os.O_CREAT | os.O_EXCL, "w": os.O_CREAT | os.O_TRUNC, "a": os.O_CREAT | os.O_APPEND}
-        if not comma or flag not in flags or not path:
+        if not comma or flag not in ("n", "w", "a") or not path:
             return "!net2file = 4 : add ',<mode>' to the filename (n,w,a) ;"
         outside = self._outside_mount_points(path)
         if outside:
@@ -282,7 +286,7 @@ class ReferenceRecorder:
         if problem is not None:
             return f"!net2file = 6 : {problem} ;"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | flags[flag], 0o644)
+            fd = open_beneath(path, self._selected_disk(path), flag)
         except OSError as exc:
             return f"!net2file = 4 : cannot open {path}: {exc.strerror} ;"
         size = os.fstat(fd).st_size
@@ -296,14 +300,25 @@ class ReferenceRecorder:
         return f"!net2file=  0 : {size} ;"
 
     def _outside_mount_points(self, path: str) -> str | None:
-        """Why ``path`` may not be written (it runs as root: only inside a selected mount point), or None."""
-        disks = [os.path.realpath(d) for d in self.settings.disks if d != "null"]
+        """Why ``path`` may not be written (it runs as root: only inside a selected mount point that --allow
+        permits, named without '..'), or None."""
+        disks = [d for d in self.settings.disks if d != "null"]
         if not disks:
             return "net2file writes only inside the selected mount points, and set_disks= selected none"
-        real = os.path.realpath(path)
-        if any(real != d and os.path.commonpath([real, d]) == d for d in disks):
-            return None
-        return f"{path} is outside the selected mount points ({', '.join(disks)})"
+        if not os.path.isabs(path) or ".." in Path(path).parts:
+            return f"{path}: give an absolute path without '..'"
+        if self._selected_disk(path) is None:
+            return f"{path} is outside the selected mount points ({', '.join(disks)})"
+        if not cfg.allowed(path, self.settings.allow):
+            return f"{path} is outside what vdif-record may write (--allow)"
+        return None
+
+    def _selected_disk(self, path: str) -> str | None:
+        """The selected mount point that ``path`` lies under, by name (links are refused when it is opened)."""
+        for disk in self.settings.disks:
+            if disk != "null" and Path(path).parent.is_relative_to(disk) and Path(path) != Path(disk):
+                return disk
+        return None
 
     # -- status -------------------------------------------------------------------------
 
@@ -362,6 +377,31 @@ class ReferenceRecorder:
 
 def iso(when: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f"{when % 1:.3f}"[1:] + "Z"
+
+
+def open_beneath(path: str, disk: str | None, flag: str) -> int:
+    """Open ``path`` for writing, walking down from ``disk`` one directory at a time without following any
+    symbolic link, and refusing a file with other hard links (root must not write through someone's link)."""
+    if disk is None:
+        raise OSError(errno.EACCES, "outside the selected mount points")
+    parts = Path(path).relative_to(disk).parts
+    fd = os.open(disk, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        create = {"n": os.O_CREAT | os.O_EXCL, "w": os.O_CREAT, "a": os.O_CREAT | os.O_APPEND}[flag]
+        out = os.open(parts[-1], os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | create, 0o644, dir_fd=fd)
+    finally:
+        os.close(fd)
+    info = os.fstat(out)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(out)
+        raise OSError(errno.EPERM, "not a regular file of its own (another hard link to it exists)")
+    if flag == "w":
+        os.ftruncate(out, 0)
+    return out
 
 
 def unique_scan_name(scan: str, disks: list[str]) -> str | None:

@@ -7,12 +7,14 @@ codes and spacing (recorded from jive5ab 3.1.0), e.g. ``!mtu= 0 ;`` and
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import ipaddress
 import logging
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.formats.vdif.rates import ObservingMode, RateError, parse_mode
 from harness.recorder.model import PROTOCOLS, SEQUENCE_PREFIX, parse_size
@@ -40,6 +42,8 @@ class Settings:
     address: str | None = None
     port: int = 2630
     disks: list[str] = field(default_factory=list)
+    allow: list[str] | None = None
+    """Directory globs set_disks may select and net2file may write under (vdif-record --allow); None: any."""
     readers: int = 1
     writers: int = 1
 
@@ -171,6 +175,15 @@ def expand_disks(patterns: list[str]) -> list[str]:
     return sorted(found)
 
 
+def allowed(path: str, patterns: list[str] | None) -> bool:
+    """Whether ``path`` (resolved) is, or lies under, a directory matching one of ``patterns`` (None: any)."""
+    if patterns is None:
+        return True
+    real = Path(os.path.realpath(path))
+    return any(fnmatch.fnmatchcase(str(candidate), pattern) for candidate in (real, *real.parents)
+               for pattern in patterns)
+
+
 def handle_set_disks(settings: Settings, command: Command) -> str:
     if command.query:
         shown = settings.disks if settings.disks != ["null"] else ["null"]
@@ -182,6 +195,9 @@ def handle_set_disks(settings: Settings, command: Command) -> str:
     if patterns in (["flexbuff"], ["flexbuf"]):
         patterns = ["^/mnt/disk[0-9]+$"]
     disks = expand_disks(patterns)
+    outside = [d for d in disks if not allowed(d, settings.allow)]
+    if outside:
+        return f"!{command.keyword}=  8 : {', '.join(outside)} outside what vdif-record may write (--allow) ;"
     settings.disks = disks
     if not disks:
         return f"!{command.keyword}=  8 : 0 : no mountpoints matched your selection criteria ;"
