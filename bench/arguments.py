@@ -16,25 +16,23 @@ def positive_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text} must be {'positive' if least else 'zero or more'}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _whole(text, 1)
 
 
 def count(text: str) -> int:
     """A whole number, 0 allowed."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return value
+    return _whole(text, 0)
 
 
 def writable_dir(text: str) -> str:

@@ -94,7 +94,6 @@ def _namespace_processes() -> set[str]:
 class Snapshot:
     """The machine's state of each kind, as text lines that are compared as sets."""
 
-    taken: float
     mark: str
     pids: frozenset[int]
     kinds: dict[str, set[str]] = field(default_factory=dict)
@@ -102,7 +101,7 @@ class Snapshot:
     @classmethod
     def take(cls, mark: str, since: Snapshot | None = None) -> Snapshot:
         """The state now; with ``since``, also the suite's processes started since that snapshot."""
-        snap = cls(time.time(), mark, frozenset(psutil.pids()))
+        snap = cls(mark, frozenset(psutil.pids()))
         # namespace and container mounts are counted as namespaces and containers
         snap.kinds["mount"] = {line for line in _lines("findmnt", "-rn", "-o", "TARGET,FSTYPE,SOURCE")
                                if not line.startswith(("/run/netns", "/run/docker", "/var/lib/docker"))}

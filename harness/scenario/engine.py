@@ -299,7 +299,7 @@ class ScenarioRun:
     # -- the end ------------------------------------------------------------------------------------
     def stop(self, interrupted: bool) -> None:
         """Stop the run (Ctrl-C, SIGTERM, -x): the current scan is closed and validated, then finalize."""
-        with signals_deferred(self._hurry):
+        with signals_deferred(self.hurry_stop):
             if interrupted and self.abort_reason is None:
                 self.abort_reason = "run interrupted"
             self.stop_requested.set()
@@ -310,10 +310,6 @@ class ScenarioRun:
             self.finalize(interrupted=interrupted)
 
     def hurry_stop(self, presses: int) -> None:
-        """Another Ctrl-C once stopping has begun (see _hurry)."""
-        self._hurry(presses)
-
-    def _hurry(self, presses: int) -> None:
         """Ctrl-C again while stopping: validations not yet begun are dropped; teardown still happens in full."""
         self.hurry.set()
         self._drop_validations()
@@ -327,7 +323,7 @@ class ScenarioRun:
             if self._finalized:
                 return
             self._finalized = True
-        with signals_deferred(self._hurry):  # Ctrl-C now cannot cut the teardown short
+        with signals_deferred(self.hurry_stop):  # Ctrl-C now cannot cut the teardown short
             try:
                 self._judge(interrupted)
             finally:  # also after a harness bug in judging: the recorder and the lab are stopped

@@ -102,22 +102,42 @@ def test_a_breached_threshold_fails_in_one_line_naming_it(tmp_path):
     assert latest_results(tmp_path)["verdict"] == "fail"
 
 
-# psutil's /proc walk can leave a scandir iterator to the GC when a process exits mid-walk
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path):
-    scenario = write_scenario(tmp_path, "stopme", scans=3, length="20s")
+def start_sending(tmp_path: Path, scenario: Path) -> subprocess.Popen[str]:
+    """A scenario run in its own pytest, once its first scan is sending."""
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "none",
          "--reports", str(tmp_path / "reports")], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path)})
     metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
-    wait_until(lambda: metrics.exists() and '"frames":' in metrics.read_text() and
-               '"scan":"stopme_001"' in metrics.read_text(), timeout=120, what="the first scan to be sending")
-    family = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
+    wait_until(lambda: metrics.exists() and '"frames":' in metrics.read_text(), timeout=120,
+               what="the first scan to be sending")
+    return process
+
+
+def running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+    return alive
+
+
+def assert_all_end(processes: list[psutil.Process], what: str) -> None:
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not running(processes), timeout=10, what=what)
+    assert not running(processes), f"left running: {[p.cmdline() for p in running(processes)]}"
+
+
+# psutil's /proc walk can leave a scandir iterator to the GC when a process exits mid-walk
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path):
+    process = start_sending(tmp_path, write_scenario(tmp_path, "stopme", scans=3, length="20s"))
+    family = psutil.Process(process.pid).children(recursive=True)
     assert family, "the run should have started the sender and recorder"
     # while it records, nothing of the run listens on every interface: data and control on loopback only
-    sockets = [(psutil.Process(pid).cmdline()[-1], c.laddr) for pid in [process.pid, *family] if psutil.pid_exists(pid)
-               for c in psutil.Process(pid).net_connections(kind="inet") if c.status in ("LISTEN", "NONE")]
+    sockets = [(p.cmdline()[-1], c.laddr) for p in [psutil.Process(process.pid), *running(family)]
+               for c in p.net_connections(kind="inet") if c.status in ("LISTEN", "NONE")]
     assert sockets and all(addr.ip == "127.0.0.1" for _, addr in sockets), sockets
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=120)
@@ -127,62 +147,36 @@ def test_ctrl_c_during_a_scan_leaves_interrupted_results_and_no_process(tmp_path
     assert first["interrupted"] and first["validated"] and first["frames_sent"] > 0
     assert first["lost_frames"] == 0 and first["valid_frames"] == first["frames_sent"]
     assert len(results["scans"]) == 1
-    def alive() -> list[int]:
-        return [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-
-    with contextlib.suppress(AssertionError):
-        wait_until(lambda: not alive(), timeout=10, what="the run's processes to end")
-    assert not alive(), f"left running: {[psutil.Process(p).cmdline() for p in alive()]}"
+    assert_all_end(family, "the run's processes to end")
 
 
 # psutil's /proc walk can leave a scandir iterator to the GC when a process exits mid-walk
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_three_ctrl_c_in_a_second_still_stop_everything_the_run_started(tmp_path):
-    scenario = write_scenario(tmp_path, "impatient", scans=3, length="20s")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "none",
-         "--reports", str(tmp_path / "reports")], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path)})
-    metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
-    wait_until(lambda: metrics.exists() and '"frames":' in metrics.read_text(), timeout=120,
-               what="the first scan to be sending")
-    family = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
+    process = start_sending(tmp_path, write_scenario(tmp_path, "impatient", scans=3, length="20s"))
+    family = psutil.Process(process.pid).children(recursive=True)
     for _ in range(3):
         process.send_signal(signal.SIGINT)
         time.sleep(0.3)
     out, _ = process.communicate(timeout=180)
     assert "Traceback" not in out, out[-3000:]
     assert latest_results(tmp_path)["verdict"] == "interrupted", out[-3000:]
-
-    def alive() -> list[int]:
-        return [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-
-    with contextlib.suppress(AssertionError):
-        wait_until(lambda: not alive(), timeout=10, what="the run's processes to end")
-    assert not alive(), f"left running: {[psutil.Process(p).cmdline() for p in alive()]}"
+    assert_all_end(family, "the run's processes to end")
 
 
 def test_a_run_killed_with_sigkill_is_cleaned_up_by_the_next_run(tmp_path, monkeypatch):
     monkeypatch.setenv("VLBI_RUN_LOCKS", str(tmp_path / "locks"))  # its own: no other run reaps these orphans
-    first = write_scenario(tmp_path, "killed", scans=2, length="30s")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(first), "--lab", "none",
-         "--reports", str(tmp_path / "reports")], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path)})
-    metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
-    wait_until(lambda: metrics.exists() and '"frames":' in metrics.read_text(), timeout=120,
-               what="the first scan to be sending")
-    orphans = [p for p in psutil.Process(process.pid).children(recursive=True)]
+    process = start_sending(tmp_path, write_scenario(tmp_path, "killed", scans=2, length="30s"))
+    orphans = psutil.Process(process.pid).children(recursive=True)
     process.kill()  # SIGKILL: no teardown at all
-    process.wait(timeout=30)
-    survivors = [p for p in orphans if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    process.communicate(timeout=30)
+    survivors = running(orphans)
     assert any("harness.recorder" in " ".join(p.cmdline()) for p in survivors), "the recorder should outlive it"
     second = run_pytest(tmp_path, write_scenario(tmp_path, "next", scans=1, length="1s"))
     assert second.returncode == 0, second.stdout[-3000:]
     stopped = latest_results(tmp_path)["orphans_stopped"]
     assert any("harness.recorder" in line and "of killed run killed" in line for line in stopped), stopped
-    wait_until(lambda: not [p for p in survivors if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
-               what="the killed run's processes to be gone")
+    assert_all_end(survivors, "the killed run's processes to be gone")
 
 
 INJECTED_BUG = """\
