@@ -1,6 +1,7 @@
 """python -m harness.lab up|down|status|check|provision: the local lab by hand, a real lab's provisioning.
 
     python -m harness.lab up                 # this machine as a lab (root), else loopback + directories
+    python -m harness.lab up --inventory ansible/inventory/multinode.yml   # three nodes as namespaces
     python -m harness.lab check --recorder 127.0.0.1:2620 --free 10G
     python -m harness.lab status [--json]
     python -m harness.lab down
@@ -17,8 +18,10 @@ import time
 from pathlib import Path
 
 from harness.lab.errors import LabError
-from harness.lab.local import lab_down, lab_status, lab_up, provision
+from harness.lab.local import lab_down, lab_status, lab_up, provision, resolve_inventory
+from harness.lab.netns import is_netns_inventory, netns_up
 from harness.lab.preflight import blocking_failures, preflight
+from harness.lab.state import MULTINODE_WORK_DIR
 
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -45,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--disk-size", help="sparse size of each disk image, e.g. 12G")
     up.add_argument("--mount-root", help="where the disks are mounted (default /srv/vlbi-lab)")
     up.add_argument("--idempotence", action="store_true", help="run a second time and fail if anything changes")
-    sub.add_parser("down", parents=[common], help="take the local lab down, leaving nothing behind")
+    sub.add_parser("down", parents=[common], help="take this machine's labs down, leaving nothing behind")
     status = sub.add_parser("status", parents=[common], help="is the lab up, down or partly up")
     status.add_argument("--json", action="store_true")
     check = sub.add_parser("check", parents=[common], help="the preflight checks on the lab that is up")
@@ -68,7 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addHandler(console)
     log_path = opts.log or _default_log()
     try:
-        if opts.command == "up":
+        if opts.command == "up" and is_netns_inventory(resolve_inventory(opts.inventory) or Path()):
+            lab = netns_up(resolve_inventory(opts.inventory) or Path(), log_path)
+            print(f"namespace lab up in {lab.seconds:.1f} s: nodes {', '.join(lab.nodes)} (state {lab.work_dir})")
+            print("no change" if not lab.changed else f"changed ({len(lab.changed)}): " + "; ".join(lab.changed))
+            if opts.idempotence:
+                again = netns_up(resolve_inventory(opts.inventory) or Path(), log_path)
+                print("second run: " + ("no change" if not again.changed else "CHANGED: " + "; ".join(again.changed)))
+                return 1 if again.changed else 0
+            print(f"run log: {log_path}")
+        elif opts.command == "up":
             started = time.monotonic()
             info = lab_up(opts.inventory, log_path, opts.disks, opts.disk_size, opts.mount_root, work_dir=opts.work_dir)
             seconds = time.monotonic() - started
@@ -87,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             removed = lab_down(log_path, work_dir=opts.work_dir)
             print("lab down: " + ("; ".join(removed) if removed else "nothing was up"))
         elif opts.command == "status":
-            status = lab_status(work_dir=opts.work_dir)
-            print(json.dumps(status.to_json(), indent=2) if opts.json else status.summary())
-            return 0 if status.state in ("up", "degraded", "down") else 3
+            statuses = [lab_status(work_dir=opts.work_dir)]
+            if opts.work_dir is None and (MULTINODE_WORK_DIR / "state.json").exists():
+                statuses.append(lab_status(work_dir=MULTINODE_WORK_DIR))
+            for status in statuses:
+                print(json.dumps(status.to_json(), indent=2) if opts.json else status.summary())
+            return 0 if all(s.state in ("up", "degraded", "down") for s in statuses) else 3
         elif opts.command == "check":
             status = lab_status(work_dir=opts.work_dir)
             if status.info is None:

@@ -21,8 +21,8 @@ class SshTarget:
 
     def ssh_argv(self, *, batch: bool = True) -> list[str]:
         """`ssh` with this node's key and pinned host key, up to (not including) the remote command."""
-        argv = ["ssh", "-T", "-i", self.identity, "-p", str(self.port),
-                "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
+        identity = ["-i", self.identity, "-o", "IdentitiesOnly=yes"] if self.identity else []
+        argv = ["ssh", "-T", *identity, "-p", str(self.port), "-o", f"UserKnownHostsFile={self.known_hosts}",
                 "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
                 "-o", "ControlMaster=no"]
         if batch:

@@ -24,6 +24,7 @@ from harness.lab.info import LabInfo
 from harness.lab.runner import ANSIBLE_DIR, LOCAL_INVENTORY, SITE_PLAYBOOK, PlaybookRun, run_playbook
 from harness.lab.state import (
     DEFAULT_WORK_DIR,
+    MULTINODE_WORK_DIR,
     LabStatus,
     default_work_dir,
     info_from_state,
@@ -194,17 +195,19 @@ def lab_up(inventory: str | Path | None = "ansible/inventory/local.yml", log: Pa
 
 
 def lab_down(log: Path | None = None, *, work_dir: Path | None = None) -> list[str]:
-    """Take the local lab down: everything its state file names, nothing else. Returns what was removed."""
+    """Take the labs of this machine down (the local lab, the namespace lab of inventory/multinode.yml): everything
+    their state files name, nothing else. Returns what was removed."""
     removed: list[str] = []
+    candidates = _candidates(work_dir) if work_dir else [*_candidates(None), MULTINODE_WORK_DIR]
     with lab_log(log):
-        for candidate in _candidates(work_dir):
+        for candidate in candidates:
             if (candidate == DEFAULT_WORK_DIR and not is_root()) or not os.path.exists(state_path(candidate)):
                 continue  # (a user without root cannot take root's lab down)
             with _lab_lock(candidate):
                 state = _read_candidate(candidate, explicit=work_dir is not None)
                 if state is None:
                     continue
-                kind = "degraded lab" if state.get("lab") == "degraded" else "local lab"
+                kind = {"degraded": "degraded lab", "netns": "namespace lab"}.get(str(state.get("lab")), "local lab")
                 removed += teardown(state, candidate)
                 logger.info("%s down: removed %d parts", kind, len(removed))
     return removed

@@ -22,6 +22,10 @@ DEFAULT_WORK_DIR = Path("/var/lib/vlbi-lab")
 """Root's lab: state, disk images and the sender node's keys (the images are sparse, so not under /run)."""
 
 
+MULTINODE_WORK_DIR = Path("/var/lib/vlbi-lab-multinode")
+"""inventory/multinode.yml's lab (netns_lab_work_dir there)."""
+
+
 def degraded_work_dir() -> Path:
     """Where a lab without root keeps its plain-directory disks and state (per user, 0700, owner checked)."""
     return Path(tempfile.gettempdir()) / f"vlbi-lab-{os.getuid()}"
@@ -145,6 +149,7 @@ class LabStatus:
     work_dir: str
     present: dict[str, bool] = field(default_factory=dict)
     info: LabInfo | None = None
+    lab: str = "local"
 
     @property
     def up(self) -> bool:
@@ -156,7 +161,7 @@ class LabStatus:
         return [name for name, ok in self.present.items() if not ok]
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": self.state, "work_dir": self.work_dir, "present": dict(self.present),
+        return {"state": self.state, "lab": self.lab, "work_dir": self.work_dir, "present": dict(self.present),
                 "info": self.info.to_json() if self.info else None}
 
     def summary(self) -> str:
@@ -165,13 +170,19 @@ class LabStatus:
         if self.state == "degraded":
             return f"degraded lab (no root): loopback, plain directories {', '.join(self.present)}"
         if self.state == "up":
-            return f"lab is up: {len(self.present)} parts present"
+            return f"{'namespace ' if self.lab == 'netns' else ''}lab is up: {len(self.present)} parts present"
         return f"lab is partly up; missing: {', '.join(self.missing)}"
 
 
 def probe(state: dict[str, Any], work_dir: Path) -> LabStatus:
     """Compare the state file with the kernel's view."""
     present: dict[str, bool] = {}
+    if state.get("lab") == "netns":
+        from harness.lab.netns import probe as netns_probe
+
+        present = netns_probe(state)
+        kind = "up" if all(present.values()) else ("down" if not any(present.values()) else "partial")
+        return LabStatus(kind, str(work_dir), present, None, lab="netns")
     if state.get("lab") == "degraded":
         present = {m: Path(m).is_dir() for m in mount_points(state)}
         return LabStatus("degraded", str(work_dir), present, info_from_state(state))
