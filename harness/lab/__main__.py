@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from harness.lab.errors import LabError
-from harness.lab.local import lab_down, lab_status, lab_up, provision, resolve_inventory
-from harness.lab.netns import is_netns_inventory, netns_up
+from harness.lab.local import lab_down, lab_status, lab_up, resolve_inventory
+from harness.lab.netns import is_netns_inventory, provision_lab
 from harness.lab.preflight import blocking_failures, preflight
 from harness.lab.state import MULTINODE_WORK_DIR
 
@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     log_path = opts.log or _default_log()
     try:
         if opts.command == "up" and is_netns_inventory(resolve_inventory(opts.inventory) or Path()):
-            lab = netns_up(resolve_inventory(opts.inventory) or Path(), log_path)
+            lab = provision_lab(resolve_inventory(opts.inventory) or Path(), log_path)
             print(f"namespace lab up in {lab.seconds:.1f} s: nodes {', '.join(lab.nodes)} (state {lab.work_dir})")
             print("no change" if not lab.changed else f"changed ({len(lab.changed)}): " + "; ".join(lab.changed))
             if opts.idempotence:
-                again = netns_up(resolve_inventory(opts.inventory) or Path(), log_path)
-                print("second run: " + ("no change" if not again.changed else "CHANGED: " + "; ".join(again.changed)))
-                return 1 if again.changed else 0
+                lab = provision_lab(resolve_inventory(opts.inventory) or Path(), log_path)
+                print("second run: " + ("no change" if not lab.changed else "CHANGED: " + "; ".join(lab.changed)))
+                return 1 if lab.changed else 0
             print(f"run log: {log_path}")
         elif opts.command == "up":
             started = time.monotonic()
@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{mark} {check.name}: {check.detail}")
             return 1 if blocking_failures(checks) else 0
         elif opts.command == "provision":
-            run = provision(opts.inventory, log_path, limit=opts.limit, check_mode=opts.check)
-            print(f"{run.summary()} ({run.seconds:.1f} s; run log {log_path})")
+            path = resolve_inventory(opts.inventory) or Path()
+            done = provision_lab(path, log_path, limit=opts.limit, check_mode=opts.check)
+            print(f"{done.summary} ({done.seconds:.1f} s; run log {log_path})")
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -74,6 +74,21 @@ class LabInfo:
                 "--port", str(ssh.port), "--identity", ssh.identity, "--known-hosts", ssh.known_hosts,
                 "--cwd", cwd or os.getcwd(), "--python", self.sender_python, "--", *argv]
 
+    recorder_node = "recorder"
+    recorder_ssh: SshTarget | None = None
+    """The local lab's recorder node is this machine."""
+
+    @property
+    def recorder_python(self) -> str:
+        return sys.executable
+
+    @property
+    def control_bind(self) -> str:
+        return "127.0.0.1"
+
+    def recorder_command(self, argv: list[str]) -> list[str]:
+        return list(argv)
+
     def sender_shell(self, argv: list[str]) -> str:
         """The sender command as one shell line, for logs and for people."""
         return shlex.join(self.sender_command(argv))

@@ -13,6 +13,7 @@ import logging
 import shutil
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,37 +39,52 @@ log = logging.getLogger("harness.lab")
 
 
 @dataclass
-class NetnsLabUp:
-    work_dir: Path
+class Provisioned:
+    work_dir: Path | None
     nodes: list[str]
     changed: list[str]
     seconds: float
+    summary: str
 
 
 def is_netns_inventory(path: Path) -> bool:
     return path.is_file() and "netns_lab:" in path.read_text()
 
 
-def netns_up(inventory: Path, log_path: Path | None, *, timeout: float = 1200.0) -> NetnsLabUp:
-    """Bring the namespace lab up (idempotent); raises PlaybookFailed naming the host and the task."""
-    parsed = read_inventory(inventory)
-    if parsed.netns_work_dir is None:
-        raise LabError(f"{inventory}: no netns_lab_work_dir for the netns_lab host")
-    work_dir = Path(parsed.netns_work_dir)
-    private_dir(work_dir, create=True)
-    from harness.lab.wheel import build_wheel
+def provision_lab(inventory: Path, log_path: Path | None, *, limit: str | None = None, check_mode: bool = False,
+                  timeout: float = 1800.0) -> Provisioned:
+    """ansible/site.yml against an inventory, with the harness wheel of this checkout for its nodes (idempotent).
 
+    For a namespace lab (a netns_lab group) this brings the lab up; its nodes then borrow this machine's
+    dependencies of the harness (they share its filesystem). Raises PlaybookFailed naming the host and task.
+    """
+    parsed = read_inventory(inventory)
+    work_dir = Path(parsed.netns_work_dir) if parsed.netns_work_dir else None
     started = time.monotonic()
     with lab_log(log_path):
-        wheel = build_wheel(work_dir / "wheel")
-        extravars = {"harness_node_wheel": str(wheel), "harness_node_python": getattr(sys, "_base_executable", sys.executable),
-                     "harness_node_deps_from": sysconfig.get_paths()["purelib"]}
-        run = run_playbook(SITE_PLAYBOOK, inventory, extravars=extravars, timeout=timeout, log_path=log_path)
-        run.raise_for_failure()
-        if read_state(work_dir) is None:
+        if work_dir is not None:
+            private_dir(work_dir, create=True)
+            wheel_dir = work_dir / "wheel"
+        else:
+            wheel_dir = Path(tempfile.mkdtemp(prefix="vlbi-harness-wheel-"))
+        from harness.lab.wheel import build_wheel
+
+        try:
+            wheel = build_wheel(wheel_dir)
+            extravars: dict[str, Any] = {"harness_node_wheel": str(wheel)}
+            if work_dir is not None:
+                extravars.update(harness_node_python=getattr(sys, "_base_executable", sys.executable),
+                                 harness_node_deps_from=sysconfig.get_paths()["purelib"])
+            run = run_playbook(SITE_PLAYBOOK, inventory, extravars=extravars, timeout=timeout, log_path=log_path,
+                               limit=limit, check_mode=check_mode)
+            run.raise_for_failure()
+        finally:
+            if work_dir is None:
+                shutil.rmtree(wheel_dir, ignore_errors=True)
+        if work_dir is not None and not check_mode and read_state(work_dir) is None:
             raise LabError(f"{SITE_PLAYBOOK.name} ran but wrote no lab state at {state_path(work_dir)}")
-        log.info("namespace lab up in %.1f s: %s", time.monotonic() - started, run.summary())
-    return NetnsLabUp(work_dir, list(parsed.nodes), run.changed, time.monotonic() - started)
+        log.info("provisioned in %.1f s: %s", time.monotonic() - started, run.summary())
+    return Provisioned(work_dir, list(parsed.nodes), run.changed, time.monotonic() - started, run.summary())
 
 
 def node_mounts(pid: int) -> dict[str, str]:

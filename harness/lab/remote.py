@@ -103,9 +103,9 @@ def main(args: list[str] | None = None) -> int:
         parser.error("no command given after --")
     if opts.node:
         return node_main(argv)
-    if not (opts.host and opts.identity and opts.known_hosts):
-        parser.error("--host, --identity and --known-hosts are needed")
-    target = SshTarget(host=opts.host, user=opts.user, identity=opts.identity, known_hosts=opts.known_hosts,
+    if not (opts.host and opts.known_hosts):
+        parser.error("--host and --known-hosts are needed")
+    target = SshTarget(host=opts.host, user=opts.user, identity=opts.identity or "", known_hosts=opts.known_hosts,
                        port=opts.port)
     return controller_main(target, opts.cwd, opts.python, argv)
 

@@ -6,6 +6,7 @@ that the same sources give the same bytes and a second provisioning copies nothi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -18,6 +19,17 @@ from harness.lab.errors import LabError
 SOURCE = Path(__file__).resolve().parents[2]
 FIXED_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip file can hold
 BUILD_TIMEOUT_S = 300
+
+
+def source_digest(root: Path | None = None) -> str:
+    """sha256 over the harness package's files (names and bytes): the same version built from other sources
+    differs here. The installed package on a node gives the same digest as the checkout it was built from."""
+    package = root or Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and p.suffix in (".py", ".j2", ".typed")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def build_wheel(dest: Path) -> Path:

@@ -10,11 +10,15 @@ import contextlib
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import pytest
 
 from harness.pytest_plugin.collect import ScenarioFile, is_scenario_file
 from harness.pytest_plugin.items import active_runs
+
+if TYPE_CHECKING:
+    from harness.scenario.engine import ScenarioRun
 
 MARKERS = {
     "scenario": "a scenario item (preflight, a scan, or the thresholds verdict)",
@@ -37,9 +41,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--abort-on-breach", action="store_true", help="stop at the first breached threshold")
     group.addoption("--acceptance", action="store_true", help="also write the acceptance report")
     group.addoption("--keep-lab", action="store_true", help="leave a lab this run brought up running")
+    group.addoption("--provision", action="store_true",
+                    help="inventory labs: run ansible/site.yml and install the harness on every node first")
 
 
+_session: pytest.Session | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _session
+    _session = session
+
+
+def _open_runs() -> list[ScenarioRun]:
+    return active_runs(_session) if _session is not None else []
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist: every item of a scenario file on one worker (they share one run); -n 2 runs two files at once
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     scale = config.getoption("duration_scale")
@@ -59,8 +81,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     stopping, so that no press between the first and the teardown can leave the recorder or the lab behind."""
     global _presses
     _presses += 1
-    if _presses > 1 and active_runs:
-        for run in list(active_runs):
+    runs = _open_runs()
+    if _presses > 1 and runs:
+        for run in list(runs):
             run.hurry_stop(_presses - 1)
         return
     raise KeyboardInterrupt("SIGTERM" if signum == signal.SIGTERM else "")
@@ -90,13 +113,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Close every run still open: after Ctrl-C, -x or a crash, as after a normal end."""
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    for run in list(active_runs):
+    runs = active_runs(session)
+    for run in list(runs):
         run.stop(interrupted=interrupted)
-        active_runs.remove(run)
+        runs.remove(run)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The last chance: a run that a signal kept from closing in pytest_sessionfinish is stopped here."""
-    for run in list(active_runs):
+    runs = _open_runs()
+    for run in list(runs):
         run.stop(interrupted=True)
-        active_runs.remove(run)
+        runs.remove(run)

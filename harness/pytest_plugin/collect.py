@@ -86,8 +86,8 @@ class ScenarioFile(pytest.File):
                 jive5ab_bin=config.getoption("jive5ab_bin"), jive5ab_image=config.getoption("jive5ab_image"),
                 lab=config.getoption("lab"), duration_scale=config.getoption("duration_scale"),
                 abort_on_breach=config.getoption("abort_on_breach"), acceptance=config.getoption("acceptance"),
-                keep_lab=config.getoption("keep_lab"),
+                keep_lab=config.getoption("keep_lab"), provision=config.getoption("provision"),
             )
             self._run = ScenarioRun(self.scenario, self.path, self.text, options, self.scan_names())
-            active_runs.append(self._run)
+            active_runs(self.session).append(self._run)
         return self._run

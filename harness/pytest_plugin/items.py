@@ -15,7 +15,12 @@ if TYPE_CHECKING:
     from harness.pytest_plugin.collect import ScenarioFile
     from harness.scenario.engine import ScenarioRun
 
-active_runs: list[ScenarioRun] = []
+ACTIVE_RUNS = pytest.StashKey[list["ScenarioRun"]]()
+"""The scenario runs still open in this pytest session (closed at its end, or after Ctrl-C)."""
+
+
+def active_runs(session: pytest.Session) -> list[ScenarioRun]:
+    return session.stash.setdefault(ACTIVE_RUNS, [])
 
 
 class ScenarioFailure(Exception):
@@ -103,14 +108,19 @@ class ScanItem(ScenarioItem):
         if slot.error is not None:  # a bug of the harness: shown with its traceback, under this scan's name
             error = slot.error
             raise HarnessBug(f"scan {self.scan}: {type(error).__name__}: {error}") from error
-        if slot.outcome is None:
+        if not slot.outcomes:
             pytest.skip(f"scan {self.scan} not recorded: {slot.skipped}")
-        outcome = slot.outcome
-        for key in ("frames_sent", "valid_frames", "lost_frames", "invalid_frames", "duplicate_frames",
-                    "out_of_order_frames", "payload_errors", "rate_gbps"):
-            self.user_properties.append((key, getattr(outcome, key)))
-        if not outcome.passed:
-            raise ScenarioFailure(f"scan {outcome.name}: {outcome.summary() or 'not validated'}")
+        failed = []
+        for outcome in slot.outcomes:
+            where = f"{outcome.recorder_node}:" if slot.expected > 1 else ""
+            for key in ("frames_sent", "valid_frames", "lost_frames", "invalid_frames", "duplicate_frames",
+                        "out_of_order_frames", "payload_errors", "rate_gbps"):
+                self.user_properties.append((f"{where}{key}", getattr(outcome, key)))
+            if not outcome.passed:
+                node = f" on {outcome.recorder_node}" if slot.expected > 1 else ""
+                failed.append(f"scan {outcome.name}{node}: {outcome.summary() or 'not validated'}")
+        if failed:
+            raise ScenarioFailure("; ".join(failed))
 
 
 class VerdictItem(ScenarioItem):
@@ -122,8 +132,9 @@ class VerdictItem(ScenarioItem):
             self._start(run)
         run.wait_done(tick=self.show_progress)
         run.finalize()
-        if run in active_runs:
-            active_runs.remove(run)
+        runs = active_runs(self.session)
+        if run in runs:
+            runs.remove(run)
         for threshold in run.thresholds:
             self.user_properties.append((threshold.name, threshold.value))
         if run.preflight is not None and not run.preflight.passed:

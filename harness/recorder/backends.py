@@ -61,12 +61,20 @@ def _attach(backend: str, control: str, log_dir: Path) -> VsisRecorder:
     return _connect(backend, host, port, log_dir, None)
 
 
+Launcher = Callable[[list[str]], list[str]]
+"""Turns a recorder's command line into the one that runs it on its node (over SSH); identity for this machine."""
+
+
+def _here(argv: list[str]) -> list[str]:
+    return argv
+
+
 def open_reference(
     *, log_dir: Path, control: str | None = None, block_size: int | str | None = None, bind: str = "127.0.0.1",
-    mounts: Sequence[str] | None = None, **_: object,
+    mounts: Sequence[str] | None = None, launch: Launcher = _here, **_: object,
 ) -> VsisRecorder:
     """Attach to a ``vdif-record`` (control) or start one on a free port, allowed to write only under
-    ``mounts`` (directory globs) when given."""
+    ``mounts`` (directory globs) when given; on another node through ``launch``."""
     if control:
         return _attach("reference", control, log_dir)
     argv = [sys.executable, "-m", "harness.recorder", "--port", "0", "--bind", bind]
@@ -74,21 +82,22 @@ def open_reference(
         argv += ["--allow", mount]
     if block_size is not None:
         argv += ["--block-size", size_argument(block_size)]
-    process = RecorderProcess(argv, log_dir / PROCESS_LOG, backend="reference")
+    process = RecorderProcess(launch(argv), log_dir / PROCESS_LOG, backend="reference")
     try:
         match = process.wait_for_line(r"listening on ([\d.]+):(\d+)")
     except BaseException:
         process.stop()
         raise
-    host = match[1] if match[1] != "0.0.0.0" else "127.0.0.1"
+    host = match[1] if match[1] != "0.0.0.0" else bind
     return _connect("reference", host, int(match[2]), log_dir, process)
 
 
 def open_jive5ab(
     *, log_dir: Path, control: str | None = None, binary: str | None = None, image: str | None = None,
-    block_size: int | str | None = None, bind: str = "127.0.0.1", mounts: Sequence[str] | None = None, **_: object,
+    block_size: int | str | None = None, bind: str = "127.0.0.1", mounts: Sequence[str] | None = None,
+    launch: Launcher = _here, **_: object,
 ) -> VsisRecorder:
-    """Attach to jive5ab, or start it from a binary or an image.
+    """Attach to jive5ab, or start it from a binary (on another node through ``launch``) or an image.
 
     Preference: ``control``, then ``binary``, then ``image``, then ``$JIVE5AB_BIN``.
     """
@@ -98,24 +107,29 @@ def open_jive5ab(
     if not binary and not image:
         raise RecorderError(f"give a control host:port, a binary (--jive5ab-bin or ${JIVE5AB_ENV}) or an image",
                             backend="jive5ab")
-    port = free_tcp_port()
+    remote = launch is not _here
+    if remote and not binary:
+        raise RecorderError("on another node jive5ab starts from a binary there (recorder.binary) or is attached to "
+                            "(recorder.control); its container is the jive5ab role's", backend="jive5ab")
+    port = free_tcp_port() if not remote else 2620
     options = ["-m", "2", "-p", str(port)]
     if block_size is not None:
         options += ["-B", size_argument(block_size)]
     owner: RecorderProcess | RecorderContainer
     if binary:
-        if not os.access(binary, os.X_OK):
+        if not remote and not os.access(binary, os.X_OK):
             raise RecorderError(f"{binary} is not an executable file", backend="jive5ab")
-        owner = RecorderProcess([binary, *options], log_dir / PROCESS_LOG, backend="jive5ab")
+        owner = RecorderProcess(launch([binary, *options]), log_dir / PROCESS_LOG, backend="jive5ab")
     else:
         volumes = sorted(mounts) if mounts is not None else sorted(glob.glob("/mnt/disk[0-9]*"))
         owner = RecorderContainer(str(image), [JIVE5AB_IN_IMAGE, *options], log_dir / PROCESS_LOG, mounts=volumes)
+    host = bind if remote else "127.0.0.1"
     try:
-        wait_for_port("127.0.0.1", port, START_TIMEOUT, owner.alive)
+        wait_for_port(host, port, START_TIMEOUT, owner.alive)
     except RecorderError as exc:
         owner.stop()
         raise RecorderError(exc.message, backend="jive5ab", log_tail=owner.log_tail()) from None
-    return _connect("jive5ab", "127.0.0.1", port, log_dir, owner)
+    return _connect("jive5ab", host, port, log_dir, owner)
 
 
 BACKENDS: dict[str, Callable[..., VsisRecorder]] = {
@@ -127,7 +141,7 @@ BACKENDS: dict[str, Callable[..., VsisRecorder]] = {
 def open_recorder(
     backend: str, *, log_dir: Path | str, control: str | None = None, binary: str | None = None,
     image: str | None = None, block_size: int | str | None = None, bind: str = "127.0.0.1",
-    mounts: Sequence[str] | None = None,
+    mounts: Sequence[str] | None = None, launch: Launcher = _here,
 ) -> VsisRecorder:
     """A recorder by backend name, attached or started; use it as a context manager.
 
@@ -140,4 +154,4 @@ def open_recorder(
     directory = Path(log_dir)
     directory.mkdir(parents=True, exist_ok=True)
     return opener(log_dir=directory, control=control, binary=binary, image=image, block_size=block_size, bind=bind,
-                  mounts=mounts)
+                  mounts=mounts, launch=launch)

@@ -26,6 +26,8 @@ from harness import __version__
 from harness.lab.errors import LabError
 from harness.scenario import run_lock
 from harness.scenario.errors import SYSTEM_FAULTS
+from harness.scenario.node_metrics import NodeProbe
+from harness.scenario.nodes import NodePair
 from harness.scenario.outcome import ScanOutcome
 from harness.scenario.recording import ScanRecorder
 from harness.scenario.run_dir import RunDirectory, utc_now
@@ -91,14 +93,22 @@ def versions(recorder: str | None) -> dict[str, str | None]:
 
 @dataclass
 class ScanSlot:
-    """A scheduled scan: its outcome once recorded and validated, and an event for whoever waits."""
+    """A scheduled scan: its outcomes (one per recorder node) once recorded and validated, and an event for
+    whoever waits."""
 
     name: str
-    outcome: ScanOutcome | None = None
+    outcomes: list[ScanOutcome] = field(default_factory=list)
+    expected: int = 1
+    """Recorder nodes recording this scan at once."""
     skipped: str | None = None
     error: Exception | None = None
     """A bug of the harness met while recording this scan (re-raised by its test item)."""
     done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def outcome(self) -> ScanOutcome | None:
+        """The first node's outcome (the only one on a one-recorder lab)."""
+        return self.outcomes[0] if self.outcomes else None
 
 
 class ScenarioRun:
@@ -119,10 +129,11 @@ class ScenarioRun:
         self.thresholds: list[ThresholdResult] = []
         self.verdict: str | None = None
         self.abort_reason: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._pool: ProcessPoolExecutor | None = None
-        self._recorder: ScanRecorder | None = None
+        self._recorders: list[ScanRecorder] = []
+        self._probes: list[NodeProbe] = []
         self._finalized = False
         self.hurry = threading.Event()
         self._run_lock: run_lock.RunLock | None = None
@@ -147,9 +158,14 @@ class ScenarioRun:
                 with self.run_dir.log("lab").open("a") as fh:
                     fh.write(f"stopped {line}\n")
             with keep_signal_handlers():
-                bring_up(self.scenario, self.options, self.run_dir, self.preflight)
+                bring_up(self.scenario, self.options, self.run_dir, self.preflight, announce=self._announce)
             self.write_results()
         return self.preflight
+
+    def _announce(self, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        with self.run_dir.log("lab").open("a") as fh:
+            fh.write(line + "\n")
 
     # -- the scans -----------------------------------------------------------------------------------
     def start(self, selected: list[str]) -> None:
@@ -161,41 +177,75 @@ class ScenarioRun:
             if name not in selected:
                 slot.skipped = "deselected"
                 slot.done.set()
-        if not preflight.passed or preflight.recorder is None or preflight.nodes is None:
+        if not preflight.passed or not preflight.recorders or not preflight.pairs:
             self._skip_remaining("preflight failed")
             self.done.set()
             return
-        self._recorder = ScanRecorder(self.scenario, self.options, self.run_dir, preflight.recorder,
-                                      preflight.nodes, self.stop_requested)
+        probes = self._node_probes(preflight)
+        for index, pair in enumerate(preflight.pairs):
+            node_probes = {"recorder": probes[pair.recorder_node]} if pair.recorder_node in probes else {}
+            if index == 0 and isinstance(pair, NodePair) and pair.sender.name in probes:
+                node_probes["sender"] = probes[pair.sender.name]
+            self._recorders.append(ScanRecorder(self.scenario, self.options, self.run_dir,
+                                                preflight.recorders[pair.recorder_node], pair, self.stop_requested,
+                                                node_probes))
+        for slot in self.slots.values():
+            slot.expected = len(self._recorders)
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
                                          initializer=ignore_terminal_signals)
         self._thread = threading.Thread(target=self._run_scans, args=(selected,), name="scans", daemon=True)
         self._thread.start()
 
+    def _node_probes(self, preflight: Preflight) -> dict[str, NodeProbe]:
+        """Inventory labs: each node's own probe, over SSH, for the whole run."""
+        found: dict[str, NodeProbe] = {}
+        for pair in preflight.pairs:
+            if not isinstance(pair, NodePair):
+                continue
+            for node in (pair.sender, pair.recorder):
+                if node.name not in found:
+                    found[node.name] = NodeProbe(node, self.scenario.metrics_period, self.run_dir.log("lab"))
+        self._probes = list(found.values())
+        return found
+
+    def _record_everywhere(self, name: str) -> None:
+        """One scan on every recorder node at once, each with its own sender; each outcome submitted."""
+        slot = self.slots[name]
+
+        def record(recorder: ScanRecorder) -> None:
+            try:
+                outcome, target = recorder.record(name)
+            except SYSTEM_FAULTS as exc:  # the system under test failed this scan: a finding on that node
+                outcome = ScanOutcome(name=name, started=utc_now(), finished=utc_now(), recorder_node=recorder.node)
+                outcome.problems.append(f"recording {name} on {recorder.node} failed: {type(exc).__name__}: {exc}")
+                target = None
+            except Exception as exc:  # a bug of the harness: its scan item shows the traceback; the run goes on
+                slot.error = exc
+                outcome = ScanOutcome(name=name, started=utc_now(), finished=utc_now(), recorder_node=recorder.node)
+                outcome.problems.append(f"harness error while recording {name}: {type(exc).__name__}: {exc} "
+                                        "(traceback in the test report)")
+                target = None
+            self._submit(slot, outcome, target)
+
+        threads = [threading.Thread(target=record, args=(r,), name=f"scan-{r.node}", daemon=True)
+                   for r in self._recorders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
     def _run_scans(self, selected: list[str]) -> None:
-        recorder = self._recorder
-        if recorder is None:
+        if not self._recorders:
             return
         try:
-            recorder.start_metrics()
+            for recorder in self._recorders:
+                recorder.start_metrics()
             ordered = [name for name in self.slots if name in selected]
             recorded = []
             for index, name in enumerate(ordered):
                 if self.stop_requested.is_set():
                     break
-                try:
-                    outcome, target = recorder.record(name)
-                except SYSTEM_FAULTS as exc:  # the system under test failed this scan: a finding
-                    outcome = ScanOutcome(name=name, started=utc_now(), finished=utc_now())
-                    outcome.problems.append(f"recording {name} failed: {type(exc).__name__}: {exc}")
-                    target = None
-                except Exception as exc:  # a bug of the harness: its scan item shows the traceback; the run goes on
-                    self.slots[name].error = exc
-                    outcome = ScanOutcome(name=name, started=utc_now(), finished=utc_now())
-                    outcome.problems.append(f"harness error while recording {name}: {type(exc).__name__}: {exc} "
-                                            "(traceback in the test report)")
-                    target = None
-                self._submit(self.slots[name], outcome, target)
+                self._record_everywhere(name)
                 recorded.append(self.slots[name])
                 if index + 1 < len(ordered):
                     self.stop_requested.wait(self.scenario.schedule.gap * self.options.duration_scale)
@@ -204,7 +254,8 @@ class ScenarioRun:
                     if self.hurry.is_set():
                         self._drop_validations()
         finally:
-            recorder.stop_metrics()
+            for recorder in self._recorders:
+                recorder.stop_metrics()
             self._skip_remaining(self.abort_reason or "run interrupted")
             self.done.set()
 
@@ -257,10 +308,13 @@ class ScenarioRun:
                 self.abort_reason = f"aborted after scan {outcome.name} failed (--abort-on-breach)"
                 self.stop_requested.set()
         finally:
-            slot.outcome = outcome
-            slot.skipped = None
+            with self._lock:
+                slot.outcomes.append(outcome)
+                slot.skipped = None
+                complete = len(slot.outcomes) >= slot.expected
             self.write_results()
-            slot.done.set()
+            if complete:
+                slot.done.set()
 
     def _skip_remaining(self, reason: str) -> None:
         for slot in self.slots.values():
@@ -282,13 +336,14 @@ class ScenarioRun:
                 tick()
 
     def progress_line(self) -> str:
-        recorder = self._recorder
-        finished = [s.outcome for s in self.slots.values() if s.outcome is not None]
-        lost = sum(o.lost_frames for o in finished)
+        recorder = self._recorders[0] if self._recorders else None
+        finished = [s for s in self.slots.values() if s.done.is_set() and s.outcomes]
+        lost = sum(o.lost_frames for s in finished for o in s.outcomes)
         current = recorder.current if recorder else None
         total = len(self.slots)
         index = len(finished) + (1 if current else 0)
-        rate = recorder.current_gbps() if recorder else None
+        rates = [r.current_gbps() for r in self._recorders]
+        rate = sum(r for r in rates if r is not None) if any(r is not None for r in rates) else None
         left = (total - len(finished)) * (self.scenario.schedule.scan_length + self.scenario.schedule.gap) \
             * self.options.duration_scale
         shown = "-" if rate is None else f"{rate:.3f}"
@@ -303,8 +358,8 @@ class ScenarioRun:
             if interrupted and self.abort_reason is None:
                 self.abort_reason = "run interrupted"
             self.stop_requested.set()
-            if self._recorder is not None:
-                self._recorder.interrupt()
+            for recorder in self._recorders:
+                recorder.interrupt()
             if self._thread is not None:
                 self._thread.join(timeout=300)  # jive5ab's record=off alone may take minutes
             self.finalize(interrupted=interrupted)
@@ -333,12 +388,15 @@ class ScenarioRun:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=self.hurry.is_set())
         outcomes = self.outcomes()
-        recorder = self._recorder
-        if recorder is not None:
+        for recorder in self._recorders:
             recorder.stop_metrics()
-        udp = recorder.udp_errors() if recorder else {}
-        self.thresholds = evaluate(self.scenario.thresholds, outcomes, rcvbuf_errors=udp.get("RcvbufErrors"),
-                                   min_disk_free=recorder.lowest_free() if recorder else None)
+        for probe in self._probes:
+            probe.close()
+        errors = [r.udp_errors().get("RcvbufErrors") for r in self._recorders]
+        free = [f for f in (r.lowest_free() for r in self._recorders) if f is not None]
+        self.thresholds = evaluate(self.scenario.thresholds, outcomes,
+                                   rcvbuf_errors=sum(e for e in errors if e is not None) if errors else None,
+                                   min_disk_free=min(free) if free else None)
         failed = (self.preflight is not None and not self.preflight.passed) or any(
             not t.passed for t in self.thresholds) or any(not o.passed for o in outcomes)
         interrupted = interrupted or self.abort_reason == "run interrupted"
@@ -359,7 +417,9 @@ class ScenarioRun:
                 self._run_lock.release()
 
     def outcomes(self) -> list[ScanOutcome]:
-        return [s.outcome for s in self.slots.values() if s.outcome is not None]
+        """Every scan on every recorder node, in schedule order."""
+        with self._lock:
+            return [o for s in self.slots.values() for o in list(s.outcomes)]
 
     def _render_reports(self) -> None:
         """HTML report, trend index and acceptance report; a failure here never loses results.json."""
@@ -407,11 +467,20 @@ class ScenarioRun:
             "orphans_stopped": list(self.orphans_stopped),
             "thresholds": [t.to_json() for t in self.thresholds],
             "environment": preflight.environment if preflight else {},
-            "logs": {name: f"{name}.log" for name in ("sender", "recorder", "lab", "report")
-                     if self.run_dir.log(name).exists()},
+            "logs": self._logs(),
             "metrics": "metrics.jsonl",
             "wall_seconds": round(time.time() - self.run_dir.created, 3),
         }
+
+    def _logs(self) -> dict[str, str]:
+        """Log name -> path in the run folder; a recorder node's logs under nodes/<node>/."""
+        root = self.run_dir.path
+        found = {name: f"{name}.log" for name in ("sender", "recorder", "lab", "report")
+                 if self.run_dir.log(name).exists()}
+        found.update({p.stem: p.name for p in sorted(root.glob("sender-*.log"))})
+        found.update({f"{p.parent.name} {p.stem}": str(p.relative_to(root))
+                      for p in sorted(root.glob("nodes/*/*.log"))})
+        return found
 
     def write_results(self, finished: bool = False) -> None:
         with self._lock:

@@ -91,8 +91,10 @@ class MetricsSampler:
     """A thread that calls ``sample()`` every period and hands each result to ``sink``."""
 
     def __init__(self, period: float, mount_points: list[str], sink: Callable[[dict[str, Any]], None],
-                 sources: dict[str, Callable[[], dict[str, Any] | None]]) -> None:
+                 sources: dict[str, Callable[[], dict[str, Any] | None]], *, local: bool = True) -> None:
         self.period = period
+        self.local = local
+        """False: this machine's kernel counters and disks are not the recorder node's (a node probe gives those)."""
         self.mount_points = mount_points
         self.sink = sink
         self.sources = sources
@@ -130,8 +132,10 @@ class MetricsSampler:
                 sample[name] = source()
             except SAMPLE_FAULTS as exc:  # a fault of what is sampled: the gap shows in the data
                 sample[name] = {"error": f"{type(exc).__name__}: {exc}"}
-        sample["udp"] = {k: v for k, v in udp_counters().items() if k in ("InDatagrams", "RcvbufErrors", "InErrors")}
-        sample["disks"] = self._disks(now)
+        if self.local:
+            counters = udp_counters()
+            sample["udp"] = {k: v for k, v in counters.items() if k in ("InDatagrams", "RcvbufErrors", "InErrors")}
+            sample["disks"] = self._disks(now)
         return sample
 
     def _disks(self, now: float) -> dict[str, dict[str, float | int | None]]:

@@ -6,13 +6,18 @@ import contextlib
 import os
 import platform
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.lab.info import SshTarget
+from harness.lab.inventory import InventoryNode
+
 
 class Nodes(Protocol):
-    """What the engine needs of a lab (harness.lab.LabInfo has these)."""
+    """What the engine needs of one recorder node and the sender node that feeds it (harness.lab.LabInfo, the
+    loopback stand-in and an inventory lab's NodePair have these)."""
 
     sender_ip: str
     recorder_ip: str
@@ -22,7 +27,23 @@ class Nodes(Protocol):
     @property
     def disk_glob(self) -> str: ...
 
+    @property
+    def recorder_node(self) -> str: ...
+
+    @property
+    def recorder_ssh(self) -> SshTarget | None:
+        """None: the recorder node is this machine (its recordings are read here)."""
+
+    @property
+    def recorder_python(self) -> str: ...
+
+    @property
+    def control_bind(self) -> str:
+        """The address the recorder's control port listens on, reachable from this machine."""
+
     def sender_command(self, argv: list[str]) -> list[str]: ...
+
+    def recorder_command(self, argv: list[str]) -> list[str]: ...
 
     def to_json(self) -> dict[str, Any]: ...
 
@@ -53,7 +74,15 @@ class LoopbackNodes:
     def disk_glob(self) -> str:
         return mount_glob(self.mount_points)
 
+    recorder_node: str = "recorder"
+    recorder_ssh: SshTarget | None = None
+    recorder_python: str = sys.executable
+    control_bind: str = "127.0.0.1"
+
     def sender_command(self, argv: list[str]) -> list[str]:
+        return argv
+
+    def recorder_command(self, argv: list[str]) -> list[str]:
         return argv
 
     def to_json(self) -> dict[str, Any]:
@@ -63,6 +92,61 @@ class LoopbackNodes:
     def remove(self) -> None:
         for path in self.made:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def remote_argv(node: InventoryNode, argv: list[str]) -> list[str]:
+    """``argv`` run on ``node`` over SSH from its harness venv, signals relayed, output and exit code back
+    (harness.lab.remote)."""
+    if argv and argv[0] == sys.executable:
+        argv = [node.python, *argv[1:]]
+    ssh = node.ssh
+    return [sys.executable, "-m", "harness.lab.remote", "--host", ssh.host, "--user", ssh.user, "--port", str(ssh.port),
+            "--identity", ssh.identity, "--known-hosts", ssh.known_hosts, "--cwd", "/", "--python", node.python,
+            "--", *argv]
+
+
+@dataclass
+class NodePair:
+    """One recorder node of an inventory lab and the sender node that feeds it, as the engine sees them."""
+
+    sender: InventoryNode
+    recorder: InventoryNode
+    mtu: int = 9000
+    lab: str = ""
+
+    def __post_init__(self) -> None:
+        self.sender_ip = self.sender.data_address
+        self.recorder_ip = self.recorder.data_address
+        self.mount_points = list(self.recorder.mount_points)
+
+    @property
+    def disk_glob(self) -> str:
+        return mount_glob(self.mount_points)
+
+    @property
+    def recorder_node(self) -> str:
+        return self.recorder.name
+
+    @property
+    def recorder_ssh(self) -> SshTarget | None:
+        return self.recorder.ssh
+
+    @property
+    def recorder_python(self) -> str:
+        return self.recorder.python
+
+    @property
+    def control_bind(self) -> str:
+        return self.recorder.ssh.host
+
+    def sender_command(self, argv: list[str]) -> list[str]:
+        return remote_argv(self.sender, argv)
+
+    def recorder_command(self, argv: list[str]) -> list[str]:
+        return remote_argv(self.recorder, argv)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lab": self.lab, "sender": self.sender.to_json(), "recorder": self.recorder.to_json(), "mtu": self.mtu}
 
 
 def mount_glob(mount_points: list[str]) -> str:

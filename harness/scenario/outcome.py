@@ -42,11 +42,16 @@ class ScanOutcome:
     sender: dict[str, Any] = field(default_factory=dict)
     check: dict[str, Any] = field(default_factory=dict)
     deleted: bool = False
+    recorder_node: str = "recorder"
+    """The node that recorded the scan."""
+    validated_on: str | None = None
+    """The node the checker ran on (where the recording is): None until validated."""
 
     def apply_check(self, check: dict[str, Any], frame_bytes: int) -> None:
         """Take the checker's counts; lost = sent frames that did not arrive as valid distinct frames."""
         self.check = check
         self.validated = True
+        self.validated_on = check.get("validated_on")
         for name in COUNTS:
             setattr(self, name, int(check.get(name, 0)))
         self.missing_frames = int(check.get("missing_frames", 0))

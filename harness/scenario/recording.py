@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.recorder.driver import VsisRecorder
 from harness.recorder.errors import RecorderError
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.metrics import MetricsSampler, ProcessProbe
+from harness.scenario.node_metrics import NodeProbe
 from harness.scenario.nodes import Nodes
 from harness.scenario.outcome import ScanOutcome
 from harness.scenario.run_dir import RunDirectory, utc_now
@@ -33,8 +36,8 @@ STARTUP_S = 8.0
 class ScanRecorder:
     """Drives the sender and the recorder for each scan and samples metrics while they run."""
 
-    def __init__(self, scenario: Scenario, options: RunOptions, run_dir: RunDirectory, recorder: Any,
-                 nodes: Nodes, stop: threading.Event) -> None:
+    def __init__(self, scenario: Scenario, options: RunOptions, run_dir: RunDirectory, recorder: VsisRecorder,
+                 nodes: Nodes, stop: threading.Event, probes: dict[str, NodeProbe] | None = None) -> None:
         self.scenario = scenario
         self.options = options
         self.run_dir = run_dir
@@ -45,12 +48,18 @@ class ScanRecorder:
         self.sender: SenderProcess | None = None
         self.next_sequence = 0
         self._control = threading.Lock()
-        self._recorder_probe = ProcessProbe(getattr(recorder, "pid", None))
+        self.remote = nodes.recorder_ssh is not None
+        self.node = nodes.recorder_node
+        self.probes = probes or {}
+        self._recorder_probe = ProcessProbe(None if self.remote else recorder.pid)
         self._last_sender: tuple[float, int] | None = None
         self._gbps: float | None = None
-        self.metrics = MetricsSampler(scenario.metrics_period, list(nodes.mount_points), self._sample_sink,
-                                      {"sender": self._sender_metrics, "recorder": self._recorder_metrics,
-                                       "harness": self._harness_metrics})
+        sources: dict[str, Callable[[], dict[str, Any] | None]] = {
+            "sender": self._sender_metrics, "recorder": self._recorder_metrics, "harness": self._harness_metrics}
+        for role, probe in self.probes.items():  # the nodes' own figures (inventory labs), from their probes
+            sources[f"{role}_node"] = probe.sample
+        self.metrics = MetricsSampler(scenario.metrics_period, [] if self.remote else list(nodes.mount_points),
+                                      self._sample_sink, sources, local=not self.remote)
 
     # -- metrics ------------------------------------------------------------------------------------
     def start_metrics(self) -> None:
@@ -60,6 +69,7 @@ class ScanRecorder:
         self.metrics.close()
 
     def _sample_sink(self, sample: dict[str, Any]) -> None:
+        sample["node"] = self.node
         self.run_dir.append_metrics(sample)
 
     def _sender_metrics(self) -> dict[str, Any] | None:
@@ -81,7 +91,7 @@ class ScanRecorder:
     def _recorder_metrics(self) -> dict[str, Any]:
         with self._control:
             status = self.recorder.status()
-        sample = {"recording": status.recording, "packets": status.packets, "lost": status.lost,
+        sample: dict[str, Any] = {"recording": status.recording, "packets": status.packets, "lost": status.lost,
                   "out_of_order": status.out_of_order, "bytes": status.bytes}
         sample.update(self._recorder_probe.sample() or {})
         return sample
@@ -96,16 +106,20 @@ class ScanRecorder:
         return self._gbps
 
     def udp_errors(self) -> dict[str, int]:
-        return self.metrics.udp_errors_since_start()
+        """The recorder node's kernel UDP counters since the run began."""
+        probe = self.probes.get("recorder")
+        return probe.udp_errors_since_start() if probe else self.metrics.udp_errors_since_start()
 
     def lowest_free(self) -> int | None:
-        return self.metrics.lowest_free
+        probe = self.probes.get("recorder")
+        return probe.lowest_free() if probe else self.metrics.lowest_free
 
     # -- one scan -----------------------------------------------------------------------------------
     def record(self, name: str) -> tuple[ScanOutcome, ScanTarget | None]:
         """Record one scan; its outcome (not yet validated) and where its data is."""
         scenario = self.scenario
-        outcome = ScanOutcome(name=name, started=utc_now(), nominal_gbps=self._nominal_frame_gbps())
+        outcome = ScanOutcome(name=name, started=utc_now(), nominal_gbps=self._nominal_frame_gbps(),
+                              recorder_node=self.node)
         flat = None
         try:
             with self._control:
@@ -117,7 +131,8 @@ class ScanRecorder:
         except SYSTEM_FAULTS as exc:  # the recorder refused: a finding for this scan
             outcome.problems.append(f"recorder refused to start {name}: {one_line(exc)}")
             outcome.finished = utc_now()
-            self._close_scan(ScanOutcome(name=name, started=outcome.started), flat is not None)  # best effort
+            self._close_scan(ScanOutcome(name=name, started=outcome.started, recorder_node=self.node),
+                             flat is not None)  # best effort
             return outcome, None
         self.current = outcome.name
         self.metrics.scan = outcome.name
@@ -132,7 +147,8 @@ class ScanRecorder:
             outcome.finished = utc_now()
             self.current = None
             self.metrics.scan = None
-        return outcome, ScanTarget(outcome.name, self.nodes.disk_glob, flat)
+        return outcome, ScanTarget(outcome.name, self.nodes.disk_glob, flat, node=self.node,
+                                   ssh=self.nodes.recorder_ssh, python=self.nodes.recorder_python)
 
     def _nominal_frame_gbps(self) -> float:
         stream = self.scenario.stream
@@ -152,7 +168,8 @@ class ScanRecorder:
         argv = sender_argv(stream, destination=destination, seconds=seconds, first_sequence=self.next_sequence,
                            progress=min(1.0, scenario.metrics_period),
                            bind=self.nodes.sender_ip if stream.multicast else None)
-        self.sender = SenderProcess(self.nodes.sender_command(argv), self.run_dir.log("sender"))
+        log = self.run_dir.log(f"sender-{self.node}" if self.remote else "sender")
+        self.sender = SenderProcess(self.nodes.sender_command(argv), log)
         self._last_sender = None
         self._guard_packets(outcome, seconds)
         try:
@@ -177,20 +194,17 @@ class ScanRecorder:
 
     def _guard_packets(self, outcome: ScanOutcome, seconds: float) -> None:
         """The recorder must count packets once the sender runs (jive5ab binds late, or not at all)."""
-        wait_for_packets = getattr(self.recorder, "wait_for_packets", None)
-        if wait_for_packets is None:
-            return
         try:
             with self._control:
-                wait_for_packets(timeout=min(seconds, 5.0) + STARTUP_S)
+                self.recorder.wait_for_packets(timeout=min(seconds, 5.0) + STARTUP_S)
         except SYSTEM_FAULTS as exc:  # the recorder is not receiving: a finding for this scan
             if self.sender is not None and self.sender.process.poll() is None:
                 outcome.problems.append(f"recorder counted no packets after the sender started: {one_line(exc)}")
 
     def _drain(self, outcome: ScanOutcome) -> None:
         """Until the recorder has counted every frame sent, or its count has stopped moving."""
-        status = getattr(self.recorder, "status", None)
-        if status is None or outcome.frames_sent is None:  # external source: the stream goes on; nothing to wait for
+        status = self.recorder.status
+        if outcome.frames_sent is None:  # external source: the stream goes on; nothing to wait for
             time.sleep(DRAIN_QUIET_S)
             return
         deadline = time.monotonic() + DRAIN_LIMIT_S

@@ -14,9 +14,11 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -142,3 +144,67 @@ def _remove_containers(run_id: str, killed: str) -> list[str]:
         return removed
     except DockerException:
         return []
+
+
+NODE_WAIT_ENV = "VLBI_NODE_WAIT"
+"""Seconds a run waits for a lab node another run holds (default NODE_WAIT_S)."""
+NODE_WAIT_S = 300.0
+
+
+@dataclass
+class NodeLocks:
+    """The lab nodes a run holds (flocks: the kernel drops them however the run ends)."""
+
+    handles: list[IO[str]]
+
+    def release(self) -> None:
+        for handle in self.handles:
+            handle.close()
+        self.handles = []
+
+
+def _holder(handle: IO[str]) -> str:
+    handle.seek(0)
+    try:
+        held = json.loads(handle.read() or "{}")
+    except ValueError:
+        held = {}
+    return f"scenario {held.get('scenario', '?')} (pid {held.get('pid', '?')})"
+
+
+def lock_nodes(nodes: dict[str, str], scenario: str, *, wait_s: float | None = None,
+               announce: Callable[[str], None] = lambda line: None) -> NodeLocks:
+    """Hold every node (name -> lock key, e.g. its SSH address) for this run; a node another run holds is waited
+    for (saying so once) and, after ``wait_s``, refused with a LabError naming the node and who holds it."""
+    from harness.lab.errors import LabError
+
+    wait = float(os.environ.get(NODE_WAIT_ENV, NODE_WAIT_S)) if wait_s is None else wait_s
+    where = lock_dir() / "nodes"
+    private_dir(lock_dir(), create=True)
+    private_dir(where, create=True)
+    held = NodeLocks([])
+    deadline = time.monotonic() + wait
+    for name, key in sorted(nodes.items(), key=lambda item: item[1]):  # one order: two runs cannot deadlock
+        handle = _open_lock(where / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.lock", os.O_RDWR | os.O_CREAT)
+        said = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _holder(handle)
+                    handle.close()
+                    held.release()
+                    raise LabError(f"node {name} ({key}) is in use by {holder}: waited {wait:g} s") from None
+                if not said:
+                    announce(f"{scenario}: waiting up to {wait:g} s for node {name} ({key}), in use by "
+                             f"{_holder(handle)}")
+                    said = True
+                time.sleep(0.5)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"scenario": scenario, "pid": os.getpid(), "node": name}))
+        handle.flush()
+        held.handles.append(handle)
+    return held

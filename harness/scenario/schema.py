@@ -29,6 +29,8 @@ class Lab(Strict):
     inventory: str = Field("local", description="'local' (this machine as a lab), 'none' (loopback), or a path")
     sender: str = "sender"
     recorder: str = "recorder"
+    recorders: list[str] = Field(default_factory=list,
+                                 description="inventory labs: the recorder nodes recording at once (default: all)")
     disks: int = Field(2, ge=1, le=64)
     disk_size: Bytes = 12 << 30
     link_gbps: float = Field(10.0, gt=0, description="data link speed; a stream above it is refused")

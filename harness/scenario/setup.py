@@ -5,14 +5,21 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.formats.vdif.rates import ObservingMode
+from harness.lab.errors import LabError
+from harness.lab.inventory import Inventory, read_inventory
+from harness.recorder.driver import VsisRecorder
+from harness.recorder.errors import RecorderError
+from harness.scenario import run_lock
 from harness.scenario.errors import SYSTEM_FAULTS
-from harness.scenario.nodes import LoopbackNodes, Nodes, local_environment, mount_glob
+from harness.scenario.nodes import LoopbackNodes, NodePair, Nodes, local_environment, mount_glob
 from harness.scenario.run_dir import RunDirectory
+from harness.scenario.run_lock import NodeLocks
 from harness.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -32,6 +39,8 @@ class RunOptions:
     abort_on_breach: bool = False
     acceptance: bool = False
     keep_lab: bool = False
+    provision: bool = False
+    """Inventory labs: run ansible/site.yml (and install the harness on the nodes) before the preflight."""
 
 
 @dataclass
@@ -50,13 +59,27 @@ class Check:
 class Preflight:
     checks: list[Check] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
-    nodes: Nodes | None = None
-    recorder: Any = None
+    pairs: list[Nodes] = field(default_factory=list)
+    """One per recorder node (with the sender node that feeds it), in the scenario's order."""
+    recorders: dict[str, VsisRecorder] = field(default_factory=dict)
+    """Recorder node name -> its recorder, started and configured."""
     recorder_config: dict[str, Any] = field(default_factory=dict)
     backend: str = ""
     version: str = ""
     lab_brought_up: bool = False
     loopback: LoopbackNodes | None = None
+    lab_kind: str = "none"
+    inventory: Inventory | None = None
+    node_locks: NodeLocks | None = None
+
+    @property
+    def nodes(self) -> Nodes | None:
+        """The first (for one recorder: the) recorder node and its sender."""
+        return self.pairs[0] if self.pairs else None
+
+    @property
+    def recorder(self) -> VsisRecorder | None:
+        return next(iter(self.recorders.values()), None)
 
     @property
     def passed(self) -> bool:
@@ -73,6 +96,11 @@ def lab_choice(scenario: Scenario, options: RunOptions) -> str:
     return options.lab or scenario.lab.inventory
 
 
+def lab_kind(choice: str) -> str:
+    """The lab by name: none (loopback and plain directories), local (this machine), else an inventory file."""
+    return choice if choice in ("none", "local") else "inventory"
+
+
 def mode_string(scenario: Scenario) -> str | None:
     stream = scenario.stream
     if stream.source == "external" and not stream.mode and not stream.fps:
@@ -87,12 +115,18 @@ def mode_string(scenario: Scenario) -> str | None:
 NODE_FAULTS: tuple[type[Exception], ...] = (*SYSTEM_FAULTS, ValueError)
 
 
-def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> Preflight:
-    """Lab up and verified, recorder started and configured. Failures become failed checks."""
+def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight,
+             announce: Callable[[str], None] = lambda line: None) -> Preflight:
+    """Lab up and verified, recorders started and configured. Failures become failed checks."""
     try:
-        preflight.nodes = _nodes(scenario, options, run_dir, preflight)
+        preflight.pairs = LABS[lab_kind(lab_choice(scenario, options))](scenario, options, run_dir, preflight)
     except NODE_FAULTS as exc:  # also ValueError: mount points the scenario names that do not fit
         preflight.checks.append(Check("lab", False, one_line(exc)))
+        return preflight
+    try:
+        preflight.node_locks = run_lock.lock_nodes(_lock_keys(preflight), scenario.name, announce=announce)
+    except LabError as exc:  # another run holds a node: one line naming it
+        preflight.checks.append(Check("lab nodes free", False, str(exc)))
         return preflight
     try:
         _start_recorder(scenario, options, run_dir, preflight)
@@ -106,38 +140,105 @@ def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pre
     return preflight
 
 
-def _nodes(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> Nodes:
-    choice = lab_choice(scenario, options)
+def _lock_keys(preflight: Preflight) -> dict[str, str]:
+    """Node name -> what identifies it across runs (loopback runs share nothing)."""
+    if preflight.lab_kind == "none":
+        return {}
+    if preflight.lab_kind == "local":
+        return {"local lab": "local-lab"}
+    keys = {}
+    for pair in preflight.pairs:
+        if isinstance(pair, NodePair):
+            keys[pair.sender.name] = pair.sender.lock_key
+            keys[pair.recorder.name] = pair.recorder.lock_key
+    return keys
+
+
+def _loopback_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> list[Nodes]:
     mounts = scenario.recorder.mount_points
-    if choice == "none":
-        if mounts:
-            nodes = LoopbackNodes(mount_points=mounts)
-        else:
-            root = Path(tempfile.mkdtemp(prefix=f"vlbi-{scenario.name}-", dir=os.environ.get("VLBI_DISKS_DIR")))
-            nodes = LoopbackNodes.in_directory(root, scenario.lab.disks)
-            nodes.made.append(str(root))
-        preflight.loopback = nodes
-        return nodes
+    if mounts:
+        nodes = LoopbackNodes(mount_points=mounts)
+    else:
+        root = Path(tempfile.mkdtemp(prefix=f"vlbi-{scenario.name}-", dir=os.environ.get("VLBI_DISKS_DIR")))
+        nodes = LoopbackNodes.in_directory(root, scenario.lab.disks)
+        nodes.made.append(str(root))
+    preflight.loopback = nodes
+    preflight.lab_kind = "none"
+    return [nodes]
+
+
+def _local_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> list[Nodes]:
     from harness.lab import lab_status, lab_up
 
-    inventory = "ansible/inventory/local.yml" if choice == "local" else choice
+    mounts = scenario.recorder.mount_points
     was_up = lab_status().up
-    info = lab_up(inventory=inventory, log=run_dir.log("lab"), disks=scenario.lab.disks,
+    info = lab_up(inventory="ansible/inventory/local.yml", log=run_dir.log("lab"), disks=scenario.lab.disks,
                   disk_size=f"{max(1, scenario.lab.disk_size // (1 << 20))}M")
     preflight.lab_brought_up = not was_up
+    preflight.lab_kind = "local"
+    if info.degraded:  # without root the local lab is loopback and plain directories: the one loopback lab
+        nodes = LoopbackNodes(mount_points=mounts or info.mount_points)
+        return [nodes]
     if mounts:
         info.mount_points = mounts
         info.disk_glob = mount_glob(mounts)
-    return info
+    return [info]
+
+
+def _inventory_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirectory,
+                   preflight: Preflight) -> list[Nodes]:
+    """Nodes and roles from the inventory alone: the scenario names at most which sender and which recorders."""
+    from harness.lab.local import resolve_inventory
+
+    path = resolve_inventory(lab_choice(scenario, options))
+    if path is None:
+        raise LabError("no inventory")
+    preflight.lab_kind = "inventory"
+    if options.provision:
+        from harness.lab.netns import provision_lab
+
+        provision_lab(path, run_dir.log("lab"))
+    inventory = read_inventory(path)
+    preflight.inventory = inventory
+    senders = inventory.role("sender")
+    lab = scenario.lab
+    if lab.sender in inventory.nodes:
+        sender = inventory.node(lab.sender, "sender")
+    elif senders:
+        sender = senders[0]
+    else:
+        raise LabError(f"{path}: no sender node (group senders)")
+    if lab.recorders:
+        recorders = [inventory.node(name, "recorder") for name in lab.recorders]
+    elif lab.recorder in inventory.nodes:
+        recorders = [inventory.node(lab.recorder, "recorder")]
+    else:
+        recorders = inventory.role("recorder")
+    if not recorders:
+        raise LabError(f"{path}: no recorder node (group recorders)")
+    if scenario.recorder.mount_points:
+        raise ValueError("recorder.mount_points: on an inventory lab the disks are the inventory's (xfs_disks_list)")
+    return [NodePair(sender=sender, recorder=recorder, lab=str(path)) for recorder in recorders]
+
+
+LABS: dict[str, Callable[[Scenario, RunOptions, RunDirectory, Preflight], list[Nodes]]] = {
+    "none": _loopback_lab,
+    "local": _local_lab,
+    "inventory": _inventory_lab,
+}
+"""The labs by name (a scenario's lab.inventory or --lab): what each gives the engine is a list of Nodes."""
 
 
 def _start_recorder(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> None:
+    for nodes in preflight.pairs:
+        _start_one(scenario, options, run_dir, preflight, nodes)
+
+
+def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight,
+               nodes: Nodes) -> None:
     from harness.recorder import RecorderConfig, open_recorder
 
     spec = scenario.recorder
-    nodes = preflight.nodes
-    if nodes is None:
-        return
     backend = options.recorder or spec.backend
     image = options.jive5ab_image or spec.image
     binary = options.jive5ab_bin or spec.binary or (None if image else os.environ.get("JIVE5AB_BIN"))
@@ -150,15 +251,23 @@ def _start_recorder(scenario: Scenario, options: RunOptions, run_dir: RunDirecto
         data_port=stream.port, data_address=data_address, disks=list(nodes.mount_points), writers=spec.writers,
         frame_bytes=stream.frame_bytes, net2file=spec.recording == "net2file",
     )
-    recorder = open_recorder(backend, log_dir=run_dir.path, control=spec.control, binary=binary, image=image,
-                             block_size=spec.block_size, mounts=list(nodes.mount_points))
+    remote = nodes.recorder_ssh is not None
+    log_dir = run_dir.path / "nodes" / nodes.recorder_node if remote else run_dir.path
+    try:
+        recorder = open_recorder(backend, log_dir=log_dir, control=spec.control, binary=binary, image=image,
+                                 block_size=spec.block_size, mounts=list(nodes.mount_points), bind=nodes.control_bind,
+                                 launch=nodes.recorder_command)
+    except RecorderError as exc:
+        if not remote:
+            raise
+        raise RecorderError(f"on node {nodes.recorder_node}: {exc.message}", backend=backend,
+                            log_tail=exc.log_tail) from None
     recorder.__enter__()
-    preflight.recorder = recorder
+    preflight.recorders[nodes.recorder_node] = recorder
     preflight.backend = backend
     preflight.version = recorder.version()
     recorder.configure(config)
-    preflight.recorder_config = {k: v for k, v in vars(config).items() if not k.startswith("_")} \
-        if hasattr(config, "__dict__") else {}
+    preflight.recorder_config = {k: v for k, v in vars(config).items() if not k.startswith("_")}
 
 
 def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> None:
@@ -177,15 +286,37 @@ def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pref
         preflight.checks.append(Check("free space for the schedule", free >= needed, detail))
         preflight.environment = local_environment(nodes, preflight.version)
         return
+    if preflight.lab_kind == "inventory":
+        _verify_inventory(scenario, preflight, needed, run_dir)
+        return
     from harness.lab import LabInfo
     from harness.lab import preflight as lab_preflight
 
     if not isinstance(nodes, LabInfo):
         raise TypeError(f"lab preflight needs a LabInfo, not {type(nodes).__name__}")
-    checks, environment = lab_preflight(nodes, recorder_version=preflight.recorder.version, free_bytes_needed=needed)
+    recorder = preflight.recorder
+    checks, environment = lab_preflight(nodes, recorder_version=recorder.version if recorder else None,
+                                        free_bytes_needed=needed)
     # advisory checks (e.g. a clock offset that is only reported) never fail the preflight
     preflight.checks.extend(Check(c.name, c.passed or c.advisory, c.detail) for c in checks)
     preflight.checks.append(_control_port_exposure(nodes, preflight))
+    preflight.environment = environment
+
+
+def _verify_inventory(scenario: Scenario, preflight: Preflight, needed: int, run_dir: RunDirectory) -> None:
+    from harness.lab.commands import lab_log
+    from harness.lab.node_checks import inventory_preflight
+
+    pairs = [p for p in preflight.pairs if isinstance(p, NodePair)]
+    with lab_log(run_dir.log("lab")):
+        checks, environment = inventory_preflight(pairs[0].sender, [p.recorder for p in pairs],
+                                                  mtu=scenario.recorder.mtu or 9000, free_bytes_needed=needed)
+    preflight.checks.extend(Check(c.name, c.passed or c.advisory, c.detail) for c in checks)
+    for name, recorder in preflight.recorders.items():
+        version = recorder.version()
+        preflight.checks.append(Check(f"{name} recorder answers version?", bool(version), version))
+        environment["nodes"].setdefault(name, {})["recorder_version"] = version
+    environment["lab"] = str(preflight.inventory.path if preflight.inventory else "")
     preflight.environment = environment
 
 
@@ -221,14 +352,18 @@ def tear_down(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, 
     the recordings stay for inspection and the lab log says where.
     """
     try:
-        if preflight.recorder is not None:
+        for name, recorder in preflight.recorders.items():
             try:
-                preflight.recorder.close()
+                recorder.close()
             except SYSTEM_FAULTS as exc:
                 with run_dir.log("recorder").open("a") as fh:
-                    fh.write(f"closing the recorder failed: {one_line(exc)}\n")
+                    fh.write(f"closing the recorder on {name} failed: {one_line(exc)}\n")
     finally:  # a harness bug while closing the recorder still takes the lab down, then shows its traceback
-        _remove_lab(preflight, options, run_dir, keep_data, verdict)
+        try:
+            _remove_lab(preflight, options, run_dir, keep_data, verdict)
+        finally:
+            if preflight.node_locks is not None:
+                preflight.node_locks.release()
 
 
 def _remove_lab(preflight: Preflight, options: RunOptions, run_dir: RunDirectory, keep_data: bool,

@@ -1,24 +1,43 @@
-"""Validating a finished scan in a worker process, while the next scan records."""
+"""Validating a finished scan in a worker process, while the next scan records: here, or on its recorder node.
+
+A scan recorded on another node is validated there: ``python -m harness.scenario.validation`` runs over SSH in
+the node's harness venv, reads the target and the expectation as JSON on stdin and prints the checker's JSON
+result. The recording never leaves its node; only the result travels.
+"""
 
 from __future__ import annotations
 
 import glob
+import json
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.formats.vdif.header import station_id
+from harness.lab.info import SshTarget
 from harness.scenario.schema import Scenario
+
+REMOTE_TIMEOUT_S = 3600.0
+"""The longest a validation over SSH may take (a multi-hour scan at the checker's speed takes minutes)."""
 
 
 @dataclass(frozen=True)
 class ScanTarget:
-    """Where a scan's data is: a vbs scan name over a mount-point glob, or one net2file file."""
+    """Where a scan's data is: a vbs scan name over a mount-point glob, or one net2file file; on which node."""
 
     name: str
     disk_glob: str
     flat_file: str | None = None
+    node: str = "recorder"
+    ssh: SshTarget | None = None
+    """None: the recording is on this machine; else validated (and deleted) on that node."""
+    python: str = sys.executable
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "disk_glob": self.disk_glob, "flat_file": self.flat_file, "node": self.node}
 
     def files(self) -> list[Path]:
         if self.flat_file:
@@ -27,7 +46,9 @@ class ScanTarget:
         return sorted(Path(p) for p in glob.glob(f"{self.disk_glob}/{name}/{name}.*"))
 
     def delete(self) -> int:
-        """Remove the scan's files (rolling mode); returns bytes freed."""
+        """Remove the scan's files (rolling mode), on its node; returns bytes freed."""
+        if self.ssh is not None:
+            return int(_on_node(self, {"delete": True}).get("freed", 0))
         freed = 0
         for path in self.files():
             freed += path.stat().st_size
@@ -54,7 +75,37 @@ def expectation_fields(scenario: Scenario) -> dict[str, Any]:
 
 
 def validate(target: ScanTarget, expect: dict[str, Any]) -> dict[str, Any]:
-    """Run the checker over one scan; returns its JSON, or ``{"error": reason}`` when it cannot read it."""
+    """Run the checker over one scan, on the node that holds it; returns its JSON (with ``validated_on``), or
+    ``{"error": reason}`` when it cannot read it or cannot reach its node."""
+    result = _on_node(target, {"expect": expect}) if target.ssh is not None else _validate_here(target, expect)
+    if "error" not in result:
+        result["validated_on"] = target.node
+    return result
+
+
+def _on_node(target: ScanTarget, request: dict[str, Any]) -> dict[str, Any]:
+    assert target.ssh is not None
+    local = {"name": target.name, "disk_glob": target.disk_glob, "flat_file": target.flat_file, "node": target.node}
+    argv = [*target.ssh.ssh_argv(), f"cd / && exec {target.python} -m harness.scenario.validation"]
+    try:
+        done = subprocess.run(argv, input=json.dumps({"target": local, **request}), capture_output=True, text=True,
+                              timeout=REMOTE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"validation on node {target.node} did not end within {REMOTE_TIMEOUT_S:g} s"}
+    except OSError as exc:
+        return {"error": f"cannot run ssh to validate on node {target.node}: {exc}"}
+    if done.returncode != 0 or not done.stdout.strip():
+        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        if done.returncode == 255:
+            why = f"node unreachable over SSH ({target.ssh.user}@{target.ssh.host}:{target.ssh.port}): {why}"
+        return {"error": f"could not validate {target.name} on node {target.node}: {why}"}
+    try:
+        return dict(json.loads(done.stdout))
+    except json.JSONDecodeError:
+        return {"error": f"validation on node {target.node} printed no JSON result: {done.stdout[:200]!r}"}
+
+
+def _validate_here(target: ScanTarget, expect: dict[str, Any]) -> dict[str, Any]:
     from harness.checker import CheckerError, Expectation, check_files, check_scan
 
     expectation = Expectation(**expect)
@@ -66,3 +117,24 @@ def validate(target: ScanTarget, expect: dict[str, Any]) -> dict[str, Any]:
     except CheckerError as exc:
         return {"error": str(exc)}
     return dict(result.to_json())
+
+
+def main() -> int:
+    """The node half: one request as JSON on stdin, its answer as JSON on stdout."""
+    request = json.loads(sys.stdin.read())
+    spec = request["target"]
+    target = ScanTarget(name=spec["name"], disk_glob=spec["disk_glob"], flat_file=spec.get("flat_file"),
+                        node=spec.get("node", "recorder"))
+    if request.get("delete"):
+        answer: dict[str, Any] = {"freed": target.delete()}
+    else:
+        expect = dict(request["expect"])
+        if isinstance(expect.get("threads"), list):
+            expect["threads"] = tuple(expect["threads"])
+        answer = _validate_here(target, expect)
+    json.dump(answer, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
