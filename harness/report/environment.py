@@ -35,6 +35,7 @@ class Node:
     disks: list[Disk]
     sysctls: KeyValues
     other: KeyValues = field(default_factory=list)
+    role: str = ""  # sender | recorder, where the lab's inventory gives roles
 
 
 @dataclass
@@ -66,7 +67,7 @@ def flatten(value: Any, prefix: str = "") -> KeyValues:
 
 
 def _node(name: str, raw: Mapping[str, Any]) -> Node:
-    known = {"kernel", "cpu", "interfaces", "disks", "sysctls"}
+    known = {"kernel", "cpu", "interfaces", "disks", "sysctls", "role"}
     interfaces = [(str(k), value_text(v)) for k, v in sorted(as_mapping(raw.get("interfaces")).items())]
     disks = []
     for item in as_list(raw.get("disks")):
@@ -79,7 +80,7 @@ def _node(name: str, raw: Mapping[str, Any]) -> Node:
     sysctls = [(str(k), value_text(v)) for k, v in sorted(as_mapping(raw.get("sysctls")).items())]
     other = flatten({k: v for k, v in raw.items() if k not in known}) if set(raw) - known else []
     return Node(name, as_text(raw.get("kernel")) or "", as_text(raw.get("cpu")) or "", interfaces, disks, sysctls,
-                other)
+                other, as_text(raw.get("role")) or "")
 
 
 def versions_of(results: Mapping[str, Any]) -> KeyValues:
@@ -99,16 +100,25 @@ def versions_of(results: Mapping[str, Any]) -> KeyValues:
         rows.append((str(name), value_text(value)))
     nodes = as_mapping(as_mapping(results.get("environment")).get("nodes"))
     for name, node in sorted(nodes.items()):
-        kernel = as_text(as_mapping(node).get("kernel"))
-        if kernel:
-            rows.append((f"kernel on {name}", kernel))
+        for key, what in (("kernel", "kernel"), ("harness_version", "harness"), ("recorder_version", "recorder")):
+            value = as_text(as_mapping(node).get(key))
+            if value:
+                rows.append((f"{what} on {name}", value))
     return rows
+
+
+def node_order(nodes: Mapping[str, Any]) -> list[str]:
+    """Nodes with roles (an inventory lab) in the order results.json gives them; others by name."""
+    if any("role" in as_mapping(raw) for raw in nodes.values()):
+        return [str(name) for name in nodes]
+    return sorted(str(name) for name in nodes)
 
 
 def environment_of(results: Mapping[str, Any] | None) -> Environment:
     r = as_mapping(results)
     env = as_mapping(r.get("environment"))
-    nodes = [_node(str(name), as_mapping(raw)) for name, raw in sorted(as_mapping(env.get("nodes")).items())]
+    raw_nodes = {str(name): raw for name, raw in as_mapping(env.get("nodes")).items()}
+    nodes = [_node(name, as_mapping(raw_nodes[name])) for name in node_order(raw_nodes)]
     run = flatten({k: v for k, v in env.items() if k != "nodes"}) if set(env) - {"nodes"} else []
     for key in ("duration_scale", "run_by"):
         if key in r:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,3 +125,8 @@ COMPARISONS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "=", "!=": "�
 
 def comparison_text(op: str) -> str:
     return COMPARISONS.get(op.strip(), op)
+
+
+def html_id(text: Any) -> str:
+    """A name from a run (a node) as a fragment of an HTML id: letters, digits, '-' and '_' only."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "node"

@@ -140,7 +140,7 @@ def time_figure_svg(spec: TimeFigure) -> Markup:
         axes[-1].xaxis.set_major_locator(locator)
         axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         axes[-1].set_xlabel("time (UTC)")
-        return inline_svg(figure, spec.key, spec.title)
+        return inline_svg(figure, spec.key, spec.full_title)
 
 
 def _display_spectrum(freq: np.ndarray, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

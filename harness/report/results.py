@@ -18,6 +18,8 @@ MINIMUM_THRESHOLDS = ("min_",)
 """Thresholds named so are lower limits (measured >= limit); all others are upper limits."""
 MAX_FINDINGS_SHOWN = 20
 """Findings listed per failed scan; the checker's full counts per kind are always shown."""
+DEFAULT_NODE = "recorder"
+"""The recorder node of scans that name none (single-node labs, older runs)."""
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:
@@ -84,6 +86,8 @@ class ScanRow:
     findings: list[Finding] = field(default_factory=list)
     finding_counts: dict[str, int] = field(default_factory=dict)
     findings_not_shown: int = 0
+    recorder_node: str = DEFAULT_NODE  # the node that recorded it
+    validated_on: str | None = None  # the node the checker ran on; None: not checked there, or not said
 
     @property
     def has_findings(self) -> bool:
@@ -95,6 +99,12 @@ class PreflightCheck:
     name: str
     passed: bool | None
     detail: str
+
+
+@dataclass(frozen=True)
+class PreflightGroup:
+    node: str  # "" for checks that name no node
+    checks: list[PreflightCheck]
 
 
 @dataclass(frozen=True)
@@ -122,10 +132,25 @@ class RunSummary:
     abort_reason: str = ""
     skipped_scans: list[tuple[str, str]] = field(default_factory=list)
     stream_nominal_gbps: float | None = None
+    nodes: list[str] = field(default_factory=list)  # the nodes a multi-node run names; empty for one recorder
 
     @property
     def failed_preflight(self) -> list[PreflightCheck]:
         return [c for c in self.preflight if c.passed is False]
+
+    @property
+    def recorder_nodes(self) -> list[str]:
+        """The nodes that recorded the scans, in the order they first appear."""
+        return list(dict.fromkeys(s.recorder_node for s in self.scans))
+
+    @property
+    def several_recorders(self) -> bool:
+        return len(self.recorder_nodes) > 1
+
+    @property
+    def preflight_by_node(self) -> list[PreflightGroup]:
+        """The preflight checks under the node their name starts with; empty where the run names no nodes."""
+        return preflight_groups(self.preflight, self.nodes) if self.nodes else []
 
     @property
     def duration_s(self) -> float | None:
@@ -246,11 +271,50 @@ def scan_row(raw: Any, index: int) -> ScanRow:
         interrupted=s.get("interrupted") is True,
         finding_counts=counts,
     )
+    row.recorder_node = as_text(s.get("recorder_node")) or DEFAULT_NODE
+    row.validated_on = validated_on(s, check)
     if s.get("stopped_early") is True:
         row.problems.append("the recorder stopped recording by itself before record=off")
     row.findings = listed[:MAX_FINDINGS_SHOWN]
     row.findings_not_shown = max(0, sum(counts.values()) - len(row.findings))
     return row
+
+
+def validated_on(scan: Mapping[str, Any], check: Mapping[str, Any]) -> str | None:
+    """The node the checker ran on; a validated scan of an older run that does not say was checked on 'recorder'."""
+    for source in (scan, check):
+        node = as_text(source.get("validated_on"))
+        if node:
+            return node
+    if "validated_on" not in scan and scan.get("validated") is not False:
+        return DEFAULT_NODE
+    return None
+
+
+def run_nodes(results: Mapping[str, Any]) -> list[str]:
+    """The nodes of a multi-node run (an inventory lab), in the order results.json gives them.
+
+    Empty for a run on one recorder (local or no lab, older runs): their environment names the nodes
+    'recorder' and 'sender' without roles, and their scans were all recorded on 'recorder'.
+    """
+    env_nodes = as_mapping(as_mapping(results.get("environment")).get("nodes"))
+    scan_nodes = [as_text(as_mapping(s).get("recorder_node")) for s in as_list(results.get("scans"))]
+    named = [str(n) for n in scan_nodes if n and n != DEFAULT_NODE]
+    with_roles = any("role" in as_mapping(node) for node in env_nodes.values())
+    if not (named or with_roles):
+        return []
+    return list(dict.fromkeys([*(str(name) for name in env_nodes), *named]))
+
+
+def preflight_groups(checks: Sequence[PreflightCheck], nodes: Sequence[str]) -> list[PreflightGroup]:
+    """Checks grouped under the node their name starts with (``rec1 disk /srv/...``), in the nodes' order;
+    checks that name no node come last. Names are kept as given."""
+    by_length = sorted(nodes, key=len, reverse=True)  # 'rec10 ...' is rec10's, not rec1's
+    grouped: dict[str, list[PreflightCheck]] = {node: [] for node in [*nodes, ""]}
+    for check in checks:
+        node = next((n for n in by_length if check.name.startswith(f"{n} ")), "")
+        grouped[node].append(check)
+    return [PreflightGroup(node, found) for node, found in grouped.items() if found]
 
 
 def preflight_of(raw: Any) -> list[PreflightCheck]:
@@ -306,6 +370,7 @@ def summarize(results: Mapping[str, Any] | None) -> RunSummary:
         thresholds=thresholds, scans=scans, requirements=requirements_of(scenario), problems=problems,
         preflight=preflight, abort_reason=as_text(r.get("abort_reason")) or "", skipped_scans=skipped,
         stream_nominal_gbps=as_number(as_mapping(r.get("sender")).get("nominal_gbps")),
+        nodes=run_nodes(r),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.report.results import as_mapping, as_text
-from harness.report.series import MetricColumns, columns_from_rows
+from harness.report.series import RunMetrics, metrics_by_node
 
 RESULTS = "results.json"
 METRICS = "metrics.jsonl"
@@ -48,7 +48,7 @@ class LogFile:
 class RunFolder:
     path: Path
     results: dict[str, Any] | None
-    metrics: MetricColumns | None
+    metrics: RunMetrics | None  # per node
     logs: list[LogFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -105,7 +105,7 @@ def _metric_rows(path: Path, counts: dict[str, int]) -> Iterator[Mapping[str, An
                 counts["last_bad"] = number
 
 
-def read_metrics(run_dir: Path, results: Mapping[str, Any] | None, problems: list[str]) -> MetricColumns | None:
+def read_metrics(run_dir: Path, results: Mapping[str, Any] | None, problems: list[str]) -> RunMetrics | None:
     name = as_text(as_mapping(results).get("metrics")) or METRICS
     path = inside(run_dir, name)
     if path is None:
@@ -116,7 +116,7 @@ def read_metrics(run_dir: Path, results: Mapping[str, Any] | None, problems: lis
         return None
     counts = {"lines": 0, "bad": 0, "last_bad": 0}
     try:
-        columns = columns_from_rows(_metric_rows(path, counts))
+        metrics = metrics_by_node(_metric_rows(path, counts))
     except OSError as exc:
         problems.append(f"{name} could not be read: {exc.strerror or exc}")
         return None
@@ -126,9 +126,9 @@ def read_metrics(run_dir: Path, results: Mapping[str, Any] | None, problems: lis
                         "it is left out")
     elif bad:
         problems.append(f"{name}: {bad:,} of {counts['lines']:,} lines are not valid JSON and are left out")
-    if columns.skipped_lines:
-        problems.append(f"{name}: {columns.skipped_lines:,} lines have no time 't' and are left out")
-    return columns
+    if metrics.skipped_lines:
+        problems.append(f"{name}: {metrics.skipped_lines:,} lines have no time 't' and are left out")
+    return metrics
 
 
 def _tail(path: Path) -> list[str]:

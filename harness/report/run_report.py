@@ -13,7 +13,7 @@ from harness.report.run_folder import METRICS, RunFolder, load_run
 from harness.report.series import MAX_POINTS
 from harness.report.statistics import OPTIMAL_2BIT, last_statistics
 from harness.report.templates import render_page, write_page
-from harness.report.timeline import Timeline, format_seconds, run_timeline
+from harness.report.timeline import Timeline, format_seconds, node_timelines
 
 REPORT = "report.html"
 ACCEPTANCE = "acceptance.html"
@@ -24,9 +24,9 @@ def breached_rows(summary: RunSummary) -> list[tuple[str, ThresholdRow | None]]:
     return [(name, by_name.get(name)) for name in summary.breached]
 
 
-def reduction_note(folder: RunFolder, timeline: Timeline) -> str:
-    samples = len(folder.metrics) if folder.metrics is not None else 0
-    widths = {line.series.bucket_s for f in timeline.figures for p in f.panels for line in p.lines}
+def reduction_note(folder: RunFolder, timelines: list[Timeline]) -> str:
+    samples = folder.metrics.samples if folder.metrics is not None else 0
+    widths = {line.series.bucket_s for tl in timelines for f in tl.figures for p in f.panels for line in p.lines}
     widths.discard(None)
     if not samples:
         return ""
@@ -39,9 +39,10 @@ def reduction_note(folder: RunFolder, timeline: Timeline) -> str:
 
 def least_duration(summary: RunSummary, folder: RunFolder) -> float | None:
     """For a run without a finish time: how long it ran at least, up to its last metrics sample."""
-    if summary.duration_s is not None or summary.started is None or folder.metrics is None or not len(folder.metrics):
+    last = folder.metrics.last_t if folder.metrics is not None else None
+    if summary.duration_s is not None or summary.started is None or last is None:
         return None
-    return max(0.0, float(folder.metrics.t[-1]) - summary.started.timestamp())
+    return max(0.0, last - summary.started.timestamp())
 
 
 def scenario_of(results: dict[str, Any] | None) -> dict[str, str]:
@@ -52,7 +53,7 @@ def scenario_of(results: dict[str, Any] | None) -> dict[str, str]:
 def run_context(folder: RunFolder) -> dict[str, Any]:
     """Everything run.html.j2 shows, from one loaded run folder."""
     summary = summarize(folder.results)
-    timeline = run_timeline(folder.metrics, summary.nominal_gbps)
+    timelines = node_timelines(folder.metrics, summary.nominal_gbps)
     stats = last_statistics(as_mapping(folder.results).get("scans") or [])
     problems = folder.problems + summary.problems
     return {
@@ -60,9 +61,8 @@ def run_context(folder: RunFolder) -> dict[str, Any]:
         "s": summary,
         "breached_rows": breached_rows(summary),
         "problems": problems,
-        "timeline": timeline,
-        "figures": [(figure, time_figure_svg(figure)) for figure in timeline.figures],
-        "reduction_note": reduction_note(folder, timeline),
+        "timelines": [(timeline, [(f, time_figure_svg(f)) for f in timeline.figures]) for timeline in timelines],
+        "reduction_note": reduction_note(folder, timelines),
         "least_duration_s": least_duration(summary, folder),
         "stats": stats,
         "spectrum_svg": spectrum_svg(stats) if stats else None,

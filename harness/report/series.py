@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.report.results import DEFAULT_NODE, as_mapping, as_text
+
 MAX_POINTS = 400
 """Upper bound on the points per plotted series, whatever the run's length."""
 
@@ -41,7 +43,9 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("udp_in_errors", "udp", "InErrors"),
 )
 DISK_FIELDS: tuple[str, ...] = ("write_bytes_per_s", "free_bytes", "total_bytes")
-SECTIONS: tuple[str, ...] = ("sender", "recorder", "udp", "disks")
+SECTIONS: tuple[str, ...] = ("sender", "recorder", "udp", "disks", "recorder_node", "sender_node")
+PROBED_PROCESS_KEYS: tuple[str, ...] = ("cpu_pct", "rss_bytes")
+"""Taken from a recorder node's probe (``recorder_node.recorder``) where the recorder's status lacks them."""
 
 
 @dataclass(frozen=True)
@@ -89,61 +93,163 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def columns_from_rows(rows: Iterable[Mapping[str, Any]]) -> MetricColumns:
-    """Gather metrics lines (already parsed) into columns. Lines without a numeric ``t`` are skipped."""
-    times: list[float] = []
-    scans: list[str | None] = []
-    values: dict[str, list[float]] = {name: [] for name, _, _ in FIELDS}
-    disk_rows: dict[str, list[int]] = {}  # per mount point: the rows that mention it
-    disk_values: dict[str, dict[str, list[float]]] = {}
-    errors: dict[str, tuple[int, str]] = {}
-    skipped = 0
-    for row in rows:
+class ColumnsBuilder:
+    """Metrics lines (already parsed) gathered one at a time into columns; lines without a numeric ``t`` are skipped."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.scans: list[str | None] = []
+        self.values: dict[str, list[float]] = {name: [] for name, _, _ in FIELDS}
+        self.disk_rows: dict[str, list[int]] = {}  # per mount point: the rows that mention it
+        self.disk_values: dict[str, dict[str, list[float]]] = {}
+        self.errors: dict[str, tuple[int, str]] = {}
+        self.skipped = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
         t = _number(row.get("t")) if isinstance(row, Mapping) else float("nan")
         if not np.isfinite(t):
-            skipped += 1
-            continue
-        n = len(times)
-        times.append(t)
+            self.skipped += 1
+            return
+        n = len(self.times)
+        self.times.append(t)
         scan = row.get("scan")
-        scans.append(scan if isinstance(scan, str) else None)
+        self.scans.append(scan if isinstance(scan, str) else None)
         for name, section, key in FIELDS:
             part = row.get(section)
-            values[name].append(_number(part.get(key)) if isinstance(part, Mapping) else float("nan"))
+            self.values[name].append(_number(part.get(key)) if isinstance(part, Mapping) else float("nan"))
         for section in SECTIONS:  # the engine writes {"error": ...} where a source failed that period
             part = row.get(section)
             if isinstance(part, Mapping) and "error" in part:
-                count, first = errors.get(section, (0, str(part["error"])))
-                errors[section] = (count + 1, first)
+                count, first = self.errors.get(section, (0, str(part["error"])))
+                self.errors[section] = (count + 1, first)
         row_disks = row.get("disks")
         if isinstance(row_disks, Mapping):
             for mount, stats in row_disks.items():
-                if not isinstance(stats, Mapping):
-                    continue
-                mount = str(mount)
-                if mount not in disk_rows:
-                    disk_rows[mount] = []
-                    disk_values[mount] = {k: [] for k in DISK_FIELDS}
-                disk_rows[mount].append(n)
-                for k in DISK_FIELDS:
-                    disk_values[mount][k].append(_number(stats.get(k)))
-    t_arr = np.asarray(times, dtype=float)
-    order = np.argsort(t_arr, kind="stable")
-    disks: dict[str, dict[str, np.ndarray]] = {}
-    for mount, where in disk_rows.items():
-        index = np.asarray(where, dtype=np.int64)
-        disks[mount] = {}
+                if isinstance(stats, Mapping):
+                    self._add_disk(n, str(mount), stats)
+
+    def _add_disk(self, n: int, mount: str, stats: Mapping[str, Any]) -> None:
+        if mount not in self.disk_rows:
+            self.disk_rows[mount] = []
+            self.disk_values[mount] = {k: [] for k in DISK_FIELDS}
+        self.disk_rows[mount].append(n)
         for k in DISK_FIELDS:
-            column = np.full(len(times), np.nan)
-            column[index] = disk_values[mount][k]
-            disks[mount][k] = column[order]
-    return MetricColumns(
-        t=t_arr[order],
-        values={name: np.asarray(col, dtype=float)[order] for name, col in values.items()},
-        disks=disks,
-        scan=[scans[i] for i in order],
-        skipped_lines=skipped,
-        source_errors=errors,
+            self.disk_values[mount][k].append(_number(stats.get(k)))
+
+    def build(self) -> MetricColumns:
+        t_arr = np.asarray(self.times, dtype=float)
+        order = np.argsort(t_arr, kind="stable")
+        disks: dict[str, dict[str, np.ndarray]] = {}
+        for mount, where in self.disk_rows.items():
+            index = np.asarray(where, dtype=np.int64)
+            disks[mount] = {}
+            for k in DISK_FIELDS:
+                column = np.full(len(self.times), np.nan)
+                column[index] = self.disk_values[mount][k]
+                disks[mount][k] = column[order]
+        return MetricColumns(
+            t=t_arr[order],
+            values={name: np.asarray(col, dtype=float)[order] for name, col in self.values.items()},
+            disks=disks,
+            scan=[self.scans[i] for i in order],
+            skipped_lines=self.skipped,
+            source_errors=self.errors,
+        )
+
+
+def columns_from_rows(rows: Iterable[Mapping[str, Any]]) -> MetricColumns:
+    """Gather metrics lines (already parsed) into columns. Lines without a numeric ``t`` are skipped."""
+    builder = ColumnsBuilder()
+    for row in rows:
+        builder.add(row)
+    return builder.build()
+
+
+def node_of(row: Mapping[str, Any]) -> str:
+    """The recorder node a metrics line belongs to; lines of older runs have none (one node, 'recorder')."""
+    node = row.get("node")
+    return node if isinstance(node, str) and node else DEFAULT_NODE
+
+
+def _probe_recorder(recorder: Any, probe: Mapping[str, Any]) -> Any:
+    """The recorder's control-port status with CPU and RSS from the node probe where the status lacks them."""
+    measured = as_mapping(probe.get("recorder"))
+    if not any(measured.get(key) is not None for key in PROBED_PROCESS_KEYS):
+        return recorder
+    merged = dict(recorder) if isinstance(recorder, Mapping) else {}
+    for key in PROBED_PROCESS_KEYS:
+        if merged.get(key) is None and measured.get(key) is not None:
+            merged[key] = measured[key]
+    return merged
+
+
+def recorder_node_row(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A metrics line as one recorder node saw it: UDP and disks from its own probe (``recorder_node``)
+    where the line has none at top level (an inventory lab), recorder CPU and RSS likewise."""
+    probe = row.get("recorder_node")
+    if not isinstance(probe, Mapping) or "error" in probe:
+        return {k: v for k, v in row.items() if k != "sender_node"}
+    out = {k: v for k, v in row.items() if k not in ("sender_node", "recorder_node")}
+    for section in ("udp", "disks"):
+        if out.get(section) is None and probe.get(section) is not None:
+            out[section] = probe[section]
+    out["recorder"] = _probe_recorder(row.get("recorder"), probe)
+    return out
+
+
+def sender_node_row(row: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The sender node's own probe sample on a metrics line (the sender processes' CPU and RSS), if it has one."""
+    probe = row.get("sender_node")
+    if not isinstance(probe, Mapping):
+        return None
+    if "error" in probe:
+        return {"t": row.get("t"), "scan": row.get("scan"), "sender_node": probe}
+    return {"t": row.get("t"), "scan": row.get("scan"), "sender": as_mapping(probe.get("sender"))}
+
+
+@dataclass
+class RunMetrics:
+    """metrics.jsonl per node: each recorder node's columns (in the order they first appear) and, where the
+    lines carry it, the sender node's own probe."""
+
+    nodes: dict[str, MetricColumns]
+    sender_node: MetricColumns | None = None
+    sender_node_name: str = "sender"
+
+    @property
+    def samples(self) -> int:
+        return sum(len(c) for c in self.nodes.values())
+
+    @property
+    def skipped_lines(self) -> int:
+        return sum(c.skipped_lines for c in self.nodes.values())
+
+    @property
+    def last_t(self) -> float | None:
+        ends = [float(c.t[-1]) for c in self.nodes.values() if len(c)]
+        return max(ends) if ends else None
+
+    @property
+    def named_nodes(self) -> bool:
+        """True where the lines name their nodes (an inventory lab): the report then heads each node's plots."""
+        return bool(self.nodes) and set(self.nodes) != {DEFAULT_NODE}
+
+
+def metrics_by_node(rows: Iterable[Mapping[str, Any]]) -> RunMetrics:
+    """Gather metrics lines into columns per recorder node, and the sender node's probe into its own."""
+    builders: dict[str, ColumnsBuilder] = {}
+    sender = ColumnsBuilder()
+    sender_name = ""
+    for row in rows:
+        builders.setdefault(node_of(row), ColumnsBuilder()).add(recorder_node_row(row))
+        sender_row = sender_node_row(row)
+        if sender_row is not None:
+            sender.add(sender_row)
+            sender_name = sender_name or as_text(as_mapping(row.get("sender_node")).get("node")) or ""
+    return RunMetrics(
+        nodes={name: builder.build() for name, builder in builders.items()},
+        sender_node=sender.build() if sender.times else None,
+        sender_node_name=sender_name or "sender",
     )
 
 

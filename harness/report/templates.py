@@ -44,6 +44,7 @@ def _environment() -> Environment:
         duration=formatting.duration_text,
         percent=formatting.percent_text,
         value=formatting.value_text,
+        node_id=formatting.html_id,
     )
     env.globals.update(csp=CONTENT_SECURITY_POLICY, harness_version=__version__, absent=formatting.ABSENT)
     return env

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import posixpath
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from harness.report.formatting import html_id
+from harness.report.results import DEFAULT_NODE
 from harness.report.series import (
     MAX_POINTS,
     MetricColumns,
     Reduced,
+    RunMetrics,
     increments,
     rate_of,
     reduce_envelope,
@@ -52,6 +55,11 @@ class TimeFigure:
     title: str
     panels: list[Panel]
     caption: str = ""
+    node: str = ""  # the node it shows, where the run names its nodes
+
+    @property
+    def full_title(self) -> str:
+        return f"{self.title} (node {self.node})" if self.node else self.title
 
     @property
     def points(self) -> int:
@@ -63,6 +71,8 @@ class Timeline:
     figures: list[TimeFigure] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # what could not be plotted, and why
     notes: list[str] = field(default_factory=list)  # gaps in what was plotted (a metrics source that failed)
+    node: str = ""  # "" for a run whose metrics name no node (one recorder, older runs)
+    role: str = "recorder"  # recorder | sender
 
 
 def _scaled(r: Reduced, factor: float) -> Reduced:
@@ -176,7 +186,7 @@ def _disks(c: MetricColumns, n: int) -> TimeFigure | None:
                       [Panel("write MiB/s", write), Panel("free GiB", free)], caption=caption)
 
 
-def _processes(c: MetricColumns, n: int) -> TimeFigure | None:
+def _processes(c: MetricColumns, n: int, title: str = "CPU and memory of sender and recorder") -> TimeFigure | None:
     cpu = []
     for label, role in (("sender", "sender"), ("recorder", "recorder")):
         percent = derived(c, f"{role}_cpu_pct", f"{role}_cpu_s", 100.0)
@@ -189,12 +199,35 @@ def _processes(c: MetricColumns, n: int) -> TimeFigure | None:
     panels = [p for p in (Panel("CPU %", cpu), Panel("RSS MiB", rss)) if p.lines]
     if not panels:
         return None
-    return TimeFigure("processes", "CPU and memory of sender and recorder", panels)
+    return TimeFigure("processes", title, panels)
+
+
+PROBE_SECTIONS = {"recorder_node": "recorder node's probe", "sender_node": "sender node's probe"}
+"""Sections of a metrics line that hold a node's own probe sample, as the notes name them."""
+
+
+def source_note(section: str, count: int, first: str) -> str:
+    return f"The {PROBE_SECTIONS.get(section, section)} metrics failed in {count:,} samples (first: {first})."
+
+
+def figure_key(node: str, key: str) -> str:
+    """An id for a node's figure that is safe in HTML and unique on the page (``rec1-throughput``)."""
+    if not node:
+        return key
+    return f"{html_id(node)}-{key}"
+
+
+def for_node(timeline: Timeline, node: str, role: str) -> Timeline:
+    """The timeline with its node named: figure keys and titles that say which node they show."""
+    if node:
+        timeline.figures = [replace(f, key=figure_key(node, f.key), node=node) for f in timeline.figures]
+    timeline.node, timeline.role = node, role
+    return timeline
 
 
 def run_timeline(columns: MetricColumns | None, nominal_gbps: float | None = None,
                  max_points: int = MAX_POINTS) -> Timeline:
-    """The figures of a run's 'over time' section; says what is missing instead of failing."""
+    """The figures of one recorder node's 'over time' section; says what is missing instead of failing."""
     timeline = Timeline()
     if columns is None or len(columns) == 0:
         timeline.missing.append("no metrics samples, so nothing to plot over time")
@@ -207,7 +240,7 @@ def run_timeline(columns: MetricColumns | None, nominal_gbps: float | None = Non
               ("disk write rate and free space", lambda: _disks(columns, max_points)),
               ("CPU and RSS", lambda: _processes(columns, max_points)))
     for section, (count, first) in sorted(columns.source_errors.items()):
-        timeline.notes.append(f"The {section} metrics failed in {count:,} samples (first: {first}).")
+        timeline.notes.append(source_note(section, count, first))
     for what, make in makers:
         figure = make()
         if figure is None:
@@ -215,3 +248,36 @@ def run_timeline(columns: MetricColumns | None, nominal_gbps: float | None = Non
         else:
             timeline.figures.append(figure)
     return timeline
+
+
+def sender_node_timeline(columns: MetricColumns, max_points: int = MAX_POINTS) -> Timeline:
+    """The sender node's own figure: CPU and memory of the sender processes on it, from its probe."""
+    timeline = Timeline()
+    for section, (count, first) in sorted(columns.source_errors.items()):
+        timeline.notes.append(source_note(section, count, first))
+    figure = _processes(columns, max_points, "CPU and memory of the sender processes") if len(columns) > 1 else None
+    if figure is None:
+        timeline.missing.append("CPU and RSS of the sender processes: too few probe samples")
+    else:
+        timeline.figures.append(figure)
+    return timeline
+
+
+def node_timelines(metrics: RunMetrics | None, nominal_gbps: float | None = None,
+                   max_points: int = MAX_POINTS) -> list[Timeline]:
+    """One timeline per node: each recorder node (by name), then the sender node where it was probed.
+
+    A run whose metrics name no node (one recorder, older runs) gets one timeline as before, its figures
+    keyed ``throughput``, ``loss``, ``disks``, ``processes``.
+    """
+    if metrics is None or not metrics.nodes:
+        return [run_timeline(None)]
+    if not metrics.named_nodes:
+        timelines = [run_timeline(metrics.nodes[DEFAULT_NODE], nominal_gbps, max_points)]
+    else:
+        timelines = [for_node(run_timeline(metrics.nodes[name], nominal_gbps, max_points), name, "recorder")
+                     for name in sorted(metrics.nodes)]
+    if metrics.sender_node is not None:
+        timelines.append(for_node(sender_node_timeline(metrics.sender_node, max_points),
+                                  metrics.sender_node_name, "sender"))
+    return timelines
