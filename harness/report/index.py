@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from harness.report.plots import trend_svg
+from harness.report.results import DEFAULT_NODE
 from harness.report.run_folder import METRICS, RESULTS, RunFolderError, read_results
 from harness.report.run_report import ACCEPTANCE, REPORT
 from harness.report.templates import render_page, write_page
@@ -65,5 +66,6 @@ def render_index(reports_dir: Path) -> Path:
         acceptance_name=ACCEPTANCE,
         drift_flag=DRIFT_FLAG,
         drift_window=DRIFT_WINDOW,
+        default_node=DEFAULT_NODE,
     )
     return write_page(reports_dir / INDEX, html)

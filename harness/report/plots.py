@@ -184,7 +184,7 @@ def spectrum_svg(stats: ScanStatistics) -> Markup | None:
 
 
 def category_strip(ax: Axes, times: Sequence[np.datetime64], rows: Sequence[str], verdicts: Sequence[str]) -> None:
-    """One marker per run on a row per scenario, coloured by verdict."""
+    """One marker per run on a row per series, coloured by verdict."""
     names = sorted(set(rows))
     position = {name: i for i, name in enumerate(names)}
     for verdict, colour in VERDICT_COLOURS.items():
@@ -202,7 +202,7 @@ def _values(values: Sequence[float | None]) -> np.ndarray:
 
 
 def trend_svg(series: Sequence[TrendSeries]) -> Markup | None:
-    """Loss, achieved rate, duration and verdict of each run, one line per scenario."""
+    """Loss, achieved rate, duration and verdict of each run, one line per series (scenario, backend, nodes)."""
     if not series:
         return None
     with matplotlib.rc_context(RC):
@@ -214,13 +214,13 @@ def trend_svg(series: Sequence[TrendSeries]) -> Markup | None:
         strip_verdicts: list[str] = []
         for s in series:
             t = np.array([np.datetime64(d.replace(tzinfo=None), "us") for d in s.started])
-            label = plot_label(s.scenario)
+            label = plot_label(s.label)
             drawn = lost.plot(t, _values(s.lost), marker="o", markersize=3.5, linewidth=1, label=label)
             colour = drawn[0].get_color()
             rate.plot(t, _values(s.achieved_gbps), marker="o", markersize=3.5, linewidth=1, color=colour)
             duration.plot(t, _values(s.duration_h) * per_hour, marker="o", markersize=3.5, linewidth=1, color=colour)
             strip_t.extend(t)
-            strip_rows.extend([s.scenario] * len(t))
+            strip_rows.extend([s.label] * len(t))
             strip_verdicts.extend(s.verdicts)
         lost.set_yscale("symlog", linthresh=1.0)
         lost.set_ylim(bottom=0)

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.report.results import RunSummary, summarize
+from harness.report.results import DEFAULT_NODE, RunSummary, as_list, as_mapping, as_text, summarize
 
 DRIFT_WINDOW = 7
-"""A run's achieved rate is compared with the median of this many earlier runs of the same scenario."""
+"""A run's achieved rate is compared with the median of this many earlier runs of the same series
+(scenario, recorder backend and recorder nodes)."""
 DRIFT_FLAG = 0.01
 """A rate more than 1 % below that median is flagged."""
 FOLDER_TIME = re.compile(r"(\d{8}T\d{6})Z?$")
+UNKNOWN_BACKEND = "?"
+"""The backend of a run whose results.json does not name it."""
 
 
 @dataclass
@@ -39,13 +42,20 @@ class RunEntry:
     has_report: bool = False
     has_acceptance: bool = False
     problems: list[str] = field(default_factory=list)
-    rate_drift: float | None = None  # relative to the median of earlier runs of the same scenario
+    rate_drift: float | None = None  # relative to the median of earlier runs of the same series
+    backend: str = UNKNOWN_BACKEND  # results.json recorder.backend
+    nodes: str = DEFAULT_NODE  # the recorder nodes, sorted and joined with '+'
 
     @property
     def loss_fraction(self) -> float | None:
         if self.lost is None or not self.frames_sent:
             return None
         return self.lost / self.frames_sent
+
+    @property
+    def series(self) -> tuple[str, str, str]:
+        """What keeps runs apart in the trend and the drift: scenario, recorder backend, recorder nodes."""
+        return (self.scenario, self.backend, self.nodes)
 
 
 def folder_time(name: str) -> datetime | None:
@@ -57,6 +67,25 @@ def folder_time(name: str) -> datetime | None:
         return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def backend_of(results: Mapping[str, Any] | None) -> str:
+    return as_text(as_mapping(as_mapping(results).get("recorder")).get("backend")) or UNKNOWN_BACKEND
+
+
+def recorder_nodes_of(results: Mapping[str, Any] | None) -> str:
+    """The recorder nodes of a run: from its scans, else its environment's recorder nodes, else 'recorder'."""
+    r = as_mapping(results)
+    nodes = {as_text(as_mapping(scan).get("recorder_node")) or DEFAULT_NODE for scan in as_list(r.get("scans"))}
+    if not nodes:
+        env_nodes = as_mapping(as_mapping(r.get("environment")).get("nodes"))
+        nodes = {str(name) for name, node in env_nodes.items() if as_mapping(node).get("role") == "recorder"}
+    return "+".join(sorted(nodes)) or DEFAULT_NODE
+
+
+def series_label(scenario: str, backend: str, nodes: str) -> str:
+    """``smoke · jive5ab``, ``two_recorders · reference · rec1+rec2``: the recorder nodes only where named."""
+    return " · ".join([scenario, backend] + ([nodes] if nodes != DEFAULT_NODE else []))
 
 
 def entry_of(folder: str, results: Mapping[str, Any] | None, problems: Sequence[str] = (),
@@ -72,6 +101,7 @@ def entry_of(folder: str, results: Mapping[str, Any] | None, problems: Sequence[
         frames_sent=summary.total("frames_sent"), lost=summary.total("lost"),
         achieved_gbps=summary.achieved_gbps, nominal_gbps=summary.nominal_gbps, breached=summary.breached,
         has_report=has_report, has_acceptance=has_acceptance, problems=[*problems, *summary.problems],
+        backend=backend_of(results), nodes=recorder_nodes_of(results),
     )
 
 
@@ -85,10 +115,10 @@ def newest_first(entries: Sequence[RunEntry]) -> list[RunEntry]:
 
 
 def mark_drift(entries: Sequence[RunEntry], window: int = DRIFT_WINDOW) -> None:
-    """Set each run's ``rate_drift`` against the median achieved rate of its scenario's previous runs."""
-    history: dict[str, list[float]] = {}
+    """Set each run's ``rate_drift`` against the median achieved rate of the previous runs of its series."""
+    history: dict[tuple[str, str, str], list[float]] = {}
     for entry in sorted(entries, key=_sort_key):
-        earlier = history.setdefault(entry.scenario, [])
+        earlier = history.setdefault(entry.series, [])
         if entry.achieved_gbps is not None:
             if earlier:
                 reference = statistics.median(earlier[-window:])
@@ -98,7 +128,7 @@ def mark_drift(entries: Sequence[RunEntry], window: int = DRIFT_WINDOW) -> None:
 
 @dataclass(frozen=True)
 class TrendSeries:
-    """One scenario's runs in time order, for the trend plots."""
+    """The runs of one scenario on one recorder backend and set of recorder nodes, in time order."""
 
     scenario: str
     started: list[datetime]
@@ -106,16 +136,23 @@ class TrendSeries:
     achieved_gbps: list[float | None]
     duration_h: list[float | None]
     verdicts: list[str]
+    backend: str = UNKNOWN_BACKEND
+    nodes: str = DEFAULT_NODE
+
+    @property
+    def label(self) -> str:
+        return series_label(self.scenario, self.backend, self.nodes)
 
 
 def trend_series(entries: Sequence[RunEntry], max_runs: int) -> list[TrendSeries]:
-    """Per scenario, the last ``max_runs`` runs (of all scenarios together) that have a start time."""
+    """Per series (scenario, backend, recorder nodes), the last ``max_runs`` runs (of all together) that have a
+    start time."""
     dated = sorted((e for e in entries if e.started is not None), key=_sort_key)[-max_runs:]
     out = []
-    for scenario in sorted({e.scenario for e in dated}):
-        runs = [e for e in dated if e.scenario == scenario]
+    for scenario, backend, nodes in sorted({e.series for e in dated}):
+        runs = [e for e in dated if e.series == (scenario, backend, nodes)]
         out.append(TrendSeries(
-            scenario=scenario,
+            scenario=scenario, backend=backend, nodes=nodes,
             started=[e.started for e in runs if e.started is not None],
             lost=[e.lost for e in runs],
             achieved_gbps=[e.achieved_gbps for e in runs],
