@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.report.multinode import write_multinode_run
 from tests.report.runfolders import RunSpec, twelve_hour_spec, write_run
 
 
@@ -23,6 +24,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "documented": write_run(root, RunSpec(scenario="documented", metrics_shape="documented", failed_scan=2)),
         "hostile": write_run(root, RunSpec(scenario="hostile", hostile=True, failed_scan=0)),
     }
+
+
+@pytest.fixture(scope="session")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run on an inventory lab: a sender and recorders rec1 and rec2; the second scan fails on rec2 only."""
+    return write_multinode_run(tmp_path_factory.mktemp("multinode"),
+                               RunSpec(scenario="two_recorders", failed_scan=1, noise_scans=(3,)), failed_node="rec2")
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,8 @@ class RunSpec:
     write_logs: tuple[str, ...] = ("sender", "recorder", "lab")
     metrics_shape: str = "engine"  # engine: as harness/scenario writes it; documented: as docs/results.md shows
     rate_factor: float = 1.0  # achieved rate relative to nominal (for drifting nightly series)
+    mount_root: str = "/mnt"
+    backend: str = "reference"
     seed: int = 1
 
     @property
@@ -66,7 +68,7 @@ def scan_names(spec: RunSpec) -> list[str]:
 
 
 def mount_points(spec: RunSpec) -> list[str]:
-    mounts = [f"/mnt/disk{i}" for i in range(spec.mounts)]
+    mounts = [f"{spec.mount_root}/disk{i}" for i in range(spec.mounts)]
     if spec.hostile and mounts:
         mounts[-1] = "/mnt/<b>disk</b>$x_"
     return mounts
@@ -164,7 +166,7 @@ def results_document(spec: RunSpec, scans: list[dict[str, Any]], finished: datet
         "abort_reason": "run interrupted" if verdict == "interrupted" else None,
         "started": iso(spec.started), "finished": iso(finished) if finished else None,
         "duration_scale": 1.0, "run_by": "root@lab-rec1", "harness_version": "0.1.0",
-        "recorder": {"backend": "reference", "version": "0.1.0",
+        "recorder": {"backend": spec.backend, "version": "0.1.0",
                      "config": {"protocol": "udps", "mtu": 9000, "net_port": 52030, "mode": "VDIF_5000-128-1-2",
                                 "record": "flexbuff", "mounts": mounts, "socket_buffer_bytes": 201326592}},
         "sender": {"node": "sender", "version": "0.1.0", "nominal_gbps": round(NOMINAL_GBPS, 6),
@@ -199,14 +201,9 @@ def results_document(spec: RunSpec, scans: list[dict[str, Any]], finished: datet
     }
 
 
-def write_run(root: Path, spec: RunSpec | None = None) -> Path:
-    """Write one run folder under ``root`` and return its path."""
-    spec = spec or RunSpec()
-    rng = np.random.default_rng(spec.seed)
-    run_dir = root / spec.folder_name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    names = scan_names(spec)
-    windows = []  # (start, end) offsets in seconds from the run's start
+def schedule(spec: RunSpec) -> tuple[list[tuple[float, float]], float]:
+    """The scans' (start, end) offsets in seconds from the run's start, and when the run stopped."""
+    windows = []
     for i in range(spec.scans):
         start = i * (spec.scan_s + spec.gap_s) + spec.gap_s
         windows.append((start, start + spec.scan_s))
@@ -217,8 +214,14 @@ def write_run(root: Path, spec: RunSpec | None = None) -> Path:
     elif spec.killed:
         a, b = windows[-1]
         stop_at = a + 0.5 * (b - a)
+    return windows, stop_at
+
+
+def scan_entries(spec: RunSpec, windows: list[tuple[float, float]], stop_at: float,
+                 rng: np.random.Generator) -> list[dict[str, Any]]:
+    """results.json's scans, as the engine writes them, up to where the run stopped."""
+    names = scan_names(spec)
     scans = []
-    stopped = spec.interrupted_during is not None or spec.killed
     for i, (a, b) in enumerate(windows):
         if a >= stop_at:
             break
@@ -244,19 +247,36 @@ def write_run(root: Path, spec: RunSpec | None = None) -> Path:
             "recorder_stats": {"packets": frames - lost, "lost": lost, "out_of_order": 2 if failed else 0},
             "sender": {"frames_sent": frames}, "check": check, "deleted": False,
         })
+    return scans
+
+
+def finished_and_verdict(spec: RunSpec, stop_at: float) -> tuple[datetime | None, str]:
     if spec.killed:
-        finished, verdict = None, "running"
-    elif stopped:
-        finished, verdict = spec.started + timedelta(seconds=stop_at + 1), "interrupted"
-    else:
-        finished = spec.started + timedelta(seconds=stop_at)
-        verdict = "pass"  # or "fail", once the thresholds are known
+        return None, "running"
+    if spec.interrupted_during is not None:
+        return spec.started + timedelta(seconds=stop_at + 1), "interrupted"
+    return spec.started + timedelta(seconds=stop_at), "pass"  # or "fail", once the thresholds are known
+
+
+def results_of(spec: RunSpec, scans: list[dict[str, Any]], stop_at: float) -> dict[str, Any]:
+    finished, verdict = finished_and_verdict(spec, stop_at)
     results = results_document(spec, scans, finished, verdict)
     if verdict == "pass" and (results["breached"] or any(not s["passed"] for s in scans)):
         results["verdict"] = "fail"
-    (run_dir / "results.json").write_text(json.dumps(results, indent=1))
-    write_metrics(run_dir / "metrics.jsonl", spec, windows, stop_at, rng)
-    write_logs(run_dir, spec, names[: len(scans)])
+    return results
+
+
+def write_run(root: Path, spec: RunSpec | None = None) -> Path:
+    """Write one run folder under ``root`` and return its path."""
+    spec = spec or RunSpec()
+    rng = np.random.default_rng(spec.seed)
+    run_dir = root / spec.folder_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    windows, stop_at = schedule(spec)
+    scans = scan_entries(spec, windows, stop_at, rng)
+    (run_dir / "results.json").write_text(json.dumps(results_of(spec, scans, stop_at), indent=1))
+    write_metrics(run_dir / "metrics.jsonl", spec, metric_rows(spec, windows, stop_at, rng))
+    write_logs(run_dir, spec, scan_names(spec)[: len(scans)])
     return run_dir
 
 
@@ -271,8 +291,9 @@ def _per_scan_cumsum(step: np.ndarray, scan_of: np.ndarray) -> np.ndarray:
     return total - base
 
 
-def write_metrics(path: Path, spec: RunSpec, windows: list[tuple[float, float]], stop_at: float,
-                  rng: np.random.Generator) -> None:
+def metric_rows(spec: RunSpec, windows: list[tuple[float, float]], stop_at: float,
+                rng: np.random.Generator) -> list[dict[str, Any]]:
+    """metrics.jsonl's lines of a run on one recorder, as the engine writes them on the local lab."""
     offsets = np.arange(0.0, stop_at, spec.period_s)
     n = len(offsets)
     scan_of = np.full(n, -1)
@@ -300,7 +321,7 @@ def write_metrics(path: Path, spec: RunSpec, windows: list[tuple[float, float]],
     per_disk = np.where(on, fps_total * FRAME_BYTES / max(1, len(mounts)), 0.0)
     written = np.cumsum(per_disk * spec.period_s)
     engine = spec.metrics_shape == "engine"
-    lines = []
+    rows = []
     for k in range(n):
         sender: dict[str, Any] | None = {"frames": int(sent[k]), "bytes": int(sent[k]) * DATAGRAM_BYTES,
                                          "gbps": round(float(sender_gbps[k]), 6),
@@ -330,7 +351,12 @@ def write_metrics(path: Path, spec: RunSpec, windows: list[tuple[float, float]],
         }
         if engine:
             row["harness"] = {"rss_bytes": 150_000_000}
-        lines.append(json.dumps(row, separators=(",", ":")))
+        rows.append(row)
+    return rows
+
+
+def write_metrics(path: Path, spec: RunSpec, rows: list[dict[str, Any]]) -> None:
+    lines = [json.dumps(row, separators=(",", ":")) for row in rows]
     text = "\n".join(lines) + "\n"
     if spec.interrupted_during is not None or spec.killed:
         text += lines[-1][: len(lines[-1]) // 3]  # the line being written when the run stopped

@@ -129,3 +129,17 @@ def test_acceptance_report_prints_to_pdf(browser, runs, tmp_path):
     assert pdf.startswith(b"%PDF")
     (tmp_path / "acceptance.pdf").write_bytes(pdf)
     browser.screenshot(tmp_path / "acceptance.png")
+
+
+def test_a_two_node_report_shows_every_node(browser, two_nodes, tmp_path):
+    run = tmp_path / two_nodes.name
+    shutil.copytree(two_nodes, run)
+    load(browser, render_run(run))
+    assert browser.evaluate("document.querySelector('#verdict .word').innerText") == "FAIL"
+    assert plots_drawn(browser) == 10  # four per recorder node, the sender node's, the spectrum
+    assert browser.evaluate("[...document.querySelectorAll('section.node-plots')].map(s => s.dataset.node)") == [
+        "rec1", "rec2", "sender"]
+    assert browser.evaluate("[...document.querySelectorAll('#scan-table tbody tr.failed td.node')]"
+                            ".map(td => td.innerText)") == ["rec2"]
+    assert browser.evaluate("document.querySelectorAll('table.preflight').length") == 4
+    browser.screenshot(tmp_path / "two-nodes.png")

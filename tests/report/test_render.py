@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from harness.report import RunFolderError, render_acceptance, render_index, render_run
 from harness.report.cli import main
 from harness.report.series import MAX_POINTS
+from tests.report.runfolders import RunSpec, write_run
 
 TWELVE_HOUR_BOUND = 400_000
 """Bytes: the 12-hour report measured 260 kB (matplotlib 3.11); the bound leaves room for font and layout drift."""
@@ -209,3 +211,21 @@ def test_rendering_through_the_latest_link_names_the_run_folder(runs, tmp_path):
     assert f"{run.name} · started" in html
     assert f"Run {run.name}" in render_acceptance(tmp_path / "latest").read_text()
     assert (run / "report.html").is_file() and (run / "acceptance.html").is_file()
+
+
+def test_the_index_keeps_backends_and_node_sets_apart(two_nodes, tmp_path):
+    reports = tmp_path / "reports"
+    shutil.copytree(two_nodes, reports / two_nodes.name)
+    first = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    for day, backend in enumerate(("reference", "jive5ab", "reference", "jive5ab")):
+        write_run(reports, RunSpec(scenario="two_recorders", started=first + timedelta(days=day), backend=backend,
+                                   seed=day))
+    html = render_index(reports).read_text()
+    trend = html[html.index('id="plot-trend"'):html.index("</figure>", html.index('id="plot-trend"'))]
+    legend = set(re.findall(r">(two_recorders · [^<]+)<", trend))
+    assert legend == {"two_recorders · reference", "two_recorders · jive5ab",
+                      "two_recorders · reference · rec1+rec2"}
+    assert '<td class="nowrap">reference <span class="code">rec1+rec2</span></td>' in html
+    assert html.count('<td class="nowrap">jive5ab</td>') == 2
+    drifts = re.findall(r'<td class="num(?: bad)?">([-+]\d+\.\d\d %|—)</td>', html)
+    assert drifts.count("—") == 3  # the first run of each of the three series has nothing to compare with

@@ -55,3 +55,40 @@ def test_trend_series_per_scenario_in_time_order_and_bounded():
 def test_verdict_counts():
     entries = [entry_of("a", run("s", None, verdict="fail")), entry_of("b", None)]
     assert verdict_counts(entries) == {"pass": 0, "fail": 1, "interrupted": 0, "unknown": 1}
+
+
+def on(results: dict, backend: str | None = None, nodes: tuple[str, ...] = ()) -> dict:
+    """The run with its recorder backend and, for a multi-node run, one scan entry per recorder node."""
+    if backend is not None:
+        results["recorder"] = {"backend": backend}
+    if nodes:
+        results["scans"] = [{**scan, "recorder_node": node} for scan in results["scans"] for node in nodes]
+    return results
+
+
+def test_the_same_scenario_on_two_backends_and_two_node_sets_are_four_series():
+    entries = [entry_of(f"r{i}", on(run("soak", f"2026-11-1{i}T19:00:00Z", rate), backend, nodes))
+               for i, (backend, nodes, rate) in enumerate([
+                   ("reference", (), 0.5), ("jive5ab", (), 0.3), ("reference", (), 0.5), ("jive5ab", (), 0.3),
+                   ("reference", ("rec1", "rec2"), 0.25), ("reference", ("rec2", "rec1"), 0.25),
+                   ("reference", ("rec1",), 0.4)])]
+    series = trend_series(entries, max_runs=100)
+    assert [(s.backend, s.nodes) for s in series] == [("jive5ab", "recorder"), ("reference", "rec1"),
+                                                      ("reference", "rec1+rec2"), ("reference", "recorder")]
+    assert [len(s.started) for s in series] == [2, 1, 2, 2]
+    assert [s.label for s in series] == ["soak · jive5ab", "soak · reference · rec1",
+                                         "soak · reference · rec1+rec2", "soak · reference"]
+    mark_drift(entries)
+    assert [e.rate_drift for e in entries] == [None, None, 0.0, 0.0, None, 0.0, None]  # never across series
+
+
+def test_old_results_without_backend_or_nodes_still_group():
+    old = entry_of("old", run("soak", "2026-11-10T19:00:00Z"))
+    assert (old.backend, old.nodes) == ("?", "recorder")
+    no_scans = {"scenario": {"name": "soak"}, "recorder": {"backend": "jive5ab"},
+                "environment": {"nodes": {"sender": {"role": "sender"}, "rec2": {"role": "recorder"},
+                                          "rec1": {"role": "recorder"}}}}
+    assert entry_of("x", no_scans).series == ("soak", "jive5ab", "rec1+rec2")
+    local = {"scenario": {"name": "smoke"}, "environment": {"nodes": {"recorder": {}, "sender": {}}}}
+    assert entry_of("y", local).series == ("smoke", "?", "recorder")
+    assert entry_of("z", None).series == ("z", "?", "recorder")
