@@ -86,6 +86,10 @@ class LabInfo:
     def control_bind(self) -> str:
         return "127.0.0.1"
 
+    @property
+    def recorder_become(self) -> bool:
+        return False
+
     def recorder_command(self, argv: list[str]) -> list[str]:
         return list(argv)
 

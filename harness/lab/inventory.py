@@ -39,6 +39,11 @@ class InventoryNode:
     netns: str | None = None                    # a namespace of this machine (inventory/multinode.yml)
     jive5ab_image: str | None = None
     jive5ab_control_port: int = 2620
+    become: bool = False
+    """ansible_become: the harness's commands there run through ``sudo -n`` (the login needs passwordless sudo)."""
+
+    def privileged(self, argv: list[str]) -> list[str]:
+        return ["sudo", "-n", *argv] if self.become else list(argv)
 
     @property
     def lock_key(self) -> str:
@@ -106,7 +111,8 @@ def read_inventory(path: str | Path) -> Inventory:
         templar = Templar(loader=loader, variables=raw)
         wanted = ("ansible_host", "ansible_user", "ansible_port", "ansible_ssh_private_key_file",
                   "ansible_ssh_common_args", "data_address", "data_interface", "xfs_disks_list", "harness_node_dir",
-                  "harness_node_venv", "netns_lab_netns", "netns_lab_work_dir", "jive5ab_image", "jive5ab_control_port")
+                  "harness_node_venv", "netns_lab_netns", "netns_lab_work_dir", "jive5ab_image", "jive5ab_control_port",
+                  "ansible_become")
         found: dict[str, Any] = {}
         for key in wanted:
             if key in raw:
@@ -164,4 +170,5 @@ def _node(path: Path, host: str, role: str, found: dict[str, Any]) -> InventoryN
                          data_interface=need("data_interface"), mount_points=tuple(mounts), python=f"{venv}/bin/python",
                          netns=str(found["netns_lab_netns"]) if found.get("netns_lab_netns") else None,
                          jive5ab_image=str(found["jive5ab_image"]) if found.get("jive5ab_image") else None,
-                         jive5ab_control_port=control_port)
+                         jive5ab_control_port=control_port,
+                         become=str(found.get("ansible_become", "")).lower() in ("true", "yes", "1"))

@@ -30,7 +30,7 @@ def testinfra_node(node: InventoryNode) -> facts.Node:
              "-o LogLevel=ERROR -o ControlMaster=no -o ConnectTimeout=5" + (" -o IdentitiesOnly=yes" if ssh.identity
                                                                            else ""))
     host = testinfra.get_host(f"ssh://{ssh.user}@{ssh.host}:{ssh.port}", ssh_identity_file=ssh.identity or None,
-                              ssh_extra_args=extra, controlpersist=0, timeout=5)
+                              ssh_extra_args=extra, controlpersist=0, timeout=5, sudo=node.become)
     return facts.Node(node.name, host, node.data_interface)
 
 

@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--keep-lab", action="store_true", help="leave a lab this run brought up running")
     group.addoption("--provision", action="store_true",
                     help="inventory labs: run ansible/site.yml and install the harness on every node first")
+    group.addoption("--skip-lab-check", action="store_true",
+                    help="inventory labs: no site.yml --check before the preflight (its testinfra checks still run)")
 
 
 _session: pytest.Session | None = None

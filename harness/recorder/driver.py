@@ -75,6 +75,10 @@ class VsisRecorder:
     def pid(self) -> int | None:
         return None if self.owner is None else self.owner.pid
 
+    @property
+    def control_address(self) -> str:
+        return str(self.client.address)
+
     # -- plumbing -----------------------------------------------------------------------
 
     def _exchange(self, line: str, timeout: float | None = None) -> list[Reply]:

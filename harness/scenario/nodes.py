@@ -38,6 +38,10 @@ class Nodes(Protocol):
     def recorder_python(self) -> str: ...
 
     @property
+    def recorder_become(self) -> bool:
+        """The recorder node's commands run through sudo."""
+
+    @property
     def control_bind(self) -> str:
         """The address the recorder's control port listens on, reachable from this machine."""
 
@@ -77,6 +81,7 @@ class LoopbackNodes:
     recorder_node: str = "recorder"
     recorder_ssh: SshTarget | None = None
     recorder_python: str = sys.executable
+    recorder_become: bool = False
     control_bind: str = "127.0.0.1"
 
     def sender_command(self, argv: list[str]) -> list[str]:
@@ -102,7 +107,7 @@ def remote_argv(node: InventoryNode, argv: list[str]) -> list[str]:
     ssh = node.ssh
     return [sys.executable, "-m", "harness.lab.remote", "--host", ssh.host, "--user", ssh.user, "--port", str(ssh.port),
             "--identity", ssh.identity, "--known-hosts", ssh.known_hosts, "--cwd", "/", "--python", node.python,
-            "--", *argv]
+            "--", *node.privileged(argv)]
 
 
 @dataclass
@@ -134,6 +139,10 @@ class NodePair:
     @property
     def recorder_python(self) -> str:
         return self.recorder.python
+
+    @property
+    def recorder_become(self) -> bool:
+        return self.recorder.become
 
     @property
     def control_bind(self) -> str:

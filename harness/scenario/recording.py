@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.recorder.driver import VsisRecorder
 from harness.recorder.errors import RecorderError
+from harness.recorder.model import Recorder
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.metrics import MetricsSampler, ProcessProbe
 from harness.scenario.node_metrics import NodeProbe
@@ -36,7 +36,7 @@ STARTUP_S = 8.0
 class ScanRecorder:
     """Drives the sender and the recorder for each scan and samples metrics while they run."""
 
-    def __init__(self, scenario: Scenario, options: RunOptions, run_dir: RunDirectory, recorder: VsisRecorder,
+    def __init__(self, scenario: Scenario, options: RunOptions, run_dir: RunDirectory, recorder: Recorder,
                  nodes: Nodes, stop: threading.Event, probes: dict[str, NodeProbe] | None = None) -> None:
         self.scenario = scenario
         self.options = options
@@ -148,7 +148,8 @@ class ScanRecorder:
             self.current = None
             self.metrics.scan = None
         return outcome, ScanTarget(outcome.name, self.nodes.disk_glob, flat, node=self.node,
-                                   ssh=self.nodes.recorder_ssh, python=self.nodes.recorder_python)
+                                   ssh=self.nodes.recorder_ssh, python=self.nodes.recorder_python,
+                                   become=self.nodes.recorder_become)
 
     def _nominal_frame_gbps(self) -> float:
         stream = self.scenario.stream
@@ -230,9 +231,9 @@ class ScanRecorder:
         except SYSTEM_FAULTS as exc:
             outcome.problems.append(f"recorder failed to close {outcome.name}: {one_line(exc)}")
             return
-        outcome.stopped_early = bool(getattr(result, "stopped_early", False))
-        outcome.recorder_stats = {k: getattr(result, k) for k in ("packets", "lost", "out_of_order", "bytes")
-                                  if hasattr(result, k)}
+        outcome.stopped_early = result.stopped_early
+        outcome.recorder_stats = {"packets": result.packets, "lost": result.lost, "out_of_order": result.out_of_order,
+                                  "bytes": result.bytes}
 
     def interrupt(self) -> None:
         """Stop the sender now (Ctrl-C / SIGTERM); the scan is then closed and validated as usual."""

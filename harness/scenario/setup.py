@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from harness.formats.vdif.rates import ObservingMode
 from harness.lab.errors import LabError
 from harness.lab.inventory import Inventory, read_inventory
-from harness.recorder.driver import VsisRecorder
 from harness.recorder.errors import RecorderError
+from harness.recorder.model import Recorder
 from harness.scenario import run_lock
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.nodes import LoopbackNodes, NodePair, Nodes, local_environment, mount_glob
@@ -41,6 +41,8 @@ class RunOptions:
     keep_lab: bool = False
     provision: bool = False
     """Inventory labs: run ansible/site.yml (and install the harness on the nodes) before the preflight."""
+    lab_check: bool = True
+    """Inventory labs without provision: site.yml --check first (what drifted is said, nothing changed)."""
 
 
 @dataclass
@@ -61,9 +63,11 @@ class Preflight:
     environment: dict[str, Any] = field(default_factory=dict)
     pairs: list[Nodes] = field(default_factory=list)
     """One per recorder node (with the sender node that feeds it), in the scenario's order."""
-    recorders: dict[str, VsisRecorder] = field(default_factory=dict)
+    recorders: dict[str, Recorder] = field(default_factory=dict)
     """Recorder node name -> its recorder, started and configured."""
     recorder_config: dict[str, Any] = field(default_factory=dict)
+    recorder_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Recorder node name -> the configuration sent to its recorder (several recorder nodes)."""
     backend: str = ""
     version: str = ""
     lab_brought_up: bool = False
@@ -78,7 +82,7 @@ class Preflight:
         return self.pairs[0] if self.pairs else None
 
     @property
-    def recorder(self) -> VsisRecorder | None:
+    def recorder(self) -> Recorder | None:
         return next(iter(self.recorders.values()), None)
 
     @property
@@ -89,7 +93,10 @@ class Preflight:
         return "; ".join(f"{c.name}: {c.detail}" for c in self.checks if not c.passed)
 
     def recorder_json(self) -> dict[str, Any]:
-        return {"backend": self.backend, "version": self.version, "config": self.recorder_config}
+        found: dict[str, Any] = {"backend": self.backend, "version": self.version, "config": self.recorder_config}
+        if len(self.recorder_configs) > 1:
+            found["nodes"] = {name: {"config": config} for name, config in self.recorder_configs.items()}
+        return found
 
 
 def lab_choice(scenario: Scenario, options: RunOptions) -> str:
@@ -194,10 +201,16 @@ def _inventory_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirector
     if path is None:
         raise LabError("no inventory")
     preflight.lab_kind = "inventory"
-    if options.provision:
-        from harness.lab.netns import provision_lab
+    from harness.lab.netns import provision_lab
 
+    if options.provision:
         provision_lab(path, run_dir.log("lab"))
+    elif options.lab_check:  # only checked: a lab that drifted from its roles is said, not changed
+        checked = provision_lab(path, run_dir.log("lab"), check_mode=True)
+        detail = "no change" if not checked.changed else (
+            f"WARNING (advisory): {len(checked.changed)} tasks would change ({'; '.join(checked.changed[:5])}"
+            f"{'; ...' if len(checked.changed) > 5 else ''}): provision with --provision")
+        preflight.checks.append(Check("lab as provisioned (site.yml --check)", True, detail))
     inventory = read_inventory(path)
     preflight.inventory = inventory
     senders = inventory.role("sender")
@@ -267,7 +280,9 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     preflight.backend = backend
     preflight.version = recorder.version()
     recorder.configure(config)
-    preflight.recorder_config = {k: v for k, v in vars(config).items() if not k.startswith("_")}
+    shown = {k: v for k, v in vars(config).items() if not k.startswith("_")}
+    preflight.recorder_configs[nodes.recorder_node] = shown
+    preflight.recorder_config = preflight.recorder_config or shown
 
 
 def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight) -> None:
@@ -328,10 +343,10 @@ def _control_port_exposure(nodes: LabInfo, preflight: Preflight) -> Check:
     """Advisory: whether the recorder's control port answers from the sender node over the data network
     (jive5ab binds it to every interface; anyone there could stop a recording)."""
     name = "recorder control port not on the data network"
-    client = getattr(preflight.recorder, "client", None)
-    if client is None or nodes.sender_netns is None:
-        return Check(name, True, "not checked: no control port or no sender node")
-    port = int(client.address.rsplit(":", 1)[1])
+    recorder = preflight.recorder
+    if recorder is None or nodes.sender_netns is None:
+        return Check(name, True, "not checked: no recorder or no sender node")
+    port = int(recorder.control_address.rsplit(":", 1)[1])
     probe = nodes.sender_command(["python3", "-c", _CONNECT, nodes.recorder_ip, str(port)], via="netns")
     try:
         answered = subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0

@@ -35,6 +35,8 @@ class ScanTarget:
     ssh: SshTarget | None = None
     """None: the recording is on this machine; else validated (and deleted) on that node."""
     python: str = sys.executable
+    become: bool = False
+    """Run the checker there through ``sudo -n`` (ansible_become)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "disk_glob": self.disk_glob, "flat_file": self.flat_file, "node": self.node}
@@ -86,7 +88,8 @@ def validate(target: ScanTarget, expect: dict[str, Any]) -> dict[str, Any]:
 def _on_node(target: ScanTarget, request: dict[str, Any]) -> dict[str, Any]:
     assert target.ssh is not None
     local = {"name": target.name, "disk_glob": target.disk_glob, "flat_file": target.flat_file, "node": target.node}
-    argv = [*target.ssh.ssh_argv(), f"cd / && exec {target.python} -m harness.scenario.validation"]
+    sudo = "sudo -n " if target.become else ""
+    argv = [*target.ssh.ssh_argv(), f"cd / && exec {sudo}{target.python} -m harness.scenario.validation"]
     try:
         done = subprocess.run(argv, input=json.dumps({"target": local, **request}), capture_output=True, text=True,
                               timeout=REMOTE_TIMEOUT_S, check=False)

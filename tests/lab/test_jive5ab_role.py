@@ -85,7 +85,7 @@ def _inventory(tmp_path: Path, **overrides: Any) -> Path:
     host = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "jive5ab_image": IMAGE, "jive5ab_container_name": CONTAINER, "jive5ab_control_port": port,
             "jive5ab_command": ["/usr/bin/python3", "-c", FAKE_JIVE5AB, str(port)],
-            "jive5ab_extra_args": ["--volume=/usr:/usr:ro"], "jive5ab_mount_points": [str(disk)],
+            "jive5ab_extra_volumes": ["/usr:/usr:ro"], "jive5ab_mount_points": [str(disk)],
             "jive5ab_install_engine": False, "jive5ab_manage_service": False, **overrides}
     path = tmp_path / "inventory.yml"
     path.write_text(json.dumps({"all": {"hosts": {"flexbuff": host}}}))
@@ -103,7 +103,7 @@ def test_the_role_runs_jive5ab_from_the_named_image_idempotently(image: str, tmp
     assert found["State"]["Running"] and config["NetworkMode"] == "host"
     assert config["RestartPolicy"]["Name"] == "unless-stopped"
     assert config["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "50m"}}
-    assert f"{tmp_path / 'disk0'}:{tmp_path / 'disk0'}" in config["Binds"]
+    assert f"{tmp_path / 'disk0'}:{tmp_path / 'disk0'}:rw" in config["Binds"]
     assert {"SYS_NICE", "CAP_SYS_NICE"} & set(config["CapAdd"])
 
     second = run_playbook(PLAYBOOK, _inventory(tmp_path, port=port))
@@ -113,8 +113,9 @@ def test_the_role_runs_jive5ab_from_the_named_image_idempotently(image: str, tmp
     assert checks[0].passed and checks[0].detail == f"running {IMAGE}"
 
     third = run_playbook(PLAYBOOK, _inventory(tmp_path, port=port, jive5ab_log_max_files=3))
-    assert third.ok and third.changed == ["flexbuff: jive5ab : Remove a container made from another image or with "
-                                          "other settings", "flexbuff: jive5ab : Run jive5ab"]
+    assert third.ok and third.changed == ["flexbuff: jive5ab : Run jive5ab"]  # recreated with the new settings
+    assert json.loads(commands.run(["docker", "container", "inspect", CONTAINER], timeout=30).stdout)[0][
+        "HostConfig"]["LogConfig"]["Config"]["max-file"] == "3"
     assert query_version(f"127.0.0.1:{port}") == "fake-jive5ab : 3.1.0"
 
 

@@ -90,7 +90,9 @@ def test_up_makes_xfs_loop_disks_a_sender_namespace_and_a_jumbo_veth(lab: LabRun
     assert host_end["mtu"] == node_end["mtu"] == 9000
     assert "198.18.0.1" in [a["local"] for a in host_end["addr_info"]]
     assert "198.18.0.2" in [a["local"] for a in node_end["addr_info"]]
-    assert Path("/etc/sysctl.d/60-vlbi-lab.conf").read_text().count(" = ") == len(SYSCTL_KEYS)
+    boot = Path("/etc/sysctl.d/60-vlbi-lab.conf").read_text().splitlines()
+    assert boot[0].startswith("# FlexBuff tuning") and "Managed by Ansible (role udp_tuning)" in boot[0]
+    assert sorted(line.split("=")[0] for line in boot[1:]) == sorted(SYSCTL_KEYS)
     assert "PLAY Local lab plumbing" in lab.log.read_text()
 
 
@@ -104,7 +106,7 @@ def test_a_second_up_reports_no_change(lab: LabRun) -> None:
 def test_drift_is_put_right_and_the_changed_task_named(lab: LabRun) -> None:
     subprocess.run(["sysctl", "-w", "vm.vfs_cache_pressure=100"], check=True, capture_output=True, timeout=10)
     info = lab_up(log=lab.log)
-    assert info.changed == ["recorder: udp_tuning : Apply the values that differ now"]
+    assert info.changed == ["recorder: udp_tuning : Set each value, now and for boot"]
     assert _sysctls()["vm.vfs_cache_pressure"] == "50"
 
 
