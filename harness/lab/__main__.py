@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1 if again.changed else 0
             print(f"run log: {log_path}")
         elif opts.command == "down":
-            removed = lab_down(log_path, work_dir=opts.work_dir)
+            removed = lab_down(log_path, work_dir=opts.work_dir, every_lab=True)
             print("lab down: " + ("; ".join(removed) if removed else "nothing was up"))
         elif opts.command == "status":
             statuses = [lab_status(work_dir=opts.work_dir)]

@@ -194,11 +194,11 @@ def lab_up(inventory: str | Path | None = "ansible/inventory/local.yml", log: Pa
         return info
 
 
-def lab_down(log: Path | None = None, *, work_dir: Path | None = None) -> list[str]:
-    """Take the labs of this machine down (the local lab, the namespace lab of inventory/multinode.yml): everything
-    their state files name, nothing else. Returns what was removed."""
+def lab_down(log: Path | None = None, *, work_dir: Path | None = None, every_lab: bool = False) -> list[str]:
+    """Take the local lab down (``every_lab``: also the namespace lab of inventory/multinode.yml): everything their
+    state files name, nothing else. Returns what was removed."""
     removed: list[str] = []
-    candidates = _candidates(work_dir) if work_dir else [*_candidates(None), MULTINODE_WORK_DIR]
+    candidates = [*_candidates(work_dir), *([MULTINODE_WORK_DIR] if every_lab and not work_dir else [])]
     with lab_log(log):
         for candidate in candidates:
             if (candidate == DEFAULT_WORK_DIR and not is_root()) or not os.path.exists(state_path(candidate)):

@@ -67,11 +67,13 @@ def provision_lab(inventory: Path, log_path: Path | None, *, limit: str | None =
             wheel_dir = work_dir / "wheel"
         else:
             wheel_dir = Path(tempfile.mkdtemp(prefix="vlbi-harness-wheel-"))
-        from harness.lab.wheel import build_wheel
+        from harness import __version__
+        from harness.lab.wheel import build_wheel, source_digest
 
         try:
             wheel = build_wheel(wheel_dir)
-            extravars: dict[str, Any] = {"harness_node_wheel": str(wheel)}
+            extravars: dict[str, Any] = {"harness_node_wheel": str(wheel),
+                                         "harness_node_build": f"{__version__} {source_digest()}"}
             if work_dir is not None:
                 extravars.update(harness_node_python=getattr(sys, "_base_executable", sys.executable),
                                  harness_node_deps_from=sysconfig.get_paths()["purelib"])

@@ -157,9 +157,16 @@ class ScenarioRun:
                 print(f"{self.scenario.name}: stopped {line}", file=sys.stderr, flush=True)
                 with self.run_dir.log("lab").open("a") as fh:
                     fh.write(f"stopped {line}\n")
-            with keep_signal_handlers():
-                bring_up(self.scenario, self.options, self.run_dir, self.preflight, announce=self._announce)
-            self.write_results()
+            try:
+                with keep_signal_handlers():
+                    bring_up(self.scenario, self.options, self.run_dir, self.preflight, announce=self._announce)
+            except BaseException as exc:  # a harness bug (or Ctrl-C) in the preflight: no scan may wait for it
+                self.preflight.checks.append(Check("preflight", False, f"stopped by {type(exc).__name__}: {exc}"))
+                self._skip_remaining("preflight failed")
+                self.done.set()
+                raise
+            finally:
+                self.write_results()
         return self.preflight
 
     def _announce(self, line: str) -> None:

@@ -25,6 +25,7 @@ from typing import IO
 
 import psutil
 
+from harness.lab.errors import LabError
 from harness.lab.trust import check_owned, private_dir
 from harness.run_mark import RUN_LABEL, RUN_MARK
 
@@ -151,6 +152,10 @@ NODE_WAIT_ENV = "VLBI_NODE_WAIT"
 NODE_WAIT_S = 300.0
 
 
+class NodesBusy(LabError):
+    """A lab node another run holds, after waiting for it."""
+
+
 @dataclass
 class NodeLocks:
     """The lab nodes a run holds (flocks: the kernel drops them however the run ends)."""
@@ -169,6 +174,8 @@ def _holder(handle: IO[str]) -> str:
         held = json.loads(handle.read() or "{}")
     except ValueError:
         held = {}
+    if not held:
+        return "another run"  # that has not yet written its name
     return f"scenario {held.get('scenario', '?')} (pid {held.get('pid', '?')})"
 
 
@@ -176,8 +183,6 @@ def lock_nodes(nodes: dict[str, str], scenario: str, *, wait_s: float | None = N
                announce: Callable[[str], None] = lambda line: None) -> NodeLocks:
     """Hold every node (name -> lock key, e.g. its SSH address) for this run; a node another run holds is waited
     for (saying so once) and, after ``wait_s``, refused with a LabError naming the node and who holds it."""
-    from harness.lab.errors import LabError
-
     wait = float(os.environ.get(NODE_WAIT_ENV, NODE_WAIT_S)) if wait_s is None else wait_s
     where = lock_dir() / "nodes"
     private_dir(lock_dir(), create=True)
@@ -196,7 +201,7 @@ def lock_nodes(nodes: dict[str, str], scenario: str, *, wait_s: float | None = N
                     holder = _holder(handle)
                     handle.close()
                     held.release()
-                    raise LabError(f"node {name} ({key}) is in use by {holder}: waited {wait:g} s") from None
+                    raise NodesBusy(f"node {name} ({key}) is in use by {holder}: waited {wait:g} s") from None
                 if not said:
                     announce(f"{scenario}: waiting up to {wait:g} s for node {name} ({key}), in use by "
                              f"{_holder(handle)}")

@@ -19,7 +19,7 @@ from harness.scenario import run_lock
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.nodes import LoopbackNodes, NodePair, Nodes, local_environment, mount_glob
 from harness.scenario.run_dir import RunDirectory
-from harness.scenario.run_lock import NodeLocks
+from harness.scenario.run_lock import NodeLocks, NodesBusy
 from harness.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ class Preflight:
     loopback: LoopbackNodes | None = None
     lab_kind: str = "none"
     inventory: Inventory | None = None
+    announce: Callable[[str], None] = field(default=lambda line: None, repr=False)
+    """Says a wait for a node to the terminal and the lab log."""
     node_locks: NodeLocks | None = None
 
     @property
@@ -125,15 +127,16 @@ NODE_FAULTS: tuple[type[Exception], ...] = (*SYSTEM_FAULTS, ValueError)
 def bring_up(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, preflight: Preflight,
              announce: Callable[[str], None] = lambda line: None) -> Preflight:
     """Lab up and verified, recorders started and configured. Failures become failed checks."""
+    preflight.announce = announce
     try:
         preflight.pairs = LABS[lab_kind(lab_choice(scenario, options))](scenario, options, run_dir, preflight)
+        if preflight.node_locks is None:
+            preflight.node_locks = run_lock.lock_nodes(_lock_keys(preflight), scenario.name, announce=announce)
+    except NodesBusy as exc:  # another run holds a node: one line naming it
+        preflight.checks.append(Check("lab nodes free", False, str(exc)))
+        return preflight
     except NODE_FAULTS as exc:  # also ValueError: mount points the scenario names that do not fit
         preflight.checks.append(Check("lab", False, one_line(exc)))
-        return preflight
-    try:
-        preflight.node_locks = run_lock.lock_nodes(_lock_keys(preflight), scenario.name, announce=announce)
-    except LabError as exc:  # another run holds a node: one line naming it
-        preflight.checks.append(Check("lab nodes free", False, str(exc)))
         return preflight
     try:
         _start_recorder(scenario, options, run_dir, preflight)
@@ -194,6 +197,7 @@ def _local_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
 
 def _inventory_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirectory,
                    preflight: Preflight) -> list[Nodes]:
+    announce = preflight.announce
     """Nodes and roles from the inventory alone: the scenario names at most which sender and which recorders."""
     from harness.lab.local import resolve_inventory
 
@@ -203,6 +207,11 @@ def _inventory_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirector
     preflight.lab_kind = "inventory"
     from harness.lab.netns import provision_lab
 
+    inventory = read_inventory(path)
+    preflight.inventory = inventory
+    pairs = _inventory_pairs(scenario, inventory, path)
+    preflight.pairs = pairs  # held before Ansible touches a node: another run's nodes are not provisioned under it
+    preflight.node_locks = run_lock.lock_nodes(_lock_keys(preflight), scenario.name, announce=announce)
     if options.provision:
         provision_lab(path, run_dir.log("lab"))
     elif options.lab_check:  # only checked: a lab that drifted from its roles is said, not changed
@@ -211,8 +220,10 @@ def _inventory_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirector
             f"WARNING (advisory): {len(checked.changed)} tasks would change ({'; '.join(checked.changed[:5])}"
             f"{'; ...' if len(checked.changed) > 5 else ''}): provision with --provision")
         preflight.checks.append(Check("lab as provisioned (site.yml --check)", True, detail))
-    inventory = read_inventory(path)
-    preflight.inventory = inventory
+    return pairs
+
+
+def _inventory_pairs(scenario: Scenario, inventory: Inventory, path: Path) -> list[Nodes]:
     senders = inventory.role("sender")
     lab = scenario.lab
     if lab.sender in inventory.nodes:
