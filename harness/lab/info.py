@@ -24,6 +24,7 @@ class SshTarget:
         identity = ["-i", self.identity, "-o", "IdentitiesOnly=yes"] if self.identity else []
         argv = ["ssh", "-T", *identity, "-p", str(self.port), "-o", f"UserKnownHostsFile={self.known_hosts}",
                 "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
                 "-o", "ControlMaster=no"]
         if batch:
             argv += ["-o", "BatchMode=yes"]

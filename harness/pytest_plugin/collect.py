@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.pytest_plugin.items import PreflightItem, ScanItem, VerdictItem, active_runs
 from harness.scenario.loading import ScenarioError, load_scenario
 from harness.scenario.schema import Scenario
 
@@ -34,8 +35,6 @@ class ScenarioFile(pytest.File):
     _run: ScenarioRun | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
-        from harness.pytest_plugin.items import PreflightItem, ScanItem, VerdictItem
-
         try:
             self.text = self.path.read_text()
             self.scenario = load_scenario(self.path, self.text)
@@ -76,7 +75,6 @@ class ScenarioFile(pytest.File):
     def run(self) -> ScenarioRun:
         """The run of this file, created on first use by an item."""
         if self._run is None:
-            from harness.pytest_plugin.items import active_runs
             from harness.scenario.engine import ScenarioRun
             from harness.scenario.setup import RunOptions
 

@@ -277,8 +277,12 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     )
     remote = nodes.recorder_ssh is not None
     log_dir = run_dir.path / "nodes" / nodes.recorder_node if remote else run_dir.path
+    control = spec.control
+    if isinstance(nodes, NodePair) and backend == "jive5ab" and not control and not binary and \
+            nodes.recorder.jive5ab_image:  # the container the jive5ab role runs there: attached to
+        control = f"{nodes.recorder.ssh.host}:{nodes.recorder.jive5ab_control_port}"
     try:
-        recorder = open_recorder(backend, log_dir=log_dir, control=spec.control, binary=binary, image=image,
+        recorder = open_recorder(backend, log_dir=log_dir, control=control, binary=binary, image=image,
                                  block_size=spec.block_size, mounts=list(nodes.mount_points), bind=nodes.control_bind,
                                  launch=nodes.recorder_command)
     except RecorderError as exc:
