@@ -147,6 +147,10 @@ def _node(path: Path, host: str, role: str, found: dict[str, Any]) -> InventoryN
         port = int(found.get("ansible_port") or 22)
     except (TypeError, ValueError):
         raise LabError(f"{path}: host {host}: ansible_port {found.get('ansible_port')!r} is not a number") from None
+    for name in ("ansible_host", "ansible_user"):
+        value = str(found.get(name) or "")
+        if value and not re.fullmatch(r"[0-9A-Za-z._][0-9A-Za-z._:-]*", value):  # never an ssh option (-o...)
+            raise LabError(f"{path}: host {host}: {name} {value!r} is not a host or user name")
     key = found.get("ansible_ssh_private_key_file")
     ssh = SshTarget(host=str(found.get("ansible_host") or host), user=str(found.get("ansible_user") or "root"),
                     identity=os.path.expanduser(str(key)) if key else "",

@@ -62,7 +62,8 @@ def provision_lab(inventory: Path, log_path: Path | None, *, limit: str | None =
     work_dir = Path(parsed.netns_work_dir) if parsed.netns_work_dir else None
     started = time.monotonic()
     with lab_log(log_path):
-        if work_dir is not None:
+        scratch = work_dir is None or (check_mode and read_state(work_dir) is None)  # nothing of a lab to keep
+        if not scratch and work_dir is not None:
             private_dir(work_dir, create=True)
             wheel_dir = work_dir / "wheel"
         else:
@@ -81,7 +82,7 @@ def provision_lab(inventory: Path, log_path: Path | None, *, limit: str | None =
                                limit=limit, check_mode=check_mode)
             run.raise_for_failure()
         finally:
-            if work_dir is None:
+            if scratch:
                 shutil.rmtree(wheel_dir, ignore_errors=True)
         if work_dir is not None and not check_mode and read_state(work_dir) is None:
             raise LabError(f"{SITE_PLAYBOOK.name} ran but wrote no lab state at {state_path(work_dir)}")

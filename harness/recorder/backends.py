@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -69,9 +70,13 @@ def _here(argv: list[str]) -> list[str]:
     return argv
 
 
+def _launcher(launch: Launcher | None) -> Launcher:
+    return _here if launch is None else launch
+
+
 def open_reference(
     *, log_dir: Path, control: str | None = None, block_size: int | str | None = None, bind: str = "127.0.0.1",
-    mounts: Sequence[str] | None = None, launch: Launcher = _here, **_: object,
+    mounts: Sequence[str] | None = None, launch: Launcher | None = None, **_: object,
 ) -> VsisRecorder:
     """Attach to a ``vdif-record`` (control) or start one on a free port, allowed to write only under
     ``mounts`` (directory globs) when given; on another node through ``launch``."""
@@ -82,7 +87,7 @@ def open_reference(
         argv += ["--allow", mount]
     if block_size is not None:
         argv += ["--block-size", size_argument(block_size)]
-    process = RecorderProcess(launch(argv), log_dir / PROCESS_LOG, backend="reference")
+    process = RecorderProcess(_launcher(launch)(argv), log_dir / PROCESS_LOG, backend="reference")
     try:
         match = process.wait_for_line(r"listening on ([\d.]+):(\d+)")
     except BaseException:
@@ -95,7 +100,7 @@ def open_reference(
 def open_jive5ab(
     *, log_dir: Path, control: str | None = None, binary: str | None = None, image: str | None = None,
     block_size: int | str | None = None, bind: str = "127.0.0.1", mounts: Sequence[str] | None = None,
-    launch: Launcher = _here, **_: object,
+    launch: Launcher | None = None, **_: object,
 ) -> VsisRecorder:
     """Attach to jive5ab, or start it from a binary (on another node through ``launch``) or an image.
 
@@ -107,7 +112,7 @@ def open_jive5ab(
     if not binary and not image:
         raise RecorderError(f"give a control host:port, a binary (--jive5ab-bin or ${JIVE5AB_ENV}) or an image",
                             backend="jive5ab")
-    remote = launch is not _here
+    remote = launch is not None
     if remote and not binary:
         raise RecorderError("on another node jive5ab starts from a binary there (recorder.binary) or is attached to "
                             "(recorder.control); its container is the jive5ab role's", backend="jive5ab")
@@ -119,13 +124,18 @@ def open_jive5ab(
     if binary:
         if not remote and not os.access(binary, os.X_OK):
             raise RecorderError(f"{binary} is not an executable file", backend="jive5ab")
-        owner = RecorderProcess(launch([binary, *options]), log_dir / PROCESS_LOG, backend="jive5ab")
+        owner = RecorderProcess(_launcher(launch)([binary, *options]), log_dir / PROCESS_LOG, backend="jive5ab")
     else:
         volumes = sorted(mounts) if mounts is not None else sorted(glob.glob("/mnt/disk[0-9]*"))
         owner = RecorderContainer(str(image), [JIVE5AB_IN_IMAGE, *options], log_dir / PROCESS_LOG, mounts=volumes)
     host = bind if remote else "127.0.0.1"
     try:
         wait_for_port(host, port, START_TIMEOUT, owner.alive)
+        if remote:
+            time.sleep(0.5)  # a jive5ab that could not bind exits at once
+        if remote and not owner.alive():  # the port answered, but not ours: someone else's
+            raise RecorderError(f"the jive5ab started on the node ended, yet {host}:{port} answers: another "
+                                "recorder holds that port there")
     except RecorderError as exc:
         owner.stop()
         raise RecorderError(exc.message, backend="jive5ab", log_tail=owner.log_tail()) from None
@@ -141,7 +151,7 @@ BACKENDS: dict[str, Callable[..., VsisRecorder]] = {
 def open_recorder(
     backend: str, *, log_dir: Path | str, control: str | None = None, binary: str | None = None,
     image: str | None = None, block_size: int | str | None = None, bind: str = "127.0.0.1",
-    mounts: Sequence[str] | None = None, launch: Launcher = _here,
+    mounts: Sequence[str] | None = None, launch: Launcher | None = None,
 ) -> VsisRecorder:
     """A recorder by backend name, attached or started; use it as a context manager.
 

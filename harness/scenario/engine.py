@@ -309,8 +309,13 @@ class ScenarioRun:
             outcome.passed = (outcome.validated and not outcome.breaches and not outcome.problems
                               and not outcome.stopped_early and not outcome.interrupted)
             if outcome.passed and self.scenario.schedule.rolling and target is not None:
-                target.delete()
-                outcome.deleted = True
+                try:
+                    target.delete()
+                    outcome.deleted = True
+                except SYSTEM_FAULTS as exc:  # the recording stays on its node: said, and the disks may fill
+                    outcome.problems.append(f"could not delete {outcome.name} on {outcome.recorder_node}: "
+                                            f"{one_line(exc)}")
+                    outcome.passed = False
             if not outcome.passed and self.options.abort_on_breach and not self.stop_requested.is_set():
                 self.abort_reason = f"aborted after scan {outcome.name} failed (--abort-on-breach)"
                 self.stop_requested.set()
@@ -397,13 +402,17 @@ class ScenarioRun:
         outcomes = self.outcomes()
         for recorder in self._recorders:
             recorder.stop_metrics()
+        for probe in self._probes:  # all asked at once, then each waited for
+            probe.stop()
         for probe in self._probes:
             probe.close()
         errors = [r.udp_errors().get("RcvbufErrors") for r in self._recorders]
-        free = [f for f in (r.lowest_free() for r in self._recorders) if f is not None]
+        free = [r.lowest_free() for r in self._recorders]
+        known = [e for e in errors if e is not None]  # a node whose counter is unknown: not measured, not zero
         self.thresholds = evaluate(self.scenario.thresholds, outcomes,
-                                   rcvbuf_errors=sum(e for e in errors if e is not None) if errors else None,
-                                   min_disk_free=min(free) if free else None)
+                                   rcvbuf_errors=sum(known) if errors and len(known) == len(errors) else None,
+                                   min_disk_free=min(f for f in free if f is not None)
+                                   if free and None not in free else None)
         failed = (self.preflight is not None and not self.preflight.passed) or any(
             not t.passed for t in self.thresholds) or any(not o.passed for o in outcomes)
         interrupted = interrupted or self.abort_reason == "run interrupted"
@@ -464,7 +473,7 @@ class ScenarioRun:
             "harness_version": __version__,
             "versions": versions(preflight.version if preflight else None),
             "recorder": preflight.recorder_json() if preflight else {},
-            "sender": {"version": __version__, "node": self.scenario.lab.sender,
+            "sender": {"version": __version__, "node": self._sender_node(),
                        "stream": self.scenario.stream.model_dump(mode="json"),
                        "nominal_gbps": round(self.scenario.stream.nominal_gbps, 6)
                        if self.scenario.stream.source == "harness" else None},
@@ -478,6 +487,10 @@ class ScenarioRun:
             "metrics": "metrics.jsonl",
             "wall_seconds": round(time.time() - self.run_dir.created, 3),
         }
+
+    def _sender_node(self) -> str:
+        pair = self.preflight.nodes if self.preflight else None
+        return pair.sender.name if isinstance(pair, NodePair) else self.scenario.lab.sender
 
     def _logs(self) -> dict[str, str]:
         """Log name -> path in the run folder; a recorder node's logs under nodes/<node>/."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -57,7 +58,13 @@ class NodeProbe:
         free = [int(d["free_bytes"]) for d in disks.values() if d.get("free_bytes") is not None]
         return min(free) if free else None
 
+    def stop(self) -> None:
+        """Ask the probe to end (harness.lab.remote passes SIGTERM on to it on the node)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def close(self) -> None:
+        self.stop()
         if self.process.stdin is not None:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -37,6 +38,13 @@ def nic_counters(interface: str) -> dict[str, int]:
     return found
 
 
+def _same_node(pid: int) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
+    except OSError:
+        return False
+
+
 class ProcessWatch:
     """CPU % and RSS of the processes whose command line holds one of the marks (summed), between samples."""
 
@@ -52,6 +60,8 @@ class ProcessWatch:
         for process in psutil.process_iter(["pid", "cmdline"]):
             line = " ".join(process.info.get("cmdline") or [])
             if not any(mark in line for mark in self.marks) or "harness.lab.remote" in line:
+                continue
+            if not _same_node(process.pid):  # nodes that are namespaces of one machine share its process table
                 continue
             try:
                 with process.oneshot():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ class RunDirectory:
         tmp.symlink_to(path.name)
         tmp.replace(latest)
         self._metrics: TextIO = (path / "metrics.jsonl").open("a", buffering=1)
+        self._metrics_lock = threading.Lock()
 
     def log(self, name: str) -> Path:
         return self.path / f"{name}.log"
@@ -47,7 +49,9 @@ class RunDirectory:
         tmp.replace(target)
 
     def append_metrics(self, sample: dict[str, Any]) -> None:
-        self._metrics.write(json.dumps(sample, separators=(",", ":")) + "\n")
+        line = json.dumps(sample, separators=(",", ":")) + "\n"
+        with self._metrics_lock:  # one sampler thread per recorder node: whole lines only
+            self._metrics.write(line)
 
     def close(self) -> None:
         self._metrics.close()

@@ -189,27 +189,39 @@ def lock_nodes(nodes: dict[str, str], scenario: str, *, wait_s: float | None = N
     private_dir(where, create=True)
     held = NodeLocks([])
     deadline = time.monotonic() + wait
-    for name, key in sorted(nodes.items(), key=lambda item: item[1]):  # one order: two runs cannot deadlock
-        handle = _open_lock(where / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.lock", os.O_RDWR | os.O_CREAT)
-        said = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = _holder(handle)
-                    handle.close()
-                    held.release()
-                    raise NodesBusy(f"node {name} ({key}) is in use by {holder}: waited {wait:g} s") from None
-                if not said:
-                    announce(f"{scenario}: waiting up to {wait:g} s for node {name} ({key}), in use by "
-                             f"{_holder(handle)}")
-                    said = True
-                time.sleep(0.5)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"scenario": scenario, "pid": os.getpid(), "node": name}))
-        handle.flush()
-        held.handles.append(handle)
+    names: dict[str, list[str]] = {}
+    for node, node_key in nodes.items():  # one lock per machine, whatever roles it has in the inventory
+        names.setdefault(node_key, []).append(node)
+    try:
+        for key in sorted(names):  # one order: two runs cannot deadlock
+            _lock_one(held, where, "+".join(names[key]), key, scenario, deadline, wait, announce)
+    except BaseException:
+        held.release()
+        raise
     return held
+
+
+def _lock_one(held: NodeLocks, where: Path, name: str, key: str, scenario: str, deadline: float, wait: float,
+              announce: Callable[[str], None]) -> None:
+    """Wait for one node's lock (until ``deadline``) and add it to ``held``."""
+    handle = _open_lock(where / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.lock", os.O_RDWR | os.O_CREAT)
+    said = False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = _holder(handle)
+                handle.close()
+                raise NodesBusy(f"node {name} ({key}) is in use by {holder}: waited {wait:g} s") from None
+            if not said:
+                announce(f"{scenario}: waiting up to {wait:g} s for node {name} ({key}), in use by "
+                         f"{_holder(handle)}")
+                said = True
+            time.sleep(0.5)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"scenario": scenario, "pid": os.getpid(), "node": name}))
+    handle.flush()
+    held.handles.append(handle)

@@ -31,6 +31,14 @@ class Lab(Strict):
     recorder: str = "recorder"
     recorders: list[str] = Field(default_factory=list,
                                  description="inventory labs: the recorder nodes recording at once (default: all)")
+
+    @field_validator("recorders")
+    @classmethod
+    def _each_once(cls, names: list[str]) -> list[str]:
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(twice)} more than once")
+        return names
     disks: int = Field(2, ge=1, le=64)
     disk_size: Bytes = 12 << 30
     link_gbps: float = Field(10.0, gt=0, description="data link speed; a stream above it is refused")

@@ -215,11 +215,16 @@ def _inventory_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirector
     if options.provision:
         provision_lab(path, run_dir.log("lab"))
     elif options.lab_check:  # only checked: a lab that drifted from its roles is said, not changed
-        checked = provision_lab(path, run_dir.log("lab"), check_mode=True)
-        detail = "no change" if not checked.changed else (
-            f"WARNING (advisory): {len(checked.changed)} tasks would change ({'; '.join(checked.changed[:5])}"
-            f"{'; ...' if len(checked.changed) > 5 else ''}): provision with --provision")
-        preflight.checks.append(Check("lab as provisioned (site.yml --check)", True, detail))
+        name = "lab as provisioned (site.yml --check)"
+        try:
+            checked = provision_lab(path, run_dir.log("lab"), check_mode=True)
+        except LabError as exc:  # a lab never provisioned fails in check mode: said; the preflight checks judge
+            preflight.checks.append(Check(name, True, f"WARNING (advisory): {one_line(exc)}"))
+        else:
+            detail = "no change" if not checked.changed else (
+                f"WARNING (advisory): {len(checked.changed)} tasks would change ({'; '.join(checked.changed[:5])}"
+                f"{'; ...' if len(checked.changed) > 5 else ''}): provision with --provision")
+            preflight.checks.append(Check(name, True, detail))
     return pairs
 
 
@@ -242,6 +247,10 @@ def _inventory_pairs(scenario: Scenario, inventory: Inventory, path: Path) -> li
         raise LabError(f"{path}: no recorder node (group recorders)")
     if scenario.recorder.mount_points:
         raise ValueError("recorder.mount_points: on an inventory lab the disks are the inventory's (xfs_disks_list)")
+    if len(recorders) > 1 and (scenario.stream.multicast or scenario.stream.destination):
+        raise ValueError(f"stream.{'multicast' if scenario.stream.multicast else 'destination'}: with "
+                         f"{len(recorders)} recorder nodes each gets its own stream to its data address; "
+                         "name one recorder (lab.recorders) for a fixed destination or a multicast group")
     return [NodePair(sender=sender, recorder=recorder, lab=str(path)) for recorder in recorders]
 
 
@@ -278,13 +287,16 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     remote = nodes.recorder_ssh is not None
     log_dir = run_dir.path / "nodes" / nodes.recorder_node if remote else run_dir.path
     control = spec.control
-    if isinstance(nodes, NodePair) and backend == "jive5ab" and not control and not binary and \
-            nodes.recorder.jive5ab_image:  # the container the jive5ab role runs there: attached to
-        control = f"{nodes.recorder.ssh.host}:{nodes.recorder.jive5ab_control_port}"
+    if isinstance(nodes, NodePair) and backend == "jive5ab" and not control and nodes.recorder.jive5ab_image:
+        if binary:  # the role's container holds the control port there: a second jive5ab would drive nothing
+            raise RecorderError(f"node {nodes.recorder_node} runs jive5ab in a container (jive5ab_image "
+                                f"{nodes.recorder.jive5ab_image}, port {nodes.recorder.jive5ab_control_port}): "
+                                "give no recorder.binary (the container is attached to)", backend=backend)
+        control = f"{nodes.recorder.ssh.host}:{nodes.recorder.jive5ab_control_port}"  # the jive5ab role's container
     try:
         recorder = open_recorder(backend, log_dir=log_dir, control=control, binary=binary, image=image,
                                  block_size=spec.block_size, mounts=list(nodes.mount_points), bind=nodes.control_bind,
-                                 launch=nodes.recorder_command)
+                                 launch=nodes.recorder_command if remote else None)
     except RecorderError as exc:
         if not remote:
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,10 @@ class ScanTarget:
     def delete(self) -> int:
         """Remove the scan's files (rolling mode), on its node; returns bytes freed."""
         if self.ssh is not None:
-            return int(_on_node(self, {"delete": True}).get("freed", 0))
+            answer = _on_node(self, {"delete": True})
+            if "error" in answer:
+                raise OSError(answer["error"])
+            return int(answer.get("freed", 0))
         freed = 0
         for path in self.files():
             freed += path.stat().st_size
@@ -89,7 +93,7 @@ def _on_node(target: ScanTarget, request: dict[str, Any]) -> dict[str, Any]:
     assert target.ssh is not None
     local = {"name": target.name, "disk_glob": target.disk_glob, "flat_file": target.flat_file, "node": target.node}
     sudo = "sudo -n " if target.become else ""
-    argv = [*target.ssh.ssh_argv(), f"cd / && exec {sudo}{target.python} -m harness.scenario.validation"]
+    argv = [*target.ssh.ssh_argv(), f"cd / && exec {sudo}{shlex.quote(target.python)} -m harness.scenario.validation"]
     try:
         done = subprocess.run(argv, input=json.dumps({"target": local, **request}), capture_output=True, text=True,
                               timeout=REMOTE_TIMEOUT_S, check=False)

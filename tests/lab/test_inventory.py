@@ -94,3 +94,24 @@ def test_a_node_held_by_another_run_is_waited_for_then_refused_naming_it(tmp_pat
             holder.stdout.close()
     taken = run_lock.lock_nodes({"rec1": "198.18.2.11:22"}, "two_recorders", wait_s=5)  # the holder died: free
     taken.release()
+
+
+@pytest.mark.parametrize("field", ["ansible_user", "ansible_host"])
+def test_an_ssh_option_in_place_of_a_user_or_host_is_refused(tmp_path: Path, field: str) -> None:
+    host = {"ansible_host": "10.0.0.1", "ansible_user": "vlbi", "data_address": "10.1.0.1", "data_interface": "eth1",
+            "xfs_disks_list": DISKS, field: "-oProxyCommand=touch /tmp/owned"}
+    path = tmp_path / "lab.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {"recorders": {"hosts": {"flexbuff": host}}}}}))
+    with pytest.raises(LabError, match=rf"host flexbuff: {field} '-oProxyCommand=touch /tmp/owned' is not a host"):
+        read_inventory(path)
+
+
+def test_one_machine_in_two_roles_is_locked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(run_lock.LOCKS_ENV, str(tmp_path / "locks"))
+    held = run_lock.lock_nodes({"sender": "10.0.0.5:22", "flexbuff": "10.0.0.5:22"}, "both_roles", wait_s=1)
+    try:
+        assert len(held.handles) == 1
+        with pytest.raises(run_lock.NodesBusy, match=r"node flexbuff \(10.0.0.5:22\) is in use by scenario both_roles"):
+            run_lock.lock_nodes({"flexbuff": "10.0.0.5:22"}, "another", wait_s=0)
+    finally:
+        held.release()
