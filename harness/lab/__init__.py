@@ -8,7 +8,8 @@
 
 from harness.lab.errors import CommandFailed, LabError, PlaybookFailed
 from harness.lab.info import LabInfo, SshTarget
-from harness.lab.local import lab_down, lab_status, lab_up, provision
+from harness.lab.local import lab_down, lab_status, lab_up
+from harness.lab.netns import provision_lab
 from harness.lab.preflight import PreflightCheck, blocking_failures, preflight
 from harness.lab.runner import PlaybookRun, run_playbook
 from harness.lab.state import LabStatus
@@ -27,6 +28,6 @@ __all__ = [
     "lab_status",
     "lab_up",
     "preflight",
-    "provision",
+    "provision_lab",
     "run_playbook",
 ]

@@ -71,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addHandler(console)
     log_path = opts.log or _default_log()
     try:
-        if opts.command == "up" and is_netns_inventory(resolve_inventory(opts.inventory) or Path()):
-            lab = provision_lab(resolve_inventory(opts.inventory) or Path(), log_path)
+        inventory = resolve_inventory(getattr(opts, "inventory", None) or "none") or Path()
+        if opts.command == "up" and is_netns_inventory(inventory):
+            lab = provision_lab(inventory, log_path)
             print(f"namespace lab up in {lab.seconds:.1f} s: nodes {', '.join(lab.nodes)} (state {lab.work_dir})")
             print("no change" if not lab.changed else f"changed ({len(lab.changed)}): " + "; ".join(lab.changed))
             if opts.idempotence:
-                lab = provision_lab(resolve_inventory(opts.inventory) or Path(), log_path)
+                lab = provision_lab(inventory, log_path)
                 print("second run: " + ("no change" if not lab.changed else "CHANGED: " + "; ".join(lab.changed)))
                 return 1 if lab.changed else 0
             print(f"run log: {log_path}")
@@ -120,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{mark} {check.name}: {check.detail}")
             return 1 if blocking_failures(checks) else 0
         elif opts.command == "provision":
-            path = resolve_inventory(opts.inventory) or Path()
-            done = provision_lab(path, log_path, limit=opts.limit, check_mode=opts.check)
+            done = provision_lab(inventory, log_path, limit=opts.limit, check_mode=opts.check)
             print(f"{done.summary} ({done.seconds:.1f} s; run log {log_path})")
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

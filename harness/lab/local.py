@@ -21,7 +21,7 @@ from typing import Any
 from harness.lab.commands import lab_log
 from harness.lab.errors import LabError
 from harness.lab.info import LabInfo
-from harness.lab.runner import ANSIBLE_DIR, LOCAL_INVENTORY, SITE_PLAYBOOK, PlaybookRun, run_playbook
+from harness.lab.runner import ANSIBLE_DIR, LOCAL_INVENTORY, SITE_PLAYBOOK, run_playbook
 from harness.lab.state import (
     DEFAULT_WORK_DIR,
     MULTINODE_WORK_DIR,
@@ -168,7 +168,7 @@ def lab_up(inventory: str | Path | None = "ansible/inventory/local.yml", log: Pa
             return _degraded_up(work_dir, disks or DEFAULT_DISKS, root_dir, reason)
         if inventory_path is None or not _is_local_inventory(inventory_path):
             raise LabError(f"{inventory}: lab_up drives the local lab (an inventory with a local_lab group); "
-                           "provision a real lab with harness.lab.provision() / python -m harness.lab provision")
+                           "provision a real lab with python -m harness.lab provision --inventory ...")
         state = read_state(work_dir)
         if state is not None and state.get("lab") != "degraded":
             _check_layout(state, disks, disk_size, root_dir)
@@ -241,16 +241,3 @@ def _read_candidate(candidate: Path, *, explicit: bool) -> dict[str, Any] | None
             raise
         logger.warning("ignoring %s", exc)
         return None
-
-
-def provision(inventory: str | Path, log: Path | None = None, *, limit: str | None = None, check_mode: bool = False,
-              extravars: dict[str, Any] | None = None, timeout: float = 1800.0) -> PlaybookRun:
-    """Run ansible/site.yml against any inventory (a real lab); raises PlaybookFailed on a failed task."""
-    path = resolve_inventory(inventory)
-    if path is None:
-        raise LabError("provision needs an inventory")
-    with lab_log(log):
-        run = run_playbook(SITE_PLAYBOOK, path, extravars=extravars, limit=limit, timeout=timeout, log_path=log,
-                           check_mode=check_mode)
-        run.raise_for_failure()
-        return run

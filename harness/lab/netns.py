@@ -32,6 +32,7 @@ from harness.lab.teardown import (
     _remove_run_netns,
     _restore_sysctls,
     _stop_namespace_processes,
+    finish_down,
 )
 from harness.lab.trust import private_dir
 
@@ -187,16 +188,7 @@ def netns_teardown(state: dict[str, Any], work_dir: Path) -> list[str]:
         if path.is_dir() and _inside(path, work_dir):
             shutil.rmtree(path)
             removed.append(f"directory {path}")
-    if mount_root.is_dir() and not any(mount_root.iterdir()):
-        mount_root.rmdir()
-        removed.append(f"directory {mount_root}")
     for disk in disks:
         if loop_devices_for(str(disk["device"])):
             problems.append(f"loop device still attached to {disk['device']}")
-    state_path(work_dir).unlink(missing_ok=True)
-    if work_dir.is_dir() and not any(work_dir.iterdir()):
-        work_dir.rmdir()
-        removed.append(f"directory {work_dir}")
-    if problems:
-        raise LabError("lab down, but: " + "; ".join(problems))
-    return removed
+    return finish_down(work_dir, mount_root, removed, problems)

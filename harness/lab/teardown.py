@@ -236,6 +236,12 @@ def teardown(state: dict[str, Any], work_dir: Path) -> list[str]:
         image_dir = Path(state["disks"][0]["device"]).parent if state.get("disks") else None
         if image_dir and image_dir.is_dir() and _inside(image_dir, work_dir) and not any(image_dir.iterdir()):
             image_dir.rmdir()
+    return finish_down(work_dir, mount_root, removed, problems)
+
+
+def finish_down(work_dir: Path, mount_root: Path, removed: list[str], problems: list[str]) -> list[str]:
+    """The last steps of every `down`: the emptied mount root, the state, the emptied work directory; LabError
+    naming what stayed."""
     if mount_root.is_dir() and not any(mount_root.iterdir()):
         mount_root.rmdir()
         removed.append(f"directory {mount_root}")

@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from harness.scenario.metrics import MetricsSampler, udp_counters
+from harness.scenario.metrics import MetricsSampler
 
 NIC_COUNTERS = ("rx_bytes", "rx_packets", "rx_dropped", "rx_errors", "rx_missed_errors", "tx_bytes", "tx_packets",
                 "tx_dropped")
@@ -88,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mount", action="append", default=[])
     opts = parser.parse_args(argv)
     watch = ProcessWatch(PROCESS_MARKS[opts.role])
-    udp_start = udp_counters()
     lines: list[dict[str, Any]] = []
     sampler = MetricsSampler(opts.period, opts.mount, lines.append, {opts.role: watch.sample})
     ended = threading.Event()
@@ -100,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         sample["node"] = opts.node
         if opts.interface:
             sample["nic"] = {opts.interface: nic_counters(opts.interface)}
-        now = udp_counters()
-        sample["udp_since_start"] = {k: now.get(k, 0) - udp_start.get(k, 0)
-                                     for k in ("RcvbufErrors", "InErrors", "InDatagrams")}
+        sample["udp_since_start"] = sampler.udp_errors_since_start()
         sample.pop("scan", None)
         try:
             print(json.dumps(sample), flush=True)
