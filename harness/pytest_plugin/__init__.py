@@ -31,7 +31,10 @@ MARKERS = {
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vlbi", "VLBI recording scenarios")
-    group.addoption("--recorder", choices=["reference", "jive5ab"], help="recorder backend, overriding the scenario")
+    group.addoption("--recorder", choices=["reference", "jive5ab", "katcp"],
+                    help="recorder backend, overriding the scenario")
+    group.addoption("--recorder-control", metavar="HOST:PORT",
+                    help="attach to this running recorder (or KATCP proxy), overriding recorder.control")
     group.addoption("--jive5ab-bin", help="a jive5ab binary to start (also JIVE5AB_BIN)")
     group.addoption("--jive5ab-image", help="a jive5ab Docker image to run (never built by the harness)")
     group.addoption("--lab", help="'local' (this machine as a lab), 'none' (loopback), or an inventory path")

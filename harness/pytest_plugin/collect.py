@@ -86,6 +86,7 @@ class ScenarioFile(pytest.File):
                 abort_on_breach=config.getoption("abort_on_breach"), acceptance=config.getoption("acceptance"),
                 keep_lab=config.getoption("keep_lab"), provision=config.getoption("provision"),
                 lab_check=not config.getoption("skip_lab_check"),
+                recorder_control=config.getoption("recorder_control"),
             )
             self._run = ScenarioRun(self.scenario, self.path, self.text, options, self.scan_names())
             active_runs(self.session).append(self._run)

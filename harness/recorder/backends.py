@@ -15,11 +15,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.recorder.client import VsisClient
 from harness.recorder.driver import Owner, VsisRecorder
 from harness.recorder.errors import RecorderError
-from harness.recorder.model import size_argument
+from harness.recorder.model import Recorder, size_argument
 from harness.recorder.processes import (
     START_TIMEOUT,
     RecorderContainer,
@@ -142,20 +143,29 @@ def open_jive5ab(
     return _connect("jive5ab", host, port, log_dir, owner)
 
 
-BACKENDS: dict[str, Callable[..., VsisRecorder]] = {
+def open_katcp(**options: Any) -> Recorder:
+    """The ``katcp`` backend (harness/katcp): a KATCP proxy attached to, or ours started in front of a recorder."""
+    from harness.katcp.backend import open_katcp as opener
+
+    return opener(**options)
+
+
+BACKENDS: dict[str, Callable[..., Recorder]] = {
     "reference": open_reference,
     "jive5ab": open_jive5ab,
+    "katcp": open_katcp,
 }
 
 
 def open_recorder(
     backend: str, *, log_dir: Path | str, control: str | None = None, binary: str | None = None,
     image: str | None = None, block_size: int | str | None = None, bind: str = "127.0.0.1",
-    mounts: Sequence[str] | None = None, launch: Launcher | None = None,
-) -> VsisRecorder:
+    mounts: Sequence[str] | None = None, launch: Launcher | None = None, **backend_options: Any,
+) -> Recorder:
     """A recorder by backend name, attached or started; use it as a context manager.
 
-    ``mounts`` are the mount points a container gets as volumes (default ``/mnt/disk*``).
+    ``mounts`` are the mount points a container gets as volumes (default ``/mnt/disk*``); ``backend_options``
+    go to the backend (katcp: product_root, behind, vsis, init_timeout, done_timeout).
     """
     try:
         opener = BACKENDS[backend]
@@ -164,4 +174,4 @@ def open_recorder(
     directory = Path(log_dir)
     directory.mkdir(parents=True, exist_ok=True)
     return opener(log_dir=directory, control=control, binary=binary, image=image, block_size=block_size, bind=bind,
-                  mounts=mounts, launch=launch)
+                  mounts=mounts, launch=launch, **backend_options)

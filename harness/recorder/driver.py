@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from harness.recorder.client import VsisClient
 from harness.recorder.errors import ConfigurationRefused, ConnectionLost, ProtocolError, RecorderDied, ReplyError
@@ -69,6 +69,7 @@ class VsisRecorder:
         self.config: RecorderConfig | None = None
         self.scan: str | None = None
         self.net2file_path: str | None = None
+        self.capture_block: str | None = None
         self._closed = False
 
     @property
@@ -128,6 +129,10 @@ class VsisRecorder:
         return self.config
 
     # -- the interface --------------------------------------------------------------------
+
+    def sensor_readings(self) -> dict[str, Any] | None:
+        """VSI-S has no sensors."""
+        return None
 
     def version(self) -> str:
         """``jive5ab 3.1.0`` / ``vdif-record 0.1.0`` from ``version?``."""

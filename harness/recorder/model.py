@@ -180,6 +180,15 @@ class ScanResult:
     extent: str | None = None
     notes: list[str] = field(default_factory=list)
     """Findings in words (stopped early, replies that failed), for the report."""
+    findings: list[str] = field(default_factory=list)
+    """Where the control path disagreed with the truth (a KATCP proxy's replies and sensors): each fails the scan."""
+    capture_block: str | None = None
+    """The capture block id the scan was recorded as (KATCP), else None."""
+    product: tuple[str, str] | None = None
+    """(scan name, mount-point glob) where the checker finds the recording, when not the scan's own name over the
+    lab's disks (a KATCP product: ``<cbid>_vdif`` under ``<root>/<cbid>``)."""
+    claims: dict[str, Any] | None = None
+    """What the control path's counters said the scan received (judged once the checker has counted)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,7 +210,14 @@ class Recorder(Protocol):
         """host:port of its control port."""
         ...
 
+    capture_block: str | None
+    """The capture block id of the scan in progress (KATCP), else None."""
+
     def version(self) -> str: ...
+
+    def sensor_readings(self) -> dict[str, Any] | None:
+        """The control path's sensors as last read (KATCP), for metrics.jsonl; None where there are none."""
+        ...
 
     def configure(self, cfg: RecorderConfig) -> None: ...
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.katcp.judge import CountClaims, judge_counts
 from harness.lab.errors import LabError
 from harness.scenario import run_lock
 from harness.scenario.errors import SYSTEM_FAULTS
@@ -305,6 +306,10 @@ class ScenarioRun:
                     outcome.check = check
                 else:
                     outcome.apply_check(check, self.scenario.stream.frame_bytes)
+                    if outcome.recorder_claims:
+                        outcome.problems.extend(judge_counts(CountClaims(**outcome.recorder_claims),
+                                                             valid_frames=outcome.valid_frames,
+                                                             missing_frames=outcome.missing_frames))
             outcome.breaches = scan_breaches(self.scenario.thresholds, outcome)
             outcome.passed = (outcome.validated and not outcome.breaches and not outcome.problems
                               and not outcome.stopped_early and not outcome.interrupted)

@@ -46,6 +46,10 @@ class ScanOutcome:
     """The node that recorded the scan."""
     validated_on: str | None = None
     """The node the checker ran on (where the recording is): None until validated."""
+    capture_block: str | None = None
+    """The capture block id this scan was recorded as (the katcp backend), else None."""
+    recorder_claims: dict[str, Any] | None = None
+    """What the control path's counters said this scan received, judged against the checker's counts."""
 
     def apply_check(self, check: dict[str, Any], frame_bytes: int) -> None:
         """Take the checker's counts; lost = sent frames that did not arrive as valid distinct frames."""

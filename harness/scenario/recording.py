@@ -94,6 +94,9 @@ class ScanRecorder:
         sample: dict[str, Any] = {"recording": status.recording, "packets": status.packets, "lost": status.lost,
                   "out_of_order": status.out_of_order, "bytes": status.bytes}
         sample.update(self._recorder_probe.sample() or {})
+        sensors = self.recorder.sensor_readings()
+        if sensors:
+            sample["sensors"] = sensors
         return sample
 
     @staticmethod
@@ -128,28 +131,29 @@ class ScanRecorder:
                     self.recorder.net2file_open(flat)
                 else:
                     outcome.name = self.recorder.record_on(name)
-        except SYSTEM_FAULTS as exc:  # the recorder refused: a finding for this scan
+                    outcome.capture_block = self.recorder.capture_block
+        except SYSTEM_FAULTS as exc:  # the recorder refused: a finding for this scan (a refusal leaves nothing open)
+            outcome.capture_block = self.recorder.capture_block
             outcome.problems.append(f"recorder refused to start {name}: {one_line(exc)}")
             outcome.finished = utc_now()
-            self._close_scan(ScanOutcome(name=name, started=outcome.started, recorder_node=self.node),
-                             flat is not None)  # best effort
             return outcome, None
         self.current = outcome.name
         self.metrics.scan = outcome.name
         began = time.monotonic()
+        product = None
         try:
             self._send(outcome)
         finally:
             self.sender = None  # between scans the metrics show no sender
             self._drain(outcome)
-            self._close_scan(outcome, flat is not None)
+            product = self._close_scan(outcome, flat is not None)
             outcome.duration_s = outcome.duration_s or round(time.monotonic() - began, 6)
             outcome.finished = utc_now()
             self.current = None
             self.metrics.scan = None
-        return outcome, ScanTarget(outcome.name, self.nodes.disk_glob, flat, node=self.node,
-                                   ssh=self.nodes.recorder_ssh, python=self.nodes.recorder_python,
-                                   become=self.nodes.recorder_become)
+        name, disks = product or (outcome.name, self.nodes.disk_glob)
+        return outcome, ScanTarget(name, disks, flat, node=self.node, ssh=self.nodes.recorder_ssh,
+                                   python=self.nodes.recorder_python, become=self.nodes.recorder_become)
 
     def _nominal_frame_gbps(self) -> float:
         stream = self.scenario.stream
@@ -224,16 +228,23 @@ class ScanRecorder:
                 return
             time.sleep(0.1)
 
-    def _close_scan(self, outcome: ScanOutcome, net2file: bool) -> None:
+    def _close_scan(self, outcome: ScanOutcome, net2file: bool) -> tuple[str, str] | None:
+        """Stop the recording; where the checker finds it, when not under the scan's own name (a KATCP product)."""
         try:
             with self._control:
                 result = self.recorder.net2file_stop() if net2file else self.recorder.record_off()
         except SYSTEM_FAULTS as exc:
             outcome.problems.append(f"recorder failed to close {outcome.name}: {one_line(exc)}")
-            return
+            return None
         outcome.stopped_early = result.stopped_early
         outcome.recorder_stats = {"packets": result.packets, "lost": result.lost, "out_of_order": result.out_of_order,
                                   "bytes": result.bytes}
+        outcome.problems.extend(result.findings)  # the control path against the truth: each fails the scan
+        outcome.recorder_claims = result.claims
+        if result.capture_block:
+            outcome.capture_block = result.capture_block
+            outcome.recorder_stats["replies"] = result.replies
+        return result.product
 
     def interrupt(self) -> None:
         """Stop the sender now (Ctrl-C / SIGTERM); the scan is then closed and validated as usual."""

@@ -155,8 +155,8 @@ class Stream(Strict):
 
 
 class RecorderSpec(Strict):
-    backend: Literal["reference", "jive5ab"] = "reference"
-    control: str | None = Field(None, description="host:port of a running recorder to attach to")
+    backend: Literal["reference", "jive5ab", "katcp"] = "reference"
+    control: str | None = Field(None, description="host:port of a running recorder (katcp: its proxy) to attach to")
     binary: str | None = None
     image: str | None = None
     protocol: Literal["pudp", "udps", "udpsnor"] | None = Field(None, description="default: udps if the stream has it")
@@ -168,6 +168,19 @@ class RecorderSpec(Strict):
     writers: int = Field(1, ge=1, le=64)
     mount_points: list[str] | None = Field(None, description="default: the lab's disks")
     recording: Literal["vbs", "net2file"] = "vbs"
+    product_root: str | None = Field(None, description="katcp: where capture blocks go (default the first disk)")
+    behind: Literal["reference", "jive5ab"] = Field(
+        "reference", description="katcp without control: the recorder the harness starts behind its own proxy")
+    vsis: str | None = Field(None, description="katcp with control: host:port of the VSI-S port behind the proxy "
+                                               "(the recorder's own state is then evidence too)")
+    capture_init_timeout: Seconds = Field(30.0, gt=0, description="katsdpcontroller's 30 s")
+    capture_done_timeout: Seconds = Field(240.0, gt=0, description="katsdpcontroller's 240 s")
+
+    @model_validator(mode="after")
+    def _katcp(self) -> RecorderSpec:
+        if self.backend == "katcp" and self.recording != "vbs":
+            raise ValueError("the KATCP contract records capture blocks (vbs), not net2file")
+        return self
 
 
 class Schedule(Strict):

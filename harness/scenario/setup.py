@@ -43,6 +43,8 @@ class RunOptions:
     """Inventory labs: run ansible/site.yml (and install the harness on the nodes) before the preflight."""
     lab_check: bool = True
     """Inventory labs without provision: site.yml --check first (what drifted is said, nothing changed)."""
+    recorder_control: str | None = None
+    """host:port of a running recorder or KATCP proxy to attach to, overriding recorder.control."""
 
 
 @dataclass
@@ -286,7 +288,11 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     )
     remote = nodes.recorder_ssh is not None
     log_dir = run_dir.path / "nodes" / nodes.recorder_node if remote else run_dir.path
-    control = spec.control
+    control = options.recorder_control or spec.control
+    extra: dict[str, Any] = {}
+    if backend == "katcp":
+        extra = {"product_root": spec.product_root, "behind": spec.behind, "vsis": spec.vsis,
+                 "init_timeout": spec.capture_init_timeout, "done_timeout": spec.capture_done_timeout}
     if isinstance(nodes, NodePair) and backend == "jive5ab" and not control and nodes.recorder.jive5ab_image:
         if binary:  # the role's container holds the control port there: a second jive5ab would drive nothing
             raise RecorderError(f"node {nodes.recorder_node} runs jive5ab in a container (jive5ab_image "
@@ -296,7 +302,7 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     try:
         recorder = open_recorder(backend, log_dir=log_dir, control=control, binary=binary, image=image,
                                  block_size=spec.block_size, mounts=list(nodes.mount_points), bind=nodes.control_bind,
-                                 launch=nodes.recorder_command if remote else None)
+                                 launch=nodes.recorder_command if remote else None, **extra)
     except RecorderError as exc:
         if not remote:
             raise
