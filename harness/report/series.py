@@ -41,9 +41,14 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("udp_in_datagrams", "udp", "InDatagrams"),
     ("udp_rcvbuf_errors", "udp", "RcvbufErrors"),
     ("udp_in_errors", "udp", "InErrors"),
+    ("sensor_bytes_total", "sensors", "disk-bytes-total"),
+    ("sensor_bytes_rate", "sensors", "disk-bytes-rate"),
+    ("sensor_packets_total", "sensors", "input-packets-total"),
+    ("sensor_packets_rate", "sensors", "input-packets-rate"),
+    ("sensor_lost_total", "sensors", "input-packets-lost-total"),
 )
 DISK_FIELDS: tuple[str, ...] = ("write_bytes_per_s", "free_bytes", "total_bytes")
-SECTIONS: tuple[str, ...] = ("sender", "recorder", "udp", "disks", "recorder_node", "sender_node")
+SECTIONS: tuple[str, ...] = ("sender", "recorder", "udp", "disks", "recorder_node", "sender_node", "sensors")
 PROBED_PROCESS_KEYS: tuple[str, ...] = ("cpu_pct", "rss_bytes")
 """Taken from a recorder node's probe (``recorder_node.recorder``) where the recorder's status lacks them."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -143,6 +144,28 @@ def _loss(c: MetricColumns, n: int) -> TimeFigure | None:
                       caption="Counts per bucket from the recorder's counters and /proc/net/snmp on the recorder node.")
 
 
+def _sensors(c: MetricColumns, n: int) -> TimeFigure | None:
+    """A KATCP proxy's own sensors (the katcp backend): what the control path says, beside the figures above."""
+    panels = []
+    if c.has("sensor_bytes_rate") or c.has("sensor_bytes_total"):
+        gbps = derived(c, "sensor_bytes_rate", "sensor_bytes_total", 1.0)
+        if gbps is not None:
+            panels.append(Panel("written, Gbit/s", [Line("disk-bytes-rate", _scaled(reduce_envelope(c.t, gbps, n),
+                                                                                    8 / 1e9), role="recorder")]))
+    if c.has("sensor_packets_rate"):
+        panels.append(Panel("packets/s", [Line("input-packets-rate", reduce_envelope(c.t, c.column(
+            "sensor_packets_rate"), n), role="recorder")]))
+    if c.has("sensor_lost_total"):
+        lost = reduce_sum(c.t, increments(c.column("sensor_lost_total")), n)
+        panels.append(Panel(_per_bucket_label(lost, "packets"), [Line("input-packets-lost-total", lost, "step",
+                                                                      "error")]))
+    if not panels:
+        return None
+    return TimeFigure("sensors", "The KATCP proxy's sensors", panels,
+                      caption="As the proxy reported them each metrics period; judged against disk, recorder and "
+                              "checker in the scan table.")
+
+
 def mount_labels(mounts: list[str]) -> tuple[dict[str, str], str]:
     """Short legend labels: the common parent folder of long mount points taken off, and named once."""
     labels = {m: m for m in mounts}
@@ -235,12 +258,16 @@ def run_timeline(columns: MetricColumns | None, nominal_gbps: float | None = Non
     if len(columns) < 2:
         timeline.missing.append("only one metrics sample, too few to plot over time")
         return timeline
-    makers = (("throughput", lambda: _throughput(columns, nominal_gbps, max_points)),
+    makers: tuple[tuple[str, Callable[[], TimeFigure | None]], ...] = (
+              ("throughput", lambda: _throughput(columns, nominal_gbps, max_points)),
               ("loss and UDP errors", lambda: _loss(columns, max_points)),
               ("disk write rate and free space", lambda: _disks(columns, max_points)),
               ("CPU and RSS", lambda: _processes(columns, max_points)))
     for section, (count, first) in sorted(columns.source_errors.items()):
         timeline.notes.append(source_note(section, count, first))
+    sensors = _sensors(columns, max_points)
+    if sensors is not None:  # only where a KATCP proxy was sampled: no 'missing' line for the other backends
+        makers = (*makers, ("sensors", lambda: sensors))
     for what, make in makers:
         figure = make()
         if figure is None:

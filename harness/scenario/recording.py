@@ -55,7 +55,8 @@ class ScanRecorder:
         self._last_sender: tuple[float, int] | None = None
         self._gbps: float | None = None
         sources: dict[str, Callable[[], dict[str, Any] | None]] = {
-            "sender": self._sender_metrics, "recorder": self._recorder_metrics, "harness": self._harness_metrics}
+            "sender": self._sender_metrics, "recorder": self._recorder_metrics, "harness": self._harness_metrics,
+            "sensors": self._sensor_metrics}
         for role, probe in self.probes.items():  # the nodes' own figures (inventory labs), from their probes
             sources[f"{role}_node"] = probe.sample
         self.metrics = MetricsSampler(scenario.metrics_period, [] if self.remote else list(nodes.mount_points),
@@ -94,10 +95,11 @@ class ScanRecorder:
         sample: dict[str, Any] = {"recording": status.recording, "packets": status.packets, "lost": status.lost,
                   "out_of_order": status.out_of_order, "bytes": status.bytes}
         sample.update(self._recorder_probe.sample() or {})
-        sensors = self.recorder.sensor_readings()
-        if sensors:
-            sample["sensors"] = sensors
         return sample
+
+    def _sensor_metrics(self) -> dict[str, Any] | None:
+        """The control path's sensors as the recorder source just read them (KATCP), else nothing."""
+        return self.recorder.sensor_readings()
 
     @staticmethod
     def _harness_metrics() -> dict[str, Any]:
