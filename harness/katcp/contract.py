@@ -85,11 +85,12 @@ def product_problems(layout: ProductLayout, block_entries: list[str], product_en
     (None: it does not exist). Pure: the caller lists the directories."""
     problems = []
     writing = PurePosixPath(layout.writing_dir).name
-    if writing in block_entries:
-        problems.append(f"product left unfinished: {layout.writing_dir} still exists after ?capture-done")
     if product_entries is None:
-        problems.append(f"no product directory {layout.final_dir} after ?capture-done")
-        return problems
+        if writing in block_entries:
+            return [f"product left unfinished: {layout.writing_dir} still exists and {layout.final_dir} does not"]
+        return [f"no product directory {layout.final_dir}"]
+    if writing in block_entries:
+        problems.append(f"product left unfinished: {layout.writing_dir} still exists beside {layout.final_dir}")
     strays = sorted(set(block_entries) - {writing, layout.scan})
     if strays:
         problems.append(f"{layout.block_dir} holds {', '.join(strays[:5])} beside the product")

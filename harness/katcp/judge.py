@@ -34,11 +34,13 @@ def _quoted(sensors: Sensors, name: str) -> str:
     return f"sensor {name} is absent" if found is None else f"sensor {name} = {found[1]!r} ({found[0]})"
 
 
-def judge_init(cbid: str, sensors: Sensors, *, recording: bool | None, record_reply: str | None,
+def judge_init(cbid: str, sensors: Sensors | None, *, recording: bool | None, record_reply: str | None,
                writing_dir: str, writing_exists: bool | None) -> list[str]:
-    """After ``?capture-init <cbid>`` replied ok."""
+    """After ``?capture-init <cbid>`` replied ok (``sensors`` None: they could not be read, itself a finding)."""
     found = []
     request = f"?capture-init {cbid} replied ok"
+    if sensors is None:
+        sensors = {names.CAPTURE_STATE: ("", "capturing"), names.CAPTURE_BLOCK: ("", cbid)}  # not judged
     if sensor_text(sensors, names.CAPTURE_STATE) != "capturing":
         found.append(f"{request}, but {_quoted(sensors, names.CAPTURE_STATE)} (expected capturing)")
     if sensor_text(sensors, names.CAPTURE_BLOCK) != cbid:
@@ -52,10 +54,15 @@ def judge_init(cbid: str, sensors: Sensors, *, recording: bool | None, record_re
     return found
 
 
-def judge_done(cbid: str, sensors: Sensors, *, bytes_before: int | None, bytes_on_disk: int | None,
+def judge_done(cbid: str, sensors: Sensors | None, *, bytes_before: int | None, bytes_on_disk: int | None,
                recording: bool | None, record_reply: str | None, layout_problems: list[str]) -> list[str]:
     """After ``?capture-done`` replied ok: the product, the sensors, the recorder."""
     found = [f"?capture-done ({cbid}) replied ok, but {p}" for p in layout_problems]
+    if recording is True:
+        found.append(f"?capture-done ({cbid}) replied ok, but the recorder still records (record? said "
+                     f"{record_reply!r})")
+    if sensors is None:  # the request for them failed: that is the finding
+        return found
     state = sensor_text(sensors, names.CAPTURE_STATE)
     if state not in (None, "idle"):
         found.append(f"?capture-done ({cbid}) replied ok, but {_quoted(sensors, names.CAPTURE_STATE)} (expected idle)")
@@ -68,9 +75,6 @@ def judge_done(cbid: str, sensors: Sensors, *, bytes_before: int | None, bytes_o
         elif bytes_before is not None and total - bytes_before != bytes_on_disk:
             found.append(f"{_quoted(sensors, names.BYTES_TOTAL)}: it rose by {total - bytes_before} over capture "
                          f"block {cbid}, but its shards on disk hold {bytes_on_disk} bytes")
-    if recording is True:
-        found.append(f"?capture-done ({cbid}) replied ok, but the recorder still records (record? said "
-                     f"{record_reply!r})")
     return found
 
 

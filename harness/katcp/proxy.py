@@ -186,7 +186,7 @@ class RecorderProxy(aiokatcp.DeviceServer):
             with contextlib.suppress(aiokatcp.FailReply, ReplyFieldError):
                 counts = parse_evlbi(await self._require("evlbi? ;"))
                 capture.packets, capture.lost = counts.total, counts.lost
-            flatten(capture.layout)
+            self.finish_product(capture.layout)
         except OSError as exc:
             raise aiokatcp.FailReply(f"product of {capture.layout.cbid} not finished: {exc}") from None
         finally:
@@ -198,6 +198,10 @@ class RecorderProxy(aiokatcp.DeviceServer):
             self._publish_counters(0, 0, 0)
         log.info("capture block %s done%s", capture.layout.cbid, note)
         return capture.layout.final_dir + note
+
+    def finish_product(self, layout: ProductLayout) -> None:
+        """The product directory as the contract wants it, once the recorder has stopped."""
+        flatten(layout)
 
     async def request_capture_status(self, ctx: aiokatcp.RequestContext) -> str:
         """The open capture block and where it records, or idle."""

@@ -47,7 +47,7 @@ def size(text: str) -> int:
 async def serve(args: argparse.Namespace) -> None:
     host, port = parse_control(args.recorder)
     recorder = VsisClient(host, port, backend="vsis", timeout=10.0)
-    proxy = RecorderProxy(args.bind, args.port, recorder=recorder, product_root=os.path.realpath(args.product_root),
+    proxy = PROXY_CLASS(args.bind, args.port, recorder=recorder, product_root=os.path.realpath(args.product_root),
                           mounts=args.mount, min_free=size(args.min_free), poll_period=args.poll)
     await proxy.start()
     bound = proxy.sockets[0].getsockname()
@@ -58,8 +58,15 @@ async def serve(args: argparse.Namespace) -> None:
     await proxy.join()
 
 
+PROXY_CLASS = RecorderProxy
+"""The device server to run (a test double may put its own here)."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not os.path.isdir(args.product_root):
         print(f"vdif-katcp-proxy: product root {args.product_root} is not a directory", file=sys.stderr)

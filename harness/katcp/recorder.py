@@ -127,13 +127,13 @@ class KatcpRecorder:
             raise  # a refusal or a timeout: the engine's finding for this scan
         self.replies["?capture-init"] = " ".join(["!capture-init ok", *reply])
         self.scan = scan
-        sensors = self._sensors_or_empty()
+        sensors = self._sensors_or_none()  # a sensor request that failed is its own finding, judged no further
         recording, record_reply = self._recording()
         local = os.path.isdir(self.product_root)
         self.findings += judge_init(cbid, sensors, recording=recording, record_reply=record_reply,
                                     writing_dir=layout.writing_dir,
                                     writing_exists=os.path.isdir(layout.writing_dir) if local else None)
-        if local:
+        if local and sensors is not None:
             self.findings += judge_free(sensors, _free_space(self._mounts()))
         return scan
 
@@ -179,15 +179,21 @@ class KatcpRecorder:
             done_ok = False
             self.findings.append(f"{exc.message}" + (f" (reply: {exc.reply})" if exc.reply else ""))
         self.scan = None
-        sensors = self._sensors_or_empty()
+        read = self._sensors_or_none()
+        sensors = read or {}
         recording, record_reply = self._recording()
         local = os.path.isdir(self.product_root)
         files = _shards(layout.final_dir) if local else []
+        product = (layout.scan, layout.block_dir)
+        if local and not os.path.isdir(layout.final_dir) and os.path.isdir(os.path.join(layout.writing_dir,
+                                                                                           layout.scan)):
+            product = (layout.scan, layout.writing_dir)  # left as jive5ab wrote it: still validated, nothing lost
+            files = _shards(os.path.join(layout.writing_dir, layout.scan))
         on_disk = sum(os.path.getsize(f) for f in files) if local else None
         if done_ok:
             problems = product_problems(layout, _listing(layout.block_dir) or [], _listing(layout.final_dir)) \
                 if local else []
-            self.findings += judge_done(cbid, sensors, bytes_before=sensor_int(self._before, names.BYTES_TOTAL),
+            self.findings += judge_done(cbid, read, bytes_before=sensor_int(self._before, names.BYTES_TOTAL),
                                         bytes_on_disk=on_disk, recording=recording, record_reply=record_reply,
                                         layout_problems=problems)
         rise = {name: _rise(self._before, sensors, name) for name in names.COUNTERS}
@@ -195,7 +201,7 @@ class KatcpRecorder:
                           lost=rise[names.LOST_TOTAL] or 0, out_of_order=0,
                           bytes=on_disk if on_disk is not None else rise[names.BYTES_TOTAL] or 0, files=files,
                           replies=dict(self.replies), findings=list(self.findings), capture_block=cbid,
-                          product=(layout.scan, layout.block_dir),
+                          product=product,
                           claims=asdict(CountClaims(cbid, rise[names.PACKETS_TOTAL], rise[names.LOST_TOTAL])))
 
     def net2file_open(self, path: str | Path) -> None:
@@ -245,10 +251,13 @@ class KatcpRecorder:
         return self._readings
 
     def _sensors_or_empty(self) -> Sensors:
+        return self._sensors_or_none() or {}
+
+    def _sensors_or_none(self) -> Sensors | None:
         try:
             return self._sensors()
         except (RequestFailed, RequestTimedOut):
-            return {}
+            return None
 
     def _recording(self) -> tuple[bool | None, str | None]:
         """Whether the recorder behind the proxy records, by its own ``record?`` (None: not reachable)."""
