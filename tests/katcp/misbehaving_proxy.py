@@ -8,7 +8,7 @@ Defects:
   ``<cbid>_vdif.writing/`` (a product left unfinished);
 - ``refuse-second``: the second ``?capture-init`` is refused with a FailReply (a refused request);
 - ``hang-sensor``: the first ``?sensor-value`` after each ``?capture-init`` answers only after 8 s (a timeout);
-- ``fake-init``: ``?capture-init`` replies ok and says capturing, but never starts the recorder.
+- ``fake-init`` (not by default): ``?capture-init`` replies ok and says capturing, but never starts the recorder.
 """
 
 # no "from __future__ import annotations": aiokatcp decodes request arguments from the real annotations
@@ -27,6 +27,8 @@ from harness.katcp.proxy import Capture, RecorderProxy
 from harness.katcp.sensors import CaptureState
 
 DEFECTS = ("lie-bytes", "keep-writing", "refuse-second", "hang-sensor", "fake-init")
+DEFAULT = ("lie-bytes", "keep-writing", "refuse-second", "hang-sensor")
+"""One finding each, none hiding another (fake-init would leave no bytes for lie-bytes to lie about)."""
 HANG_S = 8.0
 
 
@@ -74,7 +76,8 @@ class MisbehavingProxy(RecorderProxy):
 
 def main(argv: list[str] | None = None) -> int:
     parser = proxy_cli.build_parser()
-    parser.add_argument("--defects", default=",".join(DEFECTS), help=f"comma-separated, of {', '.join(DEFECTS)}")
+    parser.add_argument("--defects", default=",".join(DEFAULT),
+                        help=f"comma-separated, of {', '.join(DEFECTS)} (default {','.join(DEFAULT)})")
     args = parser.parse_args(argv)
     defects = {d for d in args.defects.split(",") if d}
     unknown = defects - set(DEFECTS)
