@@ -293,6 +293,8 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     if backend == "katcp":
         extra = {"product_root": spec.product_root, "behind": spec.behind, "vsis": spec.vsis,
                  "init_timeout": spec.capture_init_timeout, "done_timeout": spec.capture_done_timeout}
+    if stream.multicast:  # a reference recorder (or katcp's, behind it) joins the group there; jive5ab where it routes
+        extra["data_interface"] = nodes.recorder_ip
     if isinstance(nodes, NodePair) and backend == "jive5ab" and not control and nodes.recorder.jive5ab_image:
         if binary:  # the role's container holds the control port there: a second jive5ab would drive nothing
             raise RecorderError(f"node {nodes.recorder_node} runs jive5ab in a container (jive5ab_image "
