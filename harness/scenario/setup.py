@@ -346,7 +346,7 @@ def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pref
         raise TypeError(f"lab preflight needs a LabInfo, not {type(nodes).__name__}")
     recorder = preflight.recorder
     checks, environment = lab_preflight(nodes, recorder_version=recorder.version if recorder else None,
-                                        free_bytes_needed=needed)
+                                        free_bytes_needed=needed, multicast=scenario.stream.multicast)
     # advisory checks (e.g. a clock offset that is only reported) never fail the preflight
     preflight.checks.extend(Check(c.name, c.passed or c.advisory, c.detail) for c in checks)
     preflight.checks.append(_control_port_exposure(nodes, preflight))
@@ -360,7 +360,8 @@ def _verify_inventory(scenario: Scenario, preflight: Preflight, needed: int, run
     pairs = [p for p in preflight.pairs if isinstance(p, NodePair)]
     with lab_log(run_dir.log("lab")):
         checks, environment = inventory_preflight(pairs[0].sender, [p.recorder for p in pairs],
-                                                  mtu=scenario.recorder.mtu or 9000, free_bytes_needed=needed)
+                                                  mtu=scenario.recorder.mtu or 9000, free_bytes_needed=needed,
+                                                  multicast=scenario.stream.multicast)
     preflight.checks.extend(Check(c.name, c.passed or c.advisory, c.detail) for c in checks)
     for name, recorder in preflight.recorders.items():
         version = recorder.version()
