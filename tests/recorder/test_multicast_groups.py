@@ -1,9 +1,9 @@
 """Multicast on a node of the test's own: the group is joined on the data interface, and two streams on two
 groups and one port never mix (the ``IP_MULTICAST_ALL`` pitfall, harness.recorder.reference.multicast).
 
-Two network namespaces: a recorder node with a data interface (a veth to the sender node) and a management
-interface (a veth within the node) that the default route points to, as on a FlexBuff whose data port is not its default
-route; and a sender node. The harness drives the recorders over a third veth from this machine (a /30 picked
+Two network namespaces, a recorder node and a sender node, joined by two links: the data network and a
+management network, which the recorder node's default route points to (as on a FlexBuff whose data port is
+not its default route). The harness drives the recorders over a third veth from this machine (a /30 picked
 from the process id in 198.19.192.0/18, so that parallel test processes do not collide). Everything is removed
 at the end, pass or fail: the namespaces take their links with them.
 """
@@ -36,7 +36,9 @@ pytestmark = [pytest.mark.root, pytest.mark.skipif(not IS_ROOT, reason="needs ro
 
 GROUP_A, GROUP_B = "239.7.1.1", "239.7.1.2"
 STATION_A, STATION_B = "AA", "BB"
-DATA_IP, SENDER_IP, MGMT_IP = "198.19.252.2", "198.19.252.1", "198.19.253.1"
+DATA_IP, SENDER_IP = "198.19.252.2", "198.19.252.1"
+MGMT_IP, SENDER_MGMT_IP = "198.19.253.1", "198.19.253.2"
+"""The recorder node's management port and the sender node's end of that network."""
 MODE, FRAME, THREADS, FRAMES = "VDIF_1000-8-1-2", 1032, 4, 200
 
 
@@ -88,11 +90,13 @@ def lab() -> Iterator[Lab]:
         ip("-n", node.sender, "link", "set", node.sender_data, "mtu", "9000", "up")
         ip("-n", node.sender, "link", "set", "lo", "up")
         ip("-n", node.sender, "route", "add", "239.0.0.0/8", "dev", node.sender_data)
-        # the management port: a veth whose other end stays in the node (this kernel may lack dummy links)
-        ip("-n", node.recorder, "link", "add", node.mgmt, "type", "veth", "peer", "name", "mgmtpeer")
+        # the management network: a second link between the nodes, where the default route points
+        ip("-n", node.recorder, "link", "add", node.mgmt, "type", "veth", "peer", "name", "mgmt0", "netns",
+           node.sender)
         ip("-n", node.recorder, "addr", "add", f"{MGMT_IP}/30", "dev", node.mgmt)
-        ip("-n", node.recorder, "link", "set", "mgmtpeer", "up")
         ip("-n", node.recorder, "link", "set", node.mgmt, "up")
+        ip("-n", node.sender, "addr", "add", f"{SENDER_MGMT_IP}/30", "dev", "mgmt0")
+        ip("-n", node.sender, "link", "set", "mgmt0", "up")
         ip("-n", node.recorder, "route", "add", "default", "dev", node.mgmt)  # groups route here unless told
         yield node
     finally:
@@ -134,13 +138,19 @@ def stations(result: ScanResult) -> Counter[str]:
     return Counter(names)
 
 
+def send_all(lab: Lab, port: int, streams: dict[str, tuple[str, str, str]]) -> dict[str, bytes]:
+    """Several senders at once on the sender node, ``name -> (destination, source address, station)``: the frames
+    each sent."""
+    with ThreadPoolExecutor(len(streams)) as pool:
+        jobs = {name: pool.submit(send, port, frames=FRAMES, threads=THREADS, host=host, bind=bind, station=station,
+                                  netns=lab.sender)
+                for name, (host, bind, station) in streams.items()}
+        return {name: job.result().frames.tobytes() for name, job in jobs.items()}
+
+
 def send_both(lab: Lab, port: int) -> dict[str, bytes]:
-    """Both senders at once from the sender node, station AA to group A and BB to group B: the frames each sent."""
-    with ThreadPoolExecutor(2) as pool:
-        jobs = {group: pool.submit(send, port, frames=FRAMES, threads=THREADS, host=group, bind=SENDER_IP,
-                                   station=station, netns=lab.sender)
-                for group, station in ((GROUP_A, STATION_A), (GROUP_B, STATION_B))}
-        return {group: job.result().frames.tobytes() for group, job in jobs.items()}
+    """Station AA to group A and BB to group B, both over the data network."""
+    return send_all(lab, port, {GROUP_A: (GROUP_A, SENDER_IP, STATION_A), GROUP_B: (GROUP_B, SENDER_IP, STATION_B)})
 
 
 def test_the_group_is_joined_on_the_data_interface_though_it_routes_elsewhere(lab, tmp_path, data_port):
@@ -191,6 +201,38 @@ def test_two_groups_on_one_port_never_mix(lab, tmp_path, data_port):
             frame_bytes=FRAME, threads=tuple(range(THREADS)), station=station, payload="pattern",
             expected_frames=FRAMES * THREADS))
         assert checked.clean and checked.frames == FRAMES * THREADS, checked.summary()
+
+
+STRANGER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(sys.argv[1]) + socket.inet_aton(sys.argv[2]))
+print("joined", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_recorder_takes_neither_its_group_from_another_interface_nor_unicast_to_its_port(lab, tmp_path, data_port):
+    """Each guard on its own: IP_MULTICAST_ALL 0 keeps out the group's copy on the management network (another
+    process joined it there), the bind to the group keeps out unicast datagrams to the same port."""
+    lab.route_groups_via(lab.data)
+    stranger = subprocess.Popen(["ip", "netns", "exec", lab.recorder, sys.executable, "-c", STRANGER, GROUP_A,
+                                 MGMT_IP], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert stranger.stdout is not None and stranger.stdout.readline().strip() == "joined"
+        with reference_recorder(lab, lab.data, tmp_path / "logs") as rec:
+            configure(rec, GROUP_A, data_port, tmp_path / "disk")
+            rec.record_on("strangers")
+            sent = send_all(lab, data_port, {"own": (GROUP_A, SENDER_IP, STATION_A),
+                                             "same group, management network": (GROUP_A, SENDER_MGMT_IP, "ZZ"),
+                                             "unicast to the data address": (DATA_IP, SENDER_IP, "UU")})
+            drained(rec, data_port, pid=_recorder_pid(lab))
+            result = rec.record_off()
+    finally:
+        stranger.communicate("done\n", timeout=30)
+    assert stations(result) == {STATION_A: FRAMES * THREADS}, f"frames per station recorded: {dict(stations(result))}"
+    assert (result.packets, result.lost) == (FRAMES * THREADS, 0)
+    assert read_chunks(result.files).tobytes() == sent["own"]
 
 
 # -- the kernel's side of it: the pitfall is real here, and either guard alone keeps two groups apart --------------
@@ -301,3 +343,22 @@ def test_what_two_jive5abs_on_two_groups_and_one_port_record(lab, tmp_path, data
         pytest.xfail(f"jive5ab 3.1.0 mixes two groups on one port (binds INADDR_ANY, IP_MULTICAST_ALL left at 1): "
                      f"frames per station {measured}, (packets, lost) {packets}, {FRAMES * THREADS} sent per group")
     assert measured == {GROUP_A: {STATION_A: FRAMES * THREADS}, GROUP_B: {STATION_B: FRAMES * THREADS}}
+
+
+@pytest.mark.jive5ab
+@pytest.mark.skipif(not JIVE5AB_BIN, reason="JIVE5AB_BIN is not set: no jive5ab binary to test against")
+def test_what_jive5ab_records_when_the_group_routes_elsewhere(lab, tmp_path, data_port, make_disks):
+    (disk,) = make_disks("64m")
+    with jive5ab(lab, 2620, tmp_path / "jive5ab.log") as rec:
+        configure(rec, GROUP_A, data_port, Path(disk))
+        rec.record_on("j5a_routed_elsewhere")
+        time.sleep(0.5)
+        send(data_port, frames=FRAMES, threads=THREADS, host=GROUP_A, bind=SENDER_IP, station=STATION_A,
+             netns=lab.sender)
+        drained(rec, data_port, pid=_recorder_pid(lab))
+        result = rec.record_off()
+    if result.packets < FRAMES * THREADS:
+        pytest.xfail(f"jive5ab 3.1.0 joins with INADDR_ANY, on the interface the group routes via ({lab.mgmt}), not "
+                     f"the data interface: {result.packets} of {FRAMES * THREADS} datagrams received, "
+                     f"{dict(stations(result))} recorded")
+    assert stations(result) == {STATION_A: FRAMES * THREADS}
