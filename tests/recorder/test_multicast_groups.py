@@ -115,10 +115,18 @@ def reference_recorder(lab: Lab, data_interface: str, log_dir: Path) -> Iterator
         with open_recorder("reference", log_dir=log_dir, control=listening_address(process)) as rec:
             yield rec
     finally:
-        process.terminate()
-        process.wait(30)
+        stop(process)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
 
 
 def configure(rec: VsisRecorder, group: str, port: int, disk: Path) -> None:
@@ -136,6 +144,13 @@ def stations(result: ScanResult) -> Counter[str]:
     names = ["invalid" if bad else station_name(int(sid)) for sid, bad in zip(fields["station"], fields["invalid"],
                                                                              strict=True)]
     return Counter(names)
+
+
+def recorder_pid(lab: Lab) -> int:
+    """A process in the recorder node's namespace (for its /proc/<pid>/net/udp)."""
+    done = subprocess.run(["ip", "netns", "pids", lab.recorder], capture_output=True, text=True, timeout=30,
+                          check=True)
+    return int(done.stdout.split()[0])
 
 
 def send_all(lab: Lab, port: int, streams: dict[str, tuple[str, str, str]]) -> dict[str, bytes]:
@@ -162,17 +177,10 @@ def test_the_group_is_joined_on_the_data_interface_though_it_routes_elsewhere(la
         rec.record_on("routed_elsewhere")
         sent = send(data_port, frames=FRAMES, threads=THREADS, host=GROUP_A, bind=SENDER_IP, station=STATION_A,
                     netns=lab.sender)
-        drained(rec, data_port, pid=_recorder_pid(lab))
+        drained(rec, data_port, pid=recorder_pid(lab))
         result = rec.record_off()
     assert (result.packets, result.lost) == (FRAMES * THREADS, 0)
     assert read_chunks(result.files).tobytes() == sent.frames.tobytes()
-
-
-def _recorder_pid(lab: Lab) -> int:
-    """A process in the recorder node's namespace (for its /proc/<pid>/net/udp)."""
-    done = subprocess.run(["ip", "netns", "pids", lab.recorder], capture_output=True, text=True, timeout=30,
-                          check=True)
-    return int(done.stdout.split()[0])
 
 
 def test_two_groups_on_one_port_never_mix(lab, tmp_path, data_port):
@@ -186,7 +194,7 @@ def test_two_groups_on_one_port_never_mix(lab, tmp_path, data_port):
         rec_a.record_on("group_a")
         rec_b.record_on("group_b")
         sent = send_both(lab, data_port)
-        pid = _recorder_pid(lab)
+        pid = recorder_pid(lab)
         for rec in (rec_a, rec_b):
             drained(rec, data_port, pid=pid)
         results = {GROUP_A: rec_a.record_off(), GROUP_B: rec_b.record_off()}
@@ -226,7 +234,7 @@ def test_a_recorder_takes_neither_its_group_from_another_interface_nor_unicast_t
             sent = send_all(lab, data_port, {"own": (GROUP_A, SENDER_IP, STATION_A),
                                              "same group, management network": (GROUP_A, SENDER_MGMT_IP, "ZZ"),
                                              "unicast to the data address": (DATA_IP, SENDER_IP, "UU")})
-            drained(rec, data_port, pid=_recorder_pid(lab))
+            drained(rec, data_port, pid=recorder_pid(lab))
             result = rec.record_off()
     finally:
         stranger.communicate("done\n", timeout=30)
@@ -311,12 +319,7 @@ def jive5ab(lab: Lab, port: int, log: Path) -> Iterator[VsisRecorder]:
         with open_recorder("jive5ab", log_dir=log.parent / f"control-{port}", control=control) as rec:
             yield rec
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(30)
+        stop(process)
 
 
 @pytest.mark.jive5ab
@@ -332,7 +335,7 @@ def test_what_two_jive5abs_on_two_groups_and_one_port_record(lab, tmp_path, data
         rec_b.record_on("j5a_group_b")
         time.sleep(0.5)  # jive5ab binds its data socket after replying to record=on
         send_both(lab, data_port)
-        pid = _recorder_pid(lab)
+        pid = recorder_pid(lab)
         for rec in (rec_a, rec_b):
             drained(rec, data_port, pid=pid)
         results = {GROUP_A: rec_a.record_off(), GROUP_B: rec_b.record_off()}
@@ -355,7 +358,7 @@ def test_what_jive5ab_records_when_the_group_routes_elsewhere(lab, tmp_path, dat
         time.sleep(0.5)
         send(data_port, frames=FRAMES, threads=THREADS, host=GROUP_A, bind=SENDER_IP, station=STATION_A,
              netns=lab.sender)
-        drained(rec, data_port, pid=_recorder_pid(lab))
+        drained(rec, data_port, pid=recorder_pid(lab))
         result = rec.record_off()
     if result.packets < FRAMES * THREADS:
         pytest.xfail(f"jive5ab 3.1.0 joins with INADDR_ANY, on the interface the group routes via ({lab.mgmt}), not "
