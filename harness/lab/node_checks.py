@@ -2,7 +2,8 @@
 
 On each recorder node: its disks are XFS mount points with the FlexBuff options and the free space the
 schedule needs, its FlexBuff sysctls, its data interface's MTU, the harness there of the controller's version,
-its clock offset. On the sender node: MTU, harness version, clock. Between the sender and every recorder, a
+its clock offset, and a multicast group the scenario sends to routes via its data interface. On the sender
+node: MTU, harness version, clock. Between the sender and every recorder, a
 DF-set jumbo ping both ways. What is found becomes results.json's ``environment["nodes"]``.
 """
 
@@ -17,7 +18,7 @@ import testinfra
 from harness import __version__
 from harness.lab import nodes as facts
 from harness.lab.inventory import InventoryNode
-from harness.lab.preflight import MOUNT_OPTIONS, PreflightCheck, _advisory, _gib
+from harness.lab.preflight import MOUNT_OPTIONS, PreflightCheck, _advisory, _gib, multicast_route_check
 from harness.lab.probes import clock_offset, flexbuff_sysctls, sysctl_satisfies
 from harness.lab.wheel import source_digest
 
@@ -132,8 +133,9 @@ def _clock(node: InventoryNode, limit_s: float | None, checks: list[PreflightChe
 
 def inventory_preflight(sender: InventoryNode | None, recorders: list[InventoryNode], *, mtu: int,
                         free_bytes_needed: int, sysctl_profile: str = "flexbuff",
-                        clock_limit_s: float | None = 0.01) -> tuple[list[PreflightCheck], dict[str, Any]]:
-    """Every check on every node; the checks and the per-node environment."""
+                        clock_limit_s: float | None = 0.01,
+                        multicast: str | None = None) -> tuple[list[PreflightCheck], dict[str, Any]]:
+    """Every check on every node; the checks and the per-node environment. multicast: the scenario's group."""
     logging.getLogger("testinfra").setLevel(logging.INFO)
     checks: list[PreflightCheck] = []
     nodes: dict[str, dict[str, Any]] = {}
@@ -152,6 +154,8 @@ def inventory_preflight(sender: InventoryNode | None, recorders: list[InventoryN
         if node.role == "recorder":
             env["disks"] = _disks(node, probe, free_bytes_needed, checks)
             env["sysctls"] = _sysctls(node, probe, sysctl_profile, checks)
+            if multicast:
+                checks.append(multicast_route_check(probe, multicast, f"{node.name} multicast route {multicast}"))
         env["clock"] = _clock(node, clock_limit_s, checks)
         env["clock_sync"] = facts.clock_sync(probe)
     if sender and sender.name in probes:

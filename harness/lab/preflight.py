@@ -2,8 +2,9 @@
 
 Checks: every FlexBuff mount is XFS with the expected options and the free space the schedule needs;
 every FlexBuff sysctl has its value; the data interfaces carry MTU 9000 and a DF-set jumbo ping crosses
-the path both ways; the recorder answers `version?`; the sender node's clock offset is measured (and
-fails over a limit). What the checks find becomes results.json's `environment`.
+the path both ways; a multicast group routes via the recorder's data interface (when the scenario sends to
+one); the recorder answers `version?`; the sender node's clock offset is measured (and fails over a limit).
+What the checks find becomes results.json's `environment`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.lab import multicast as mc
 from harness.lab import nodes as facts
 from harness.lab.commands import lab_log
 from harness.lab.info import LabInfo
@@ -119,6 +121,14 @@ def _path_checks(info: LabInfo, nodes: dict[str, facts.Node],
     return found
 
 
+def multicast_route_check(node: facts.Node, group: str, name: str) -> PreflightCheck:
+    """``ip route get <group>`` on the node must say ``dev <its data interface>`` (jive5ab joins there)."""
+    result = node.run(*mc.route_argv(group))
+    route = mc.parse_route_get(group, result.stdout if result.rc == 0 else result.stderr or result.stdout)
+    problem = mc.route_problem(route, node.data_interface)
+    return PreflightCheck(name, problem is None, problem or mc.route_summary(route))
+
+
 def _recorder_check(recorder_version: Callable[[], str] | str | None, checks: list[PreflightCheck]) -> str | None:
     if recorder_version is None:
         return None
@@ -160,8 +170,11 @@ def _clock_check(info: LabInfo, limit_s: float | None, checks: list[PreflightChe
 
 def preflight(info: LabInfo, recorder_version: Callable[[], str] | str | None = None, free_bytes_needed: int = 0, *,
               clock_limit_s: float | None = 0.01, recorder_container: str | None = None,
-              log_path: Path | None = None) -> tuple[list[PreflightCheck], dict[str, Any]]:
+              log_path: Path | None = None,
+              multicast: str | None = None) -> tuple[list[PreflightCheck], dict[str, Any]]:
     """Check every node of the lab; returns the checks and results.json's `environment`.
+
+    multicast: the group the scenario sends to, which must route via the recorder's data interface.
 
     recorder_version: a callable returning the recorder's version (raising if it does not answer), or the
     recorder's control address "host:port" (asked `version?` over VSI-S), or None to skip that check.
@@ -174,6 +187,8 @@ def preflight(info: LabInfo, recorder_version: Callable[[], str] | str | None = 
         disks = _disk_checks(info, recorder, free_bytes_needed, checks)
         running = _sysctl_checks(info, recorder, checks)
         links = _path_checks(info, nodes, checks)
+        if multicast:
+            checks.append(multicast_route_check(recorder, multicast, f"recorder multicast route {multicast}"))
         version = _recorder_check(recorder_version, checks)
         if recorder_container:
             _container_check(recorder, recorder_container, checks)

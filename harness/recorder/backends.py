@@ -77,13 +77,17 @@ def _launcher(launch: Launcher | None) -> Launcher:
 
 def open_reference(
     *, log_dir: Path, control: str | None = None, block_size: int | str | None = None, bind: str = "127.0.0.1",
-    mounts: Sequence[str] | None = None, launch: Launcher | None = None, **_: object,
+    mounts: Sequence[str] | None = None, launch: Launcher | None = None, data_interface: str | None = None,
+    **_: object,
 ) -> VsisRecorder:
     """Attach to a ``vdif-record`` (control) or start one on a free port, allowed to write only under
-    ``mounts`` (directory globs) when given; on another node through ``launch``."""
+    ``mounts`` (directory globs) when given, joining a group on ``data_interface`` (a name or its address);
+    on another node through ``launch``."""
     if control:
         return _attach("reference", control, log_dir)
     argv = [sys.executable, "-m", "harness.recorder", "--port", "0", "--bind", bind]
+    if data_interface:
+        argv += ["--data-interface", data_interface]
     for mount in mounts or ():
         argv += ["--allow", mount]
     if block_size is not None:
@@ -165,7 +169,8 @@ def open_recorder(
     """A recorder by backend name, attached or started; use it as a context manager.
 
     ``mounts`` are the mount points a container gets as volumes (default ``/mnt/disk*``); ``backend_options``
-    go to the backend (katcp: product_root, behind, vsis, init_timeout, done_timeout).
+    go to the backend (katcp: product_root, behind, vsis, init_timeout, done_timeout; reference, and katcp's
+    reference behind it: data_interface, where a multicast group is joined).
     """
     try:
         opener = BACKENDS[backend]

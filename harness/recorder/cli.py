@@ -1,6 +1,6 @@
 """``vdif-record``: the reference recorder, jive5ab's VSI-S subset on a TCP port (default 127.0.0.1:2620).
 
-    vdif-record --port 2620 --disks '/tmp/lab/disk*' [--block-size 1M] [--bind 0.0.0.0]
+    vdif-record --port 2620 --disks '/tmp/lab/disk*' [--block-size 1M] [--bind 0.0.0.0] [--data-interface eth2]
 
 Then configure and record as with jive5ab (``mode=...; net_protocol=udps:32M; mtu=9000;
 net_port=52030; record=on:scan001`` ... ``record=off``). SIGTERM or SIGINT writes out the
@@ -19,6 +19,7 @@ import sys
 from types import FrameType
 
 from harness.recorder.model import parse_size
+from harness.recorder.reference import multicast
 from harness.recorder.reference.commands import VERSION, ReferenceRecorder
 from harness.recorder.reference.server import VsisServer
 from harness.recorder.reference.transfer import MIN_VBS_BLOCK
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow", action="append", default=None, metavar="GLOB",
                    help="directories (absolute globs; repeatable) that set_disks may select and net2file write "
                         "under; without it, any (it runs as root: give it on shared machines)")
+    p.add_argument("--data-interface", metavar="NAME|ADDRESS",
+                   help="the interface a multicast group (net_port = group@port) is joined on, by name or by its "
+                        "address (default: the interface the group routes via, as jive5ab)")
     p.add_argument("-B", "--block-size", default=None, metavar="N[k|M]",
                    help=f"minimum block (= chunk) size, as jive5ab's -B (default {MIN_VBS_BLOCK >> 20}M)")
     p.add_argument("--no-direct-io", action="store_true",
@@ -69,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--disks {pattern}: no such directory")
         if args.allow and not all(os.path.isabs(a) for a in args.allow):
             raise ValueError("--allow takes absolute directory globs")
+        if args.data_interface is not None and multicast.interface_address(args.data_interface) is None:
+            multicast.interface_index(args.data_interface)  # a name: it must exist here
         recorder = ReferenceRecorder(min_block=min_block, disks=args.disks, direct_io=not args.no_direct_io,
-                                     allow=args.allow)
+                                     allow=args.allow, data_interface=args.data_interface)
         server = VsisServer(recorder, args.bind, args.port)
     except (ValueError, OSError) as exc:
         print(f"vdif-record: {exc}", file=sys.stderr)

@@ -293,6 +293,8 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     if backend == "katcp":
         extra = {"product_root": spec.product_root, "behind": spec.behind, "vsis": spec.vsis,
                  "init_timeout": spec.capture_init_timeout, "done_timeout": spec.capture_done_timeout}
+    if stream.multicast:  # a reference recorder (or katcp's, behind it) joins the group there; jive5ab where it routes
+        extra["data_interface"] = nodes.recorder_ip
     if isinstance(nodes, NodePair) and backend == "jive5ab" and not control and nodes.recorder.jive5ab_image:
         if binary:  # the role's container holds the control port there: a second jive5ab would drive nothing
             raise RecorderError(f"node {nodes.recorder_node} runs jive5ab in a container (jive5ab_image "
@@ -344,7 +346,7 @@ def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pref
         raise TypeError(f"lab preflight needs a LabInfo, not {type(nodes).__name__}")
     recorder = preflight.recorder
     checks, environment = lab_preflight(nodes, recorder_version=recorder.version if recorder else None,
-                                        free_bytes_needed=needed)
+                                        free_bytes_needed=needed, multicast=scenario.stream.multicast)
     # advisory checks (e.g. a clock offset that is only reported) never fail the preflight
     preflight.checks.extend(Check(c.name, c.passed or c.advisory, c.detail) for c in checks)
     preflight.checks.append(_control_port_exposure(nodes, preflight))
@@ -358,7 +360,8 @@ def _verify_inventory(scenario: Scenario, preflight: Preflight, needed: int, run
     pairs = [p for p in preflight.pairs if isinstance(p, NodePair)]
     with lab_log(run_dir.log("lab")):
         checks, environment = inventory_preflight(pairs[0].sender, [p.recorder for p in pairs],
-                                                  mtu=scenario.recorder.mtu or 9000, free_bytes_needed=needed)
+                                                  mtu=scenario.recorder.mtu or 9000, free_bytes_needed=needed,
+                                                  multicast=scenario.stream.multicast)
     preflight.checks.extend(Check(c.name, c.passed or c.advisory, c.detail) for c in checks)
     for name, recorder in preflight.recorders.items():
         version = recorder.version()

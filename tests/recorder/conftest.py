@@ -128,8 +128,10 @@ class Sent:
 
 
 def send(port: int, *, frames: int = 500, threads: int = 4, fps: int = 1000, payload: int = 1000, udps: bool = True,
-         drop_every: int = 0, seq_start: int = 0, host: str = "127.0.0.1", bind: str | None = None) -> Sent:
-    """Run the real vdif-send and rebuild the exact datagrams it scheduled from the same arguments."""
+         drop_every: int = 0, seq_start: int = 0, host: str = "127.0.0.1", bind: str | None = None,
+         station: str | None = None, netns: str | None = None) -> Sent:
+    """Run the real vdif-send (in network namespace ``netns`` if given) and rebuild the exact datagrams it
+    scheduled from the same arguments."""
     # far enough ahead that a slow start (a busy machine) does not begin with a burst to catch up
     start = Fraction(math.ceil((time.time() + 1.0) * fps), fps)
     args = ["--dest", host, "--port", str(port), "--fps", str(fps), "--threads", str(threads), "--payload-bytes",
@@ -141,7 +143,10 @@ def send(port: int, *, frames: int = 500, threads: int = 4, fps: int = 1000, pay
         args += ["--drop-every", str(drop_every)]
     if bind:
         args += ["--bind", bind]
-    done = subprocess.run([sys.executable, "-m", "harness.sender", *args], capture_output=True, text=True,
+    if station:
+        args += ["--station", station]
+    inside = ["ip", "netns", "exec", netns] if netns else []
+    done = subprocess.run([*inside, sys.executable, "-m", "harness.sender", *args], capture_output=True, text=True,
                           timeout=60, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"vdif-send failed: {done.stderr}")

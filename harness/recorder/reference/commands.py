@@ -53,10 +53,11 @@ class ReferenceRecorder:
 
     def __init__(
         self, *, min_block: int = MIN_VBS_BLOCK, disks: list[str] | None = None, direct_io: bool = True,
-        allow: list[str] | None = None,
+        allow: list[str] | None = None, data_interface: str | None = None,
     ) -> None:
         self.settings = cfg.Settings()
         self.settings.allow = allow
+        self.settings.data_interface = data_interface
         self.direct_io = direct_io
         if disks:
             self.settings.disks = cfg.expand_disks(disks)
@@ -170,7 +171,7 @@ class ReferenceRecorder:
         if s.mode is None:
             raise ValueError("no mode")
         return StreamSettings(s.protocol, s.mode.frame_bytes, s.socket_buffer, s.workbuf, s.nbuf, s.address, s.port,
-                              s.writers)
+                              s.writers, s.data_interface)
 
     def _datagram_problem(self) -> str | None:
         s = self.settings

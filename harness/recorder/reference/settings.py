@@ -46,6 +46,8 @@ class Settings:
     """Directory globs set_disks may select and net2file may write under (vdif-record --allow); None: any."""
     readers: int = 1
     writers: int = 1
+    data_interface: str | None = None
+    """Where a group is joined (vdif-record --data-interface: a name or its address); None: where it routes."""
 
     @property
     def net_port(self) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from harness.recorder.reference import multicast
 from harness.recorder.reference.blocks import BlockPool
 from harness.recorder.reference.capture import Capture
 from harness.recorder.reference.recvmmsg import set_receive_timeout
@@ -41,6 +40,8 @@ class StreamSettings:
     address: str | None
     port: int
     writers: int
+    interface: str | None = None
+    """The data interface a group is joined on (a name or its address); None: where the group routes."""
 
 
 def block_frames(workbuf: int, minimum: int, frame_bytes: int) -> int:
@@ -49,22 +50,28 @@ def block_frames(workbuf: int, minimum: int, frame_bytes: int) -> int:
 
 
 def open_data_socket(settings: StreamSettings) -> tuple[socket.socket, int]:
-    """The bound UDP socket and its effective receive buffer (the kernel caps it at rmem_max)."""
+    """The bound UDP socket and its effective receive buffer (the kernel caps it at rmem_max).
+
+    A group's socket binds to the group and joins it on the data interface; every socket takes only the groups
+    it joined (``IP_MULTICAST_ALL`` 0): see `harness.recorder.reference.multicast` for the pitfall this avoids.
+    A unicast one binds to its address, or, as jive5ab does when net_port names none, to every interface.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    where = f"{settings.address or '*'}@{settings.port}"
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.socket_buffer)
-        group = settings.address and ipaddress.ip_address(settings.address).is_multicast
-        # a group's socket binds to the group (it then receives that group alone); a unicast one to its address,
-        # or, as jive5ab does when net_port names none, to every interface
-        sock.bind((settings.address or "0.0.0.0", settings.port))
-        if group and settings.address:
-            membership = struct.pack("4s4s", socket.inet_aton(settings.address), socket.inet_aton("0.0.0.0"))
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+        multicast.prepare(sock, settings.address)
+        sock.bind((multicast.bind_address(settings.address), settings.port))
+        if settings.address and multicast.is_group(settings.address):
+            on = settings.interface or "the interface it routes via"
+            where = f"{where} (joining it on {on})"
+            multicast.join(sock, settings.address, settings.interface)
+            log.info("joined %s on %s; port %d", settings.address, on, settings.port)
         set_receive_timeout(sock, 0.1)
-    except OSError as exc:
+    except (OSError, multicast.InterfaceError) as exc:
         sock.close()
-        where = f"{settings.address or '*'}@{settings.port}"
-        raise TransferRefused(f"cannot receive on {where}: {exc.strerror or exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise TransferRefused(f"cannot receive on {where}: {reason}") from None
     effective = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports twice the size
     if effective < settings.socket_buffer:
         log.warning("socket buffer %d asked, %d granted (net.core.rmem_max caps it)", settings.socket_buffer,
