@@ -27,7 +27,7 @@ FRAME = 1032
 
 
 def test_backends_by_name():
-    assert set(BACKENDS) == {"reference", "jive5ab"}
+    assert set(BACKENDS) == {"reference", "jive5ab", "katcp"}
     with pytest.raises(ValueError, match="not one of"):
         open_recorder("mark5", log_dir="/tmp/unused")
 
