@@ -30,7 +30,7 @@ KATCP_LOG = "katcp-control.log"
 def open_katcp(
     *, log_dir: Path, control: str | None = None, product_root: str | None = None, behind: str = "reference",
     vsis: str | None = None, mounts: Sequence[str] | None = None, bind: str = "127.0.0.1",
-    launch: Launcher | None = None, init_timeout: float = CAPTURE_INIT_TIMEOUT,
+    launch: Launcher | None = None, local_product: bool = True, init_timeout: float = CAPTURE_INIT_TIMEOUT,
     done_timeout: float = CAPTURE_DONE_TIMEOUT, **recorder_options: Any,
 ) -> KatcpRecorder:
     root = product_root or (mounts[0] if mounts else None)
@@ -48,7 +48,7 @@ def open_katcp(
             link.close()
             raise
         return KatcpRecorder(link, log_dir, product_root=root, truth=truth, mounts=list(mounts or [root]),
-                             init_timeout=init_timeout, done_timeout=done_timeout)
+                             local_product=local_product, init_timeout=init_timeout, done_timeout=done_timeout)
     if behind == BACKEND:
         raise RecorderError("recorder.behind names the recorder behind the proxy: reference or jive5ab",
                             backend=BACKEND)
@@ -72,4 +72,5 @@ def open_katcp(
         recorder.close()
         raise
     return KatcpRecorder(link, log_dir, product_root=root, truth=recorder.client, proxy=proxy, behind=recorder,
-                         mounts=list(mounts or [root]), init_timeout=init_timeout, done_timeout=done_timeout)
+                         mounts=list(mounts or [root]), local_product=launch is None and local_product,
+                         init_timeout=init_timeout, done_timeout=done_timeout)

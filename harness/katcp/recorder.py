@@ -42,7 +42,7 @@ class KatcpRecorder:
 
     def __init__(self, link: KatcpLink, log_dir: Path, *, product_root: str, truth: VsisClient | None = None,
                  proxy: Owner | None = None, behind: Any = None, mounts: list[str] | None = None,
-                 init_timeout: float = CAPTURE_INIT_TIMEOUT,
+                 local_product: bool = True, init_timeout: float = CAPTURE_INIT_TIMEOUT,
                  done_timeout: float = CAPTURE_DONE_TIMEOUT) -> None:
         self.link = link
         self.log_dir = log_dir
@@ -53,6 +53,8 @@ class KatcpRecorder:
         self.behind = behind
         """The VsisRecorder the harness started behind its own proxy (configured through VSI-S), else None."""
         self.init_timeout, self.done_timeout = init_timeout, done_timeout
+        self.local_product = local_product
+        """Whether the product root is this machine's (else on the recorder node: the checker judges it there)."""
         self.mounts = mounts or [product_root]
         """Mount points whose ``disk-free.<name>`` sensor is judged against statvfs."""
         self.config: RecorderConfig | None = None
@@ -129,7 +131,7 @@ class KatcpRecorder:
         self.scan = scan
         sensors = self._sensors_or_none()  # a sensor request that failed is its own finding, judged no further
         recording, record_reply = self._recording()
-        local = os.path.isdir(self.product_root)
+        local = self.local_product and os.path.isdir(self.product_root)
         self.findings += judge_init(cbid, sensors, recording=recording, record_reply=record_reply,
                                     writing_dir=layout.writing_dir,
                                     writing_exists=os.path.isdir(layout.writing_dir) if local else None)
@@ -182,7 +184,7 @@ class KatcpRecorder:
         read = self._sensors_or_none()
         sensors = read or {}
         recording, record_reply = self._recording()
-        local = os.path.isdir(self.product_root)
+        local = self.local_product and os.path.isdir(self.product_root)
         files = _shards(layout.final_dir) if local else []
         product = (layout.scan, layout.block_dir)
         if local and not os.path.isdir(layout.final_dir) and os.path.isdir(os.path.join(layout.writing_dir,

@@ -292,7 +292,8 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     extra: dict[str, Any] = {}
     if backend == "katcp":
         extra = {"product_root": spec.product_root, "behind": spec.behind, "vsis": spec.vsis,
-                 "init_timeout": spec.capture_init_timeout, "done_timeout": spec.capture_done_timeout}
+                 "init_timeout": spec.capture_init_timeout, "done_timeout": spec.capture_done_timeout,
+                 "local_product": nodes.recorder_ssh is None}  # else the product is the node's, judged there
     if stream.multicast:  # a reference recorder (or katcp's, behind it) joins the group there; jive5ab where it routes
         extra["data_interface"] = nodes.recorder_ip
     if isinstance(nodes, NodePair) and backend == "jive5ab" and not control and nodes.recorder.jive5ab_image:
