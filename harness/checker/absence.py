@@ -125,15 +125,14 @@ def _stand_in(out: list[Absent], invalid: int, corrupt: int) -> None:
 
 
 def missing_thread_text(thread: int, absent: Absent, first: str, last: str) -> str:
-    """A thread with no frame: its frames due over the stream's span (``first`` to ``last``) and how many
-    of them are missing."""
-    text = (f"thread {thread} has no frame in the recording: {absent.whole} of its frames were due over the "
-            f"stream's span ({first} to {last})")
+    """A thread with no frame: its frames due over the stream's span (``first`` to ``last``), all lost, and how
+    many of them as invalid or damaged frames in their place, how many missing."""
+    text = (f"thread {thread} has no frame in the recording: all {absent.whole} of its frames due over the "
+            f"stream's span ({first} to {last}) are")
     if absent.stood_in:
-        return text + (f"; {absent.stood_in} of them stood in by invalid or damaged frames no other thread took "
-                       f"(e.g. a recorder's fill for datagrams never received), {absent.whole - absent.stood_in} "
-                       "missing")
-    return text + f", all {absent.whole} missing"
+        return text + (f" lost, {absent.stood_in} as invalid or damaged frames in their place (e.g. a recorder's fill "
+                       f"for datagrams never received) and {absent.whole - absent.stood_in} missing")
+    return text + " missing"
 
 
 def starts_late_text(window: Window, absent: Sequence[Absent], late: float) -> str:

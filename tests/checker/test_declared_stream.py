@@ -92,8 +92,8 @@ def test_a_thread_that_never_came_names_its_frames_and_they_are_missing(tmp_path
     assert result.counts == {"missing_thread": 1} and result.missing_frames == PER_THREAD
     (finding,) = result.findings
     assert (finding.kind, finding.thread) == ("missing_thread", 2)
-    assert finding.detail == f"thread 2 has no frame in the recording: 750 of its frames were due over the " \
-                             f"stream's span {SPAN}, all 750 missing"
+    assert finding.detail == f"thread 2 has no frame in the recording: all 750 of its frames due over the " \
+                             f"stream's span {SPAN} are missing"
     assert result.threads[2].missing_frames == 750 and result.threads[2].frames == 0
     assert result.missing_frames + result.invalid_frames == 750  # what an external scan calls lost
 
@@ -106,9 +106,9 @@ def test_a_thread_never_sent_but_filled_by_the_recorder_counts_once(tmp_path):
     assert result.counts == {"missing_thread": 1, "invalid_frames": 750}
     assert (result.missing_frames, result.invalid_frames, result.fill_frames) == (0, 750, 750)
     detail = next(f.detail for f in result.findings if f.kind == "missing_thread")
-    assert detail == f"thread 2 has no frame in the recording: 750 of its frames were due over the stream's span " \
-                     f"{SPAN}; 750 of them stood in by invalid or damaged frames no other thread took (e.g. a " \
-                     "recorder's fill for datagrams never received), 0 missing"
+    assert detail == f"thread 2 has no frame in the recording: all 750 of its frames due over the stream's span " \
+                     f"{SPAN} are lost, 750 as invalid or damaged frames in their place (e.g. a recorder's fill for " \
+                     "datagrams never received) and 0 missing"
     report = result.threads[2]
     assert (report.frames, report.invalid_frames, report.valid_frames, report.missing_frames) == (750, 750, 0, 0)
     assert result.missing_frames + result.invalid_frames == 750
