@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.pytest_plugin.items import PreflightItem, ScanItem, VerdictItem, active_runs
-from harness.scenario import stand_in
 from harness.scenario.loading import ScenarioError, load_scenario
 from harness.scenario.schema import Scenario
 
@@ -44,7 +43,9 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(str(exc)) from None
         except OSError as exc:
             raise self.CollectError(f"{self.path}: cannot read: {exc.strerror}") from None
-        refused = stand_in.refusal(self.scenario, self.options())
+        from harness.scenario.stand_in import refusal
+
+        refused = refusal(self.scenario, self.options())
         if refused:
             raise self.CollectError(f"{self.path}: {refused}")
         markers = self._markers()
