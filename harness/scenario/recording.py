@@ -174,11 +174,10 @@ class ScanRecorder:
             outcome.duration_s = seconds
             return
         time.sleep(BIND_SETTLE_S)
-        group = stand_in.data_group(scenario, options, self.nodes)
-        destination = stream.destination or group or self.nodes.recorder_ip
+        destination = stream.destination or stream.multicast or self.nodes.recorder_ip
         argv = sender_argv(stream, destination=destination, seconds=seconds, first_sequence=self.next_sequence,
                            progress=min(1.0, scenario.metrics_period),
-                           bind=self.nodes.sender_ip if group else None,
+                           bind=self.nodes.sender_ip if stream.multicast else None,
                            skip_threads=stand_in.skipped_threads(scenario, options))
         log = self.run_dir.log(f"sender-{self.node}" if self.remote else "sender")
         self.sender = SenderProcess(self.nodes.sender_command(argv), log)

@@ -281,7 +281,7 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     binary = options.jive5ab_bin or spec.binary or (None if image else os.environ.get("JIVE5AB_BIN"))
     stream = scenario.stream
     # the data socket binds to the group, or to the recorder's lab (or loopback) address: never to every interface
-    data_address = stand_in.data_group(scenario, options, nodes) or nodes.recorder_ip
+    data_address = stream.multicast or nodes.recorder_ip
     config = RecorderConfig(
         mode=mode_string(scenario), protocol=spec.protocol or ("udps" if stream.udps else "pudp"),
         socket_buffer=spec.socket_buffer, workbuf=spec.workbuf, nbuf=spec.nbuf, mtu=spec.mtu,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.scenario.nodes import LoopbackNodes, Nodes
+from harness.scenario.nodes import Nodes
 from harness.scenario.outcome import ScanOutcome
 from harness.scenario.schema import Scenario
 
@@ -45,28 +45,12 @@ def refusal(scenario: Scenario, options: RunOptions) -> str | None:
     return None
 
 
-def data_group(scenario: Scenario, options: RunOptions, nodes: Nodes) -> str | None:
-    """The multicast group the data goes to and the recorder joins, or None for unicast to its data address.
-
-    On a loopback lab the stand-in sends unicast to the loopback address instead of the declared group: the
-    reference recorder joins a group on the default route's interface, never on lo, so a group sent over lo
-    would never arrive (and the default route's MTU is too small for the frames). A real CBF on a loopback lab
-    still sends to the group, which the recorder joins.
-    """
-    if isinstance(nodes, LoopbackNodes) and stands_in(scenario, options):
-        return None
-    return scenario.stream.multicast
-
-
 def preflight_line(scenario: Scenario, options: RunOptions, nodes: Nodes) -> str | None:
     """What the stand-in sends, where, and what it leaves out (the preflight says it); None when it does not run."""
     if not stands_in(scenario, options):
         return None
     stream = scenario.stream
-    group = data_group(scenario, options, nodes)
-    where = f"{stream.destination or group or nodes.recorder_ip}:{stream.port}"
-    if stream.multicast and group is None:
-        where += f" (the declared multicast group {stream.multicast} is not used on a loopback lab: unicast there)"
+    where = f"{stream.destination or stream.multicast or nodes.recorder_ip}:{stream.port}"
     skip = skipped_threads(scenario, options)
     left_out = f"; thread{'s' if len(skip) > 1 else ''} {', '.join(map(str, skip))} never sent " \
                "(--stand-in-skip-thread)" if skip else ""

@@ -104,16 +104,13 @@ def test_a_failed_scan_names_what_the_stream_got_wrong():
     assert outcome.summary() == ""
 
 
-def test_where_the_stand_in_sends():
+def test_what_the_preflight_says_of_the_stand_in():
     scenario = load_scenario("x.yaml", external())
     loopback = LoopbackNodes(mount_points=["/tmp"])
-    assert stand_in.data_group(scenario, OPTIONS, loopback) == "239.10.0.9"  # a real CBF: the recorder joins
-    assert stand_in.data_group(scenario, STAND_IN, loopback) is None  # over lo: unicast to 127.0.0.1
     line = stand_in.preflight_line(scenario, RunOptions(reports=Path("r"), stand_in_sender=True,
                                                         stand_in_skip_threads=(2, 2)), loopback)
     assert line == ("vdif-send stands in for the CBF: 4 threads at 1000 frames/s, station Mk, 1032-byte frames, "
-                    "EDV 0, udps sequence numbers, pattern payload, to 127.0.0.1:52030 (the declared multicast "
-                    "group 239.10.0.9 is not used on a loopback lab: unicast there); thread 2 never sent "
+                    "EDV 0, udps sequence numbers, pattern payload, to 239.10.0.9:52030; thread 2 never sent "
                     "(--stand-in-skip-thread)")
     assert stand_in.preflight_line(scenario, OPTIONS, loopback) is None
     assert stand_in.skipped_threads(scenario, RunOptions(reports=Path("r"), stand_in_skip_threads=(1,))) == ()
@@ -148,9 +145,10 @@ def test_the_stand_in_sends_the_declared_stream_and_a_clean_run_passes(tmp_path)
     assert scan["capture_started"] < scan["sender"]["first_frame_posix"] < scan["capture_stopped"]
     window = scan["check"]["window"]
     assert window["tolerance_s"] == 0.25 and window["absent_frames"] == 0
-    assert scan["check"]["payload"] is None and scan["sender"]["transport"]["destination"].startswith("127.0.0.1:")
+    # to the declared group, which the recorder joined on the lab's data address (lo here)
+    assert scan["check"]["payload"] is None and scan["sender"]["transport"]["destination"].startswith("239.10.0.9:")
     stand_in_check = next(c for c in results["preflight"] if c["name"] == "stand-in sender")
-    assert "not used on a loopback lab" in stand_in_check["detail"]
+    assert stand_in_check["detail"].endswith(f"pattern payload, to {scan['sender']['transport']['destination']}")
 
 
 def test_a_thread_the_stand_in_never_sends_fails_the_run_naming_it_and_its_frames(tmp_path):
