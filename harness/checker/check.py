@@ -11,11 +11,23 @@ import mmap
 import os
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from harness.checker.absence import (
+    EDGE_SLACK,
+    Absent,
+    Window,
+    absences,
+    ends_early_text,
+    missing_thread_text,
+    starts_late_text,
+    window_report,
+)
 from harness.checker.continuity import Context, Continuity, Frames
+from harness.checker.declared import DeclaredTally
 from harness.checker.errors import CheckerError
 from harness.checker.expectation import Expectation
 from harness.checker.framing import Run, Skip, frame_runs, header_words
@@ -98,6 +110,8 @@ class _Checker:
                                              shape.frame_bytes, shape.fps), expect.reorder_window)
         windows = recording.total_bytes // (self.window * shape.frame_bytes) + 1
         self.statistics = SampleStatistics(shape, expect, windows) if expect.wants_statistics else None
+        self.declared = DeclaredTally(shape, station_declared=expect.station is not None)
+        self.capture: dict[str, Any] | None = None
         self.frames = self.invalid = self.corrupt = self.fill = 0
         self.stray = self.truncated = 0
         self.pending: dict[int, Finding] = {}
@@ -142,6 +156,7 @@ class _Checker:
         position = base + run.start + np.arange(run.count, dtype=np.int64) * frame
         self.frames += run.count
         self.invalid += int(verdicts.invalid.sum())
+        self.declared.add(fields, verdicts, position)
         self.corrupt += int(verdicts.corrupt.sum())
         if verdicts.invalid.any():
             self._invalid_frames(buffer, offset, fields, verdicts, position)
@@ -257,8 +272,13 @@ class _Checker:
                 report.absent_at_end = stream_last - int(slot_last[rank])
             threads[thread] = report
         self._thread_findings(threads, seen, stream_first, stream_last)
+        station = self.expect.station
+        self.declared.findings(self.findings, self.recording.locate,
+                               np.array([r.frames for r in threads.values()], dtype=np.int64),
+                               None if station is None else int(station))
         result = CheckResult(source=self.recording.source)
         result.threads = threads
+        result.window = self.capture
         result.frames = self.frames
         result.invalid_frames = self.invalid
         result.valid_frames = self.frames - self.invalid
@@ -292,28 +312,94 @@ class _Checker:
 
     def _thread_findings(self, threads: dict[int, ThreadReport], seen: npt.NDArray[np.bool_],
                          stream_first: int, stream_last: int) -> None:
-        """Threads that start late or stop early (by more than one frame: a recording may start or end
-        part way through a set of threads), and expected threads with no frame at all."""
-        cov = self.continuity.coverage
+        """Expected threads with no frame at all, threads that start late or stop early (by more than one frame:
+        a recording may start or end part way through a set of threads), a stream that starts after or ends
+        before the capture window, and threads below the declared rate. Frames absent so are missing frames."""
+        shape, cont = self.shape, self.continuity
+        cov = cont.coverage
         rank_of = cov.starts >> RANK_SHIFT
         first_pos = {int(r): int(p) for r, p in zip(rank_of[::-1], cov.start_pos[::-1], strict=True)}
         last_pos = {int(r): int(p) for r, p in zip(rank_of, cov.end_pos, strict=True)}
+        window = self._capture_window()
+        due = None
+        if window is not None and seen.any():
+            low, high = window.due_slots(shape.epoch_unix + shape.ref_second, shape.fps)
+            due = (low + SLOT_BIAS, high + SLOT_BIAS)
+        absent = absences(cont.first.tolist(), cont.last.tolist(), seen.tolist(), due, cont.loose_invalid,
+                          cont.loose_corrupt)
         for rank, (thread, report) in enumerate(threads.items()):
+            a = absent[rank]
+            report.window_absent_at_start, report.window_absent_at_end = a.window_start, a.window_end
+            report.missing_frames += a.missing
+            report.frames += a.stood_in
+            report.invalid_frames += a.stood_invalid
+            report.valid_frames = report.frames - report.invalid_frames
+            report.corrupt_headers += a.stood_corrupt
             if not seen[rank]:
                 self.findings.add(Finding("missing_thread", None, None, thread, None,
-                                          f"thread {thread} has no frame in the recording"))
+                                          self._missing_thread(thread, a, seen, stream_first, stream_last)))
                 continue
-            if (self.shape.fps_source == "expected" and report.frame_rate is not None
-                    and report.frame_rate != self.shape.fps
-                    and int(self.continuity.last[rank] - self.continuity.first[rank]) >= self.shape.fps):
-                self.findings.add(Finding("frame_rate", None, None, thread, None,
-                                          f"frame numbers go up to {report.frame_rate - 1}: {report.frame_rate} "
-                                          f"frames/s, not the {self.shape.fps} expected"))
-            if report.absent_at_start > 1:
+            self._rate_below(rank, thread, report)
+            stood = f" ({a.stood_in} of the thread's absent frames stood in by invalid or damaged frames)" \
+                if a.stood_in else ""
+            if report.absent_at_start > EDGE_SLACK:
                 path, offset = self.recording.locate(first_pos[rank])
                 self.findings.add(Finding("thread_starts_late", offset, path, thread, report.first_time,
-                                          f"first frame {report.absent_at_start} frames after the stream's first"))
-            if report.absent_at_end > 1:
+                                          f"first frame {report.absent_at_start} frames after the stream's first: "
+                                          f"{report.absent_at_start} frames absent at its start{stood}"))
+            if report.absent_at_end > EDGE_SLACK:
                 path, offset = self.recording.locate(last_pos[rank])
                 self.findings.add(Finding("thread_stops_early", offset, path, thread, report.last_time,
-                                          f"last frame {report.absent_at_end} frames before the stream's last"))
+                                          f"last frame {report.absent_at_end} frames before the stream's last: "
+                                          f"{report.absent_at_end} frames absent at its end{stood}"))
+        if window is not None:
+            self._window_findings(window, absent, seen, first_pos, last_pos, stream_first, stream_last)
+
+    def _capture_window(self) -> Window | None:
+        expect = self.expect
+        if expect.window_start is None or expect.window_end is None:
+            return None
+        return Window(expect.window_start, expect.window_end, expect.window_tolerance_s)
+
+    def _slot_time(self, slot: int) -> float:
+        """POSIX time of the start of a slot's frame."""
+        return self.shape.epoch_unix + self.shape.ref_second + (slot - SLOT_BIAS) / self.shape.fps
+
+    def _missing_thread(self, thread: int, a: Absent, seen: npt.NDArray[np.bool_], stream_first: int,
+                        stream_last: int) -> str:
+        if not seen.any():
+            return f"thread {thread} has no frame in the recording (nor has any thread: no span to count frames in)"
+        first, last = self.key_time(np.array([stream_first, stream_last]))
+        return missing_thread_text(thread, a, first, last)
+
+    def _rate_below(self, rank: int, thread: int, report: ThreadReport) -> None:
+        """A thread whose frame numbers stop short of the declared rate (a second of it at least)."""
+        cont, fps = self.continuity, self.shape.fps
+        span = int(cont.last[rank] - cont.first[rank]) + 1
+        if self.shape.fps_source != "expected" or report.frame_rate is None or report.frame_rate == fps \
+                or span <= fps:
+            return
+        distinct = int(cont.counts.distinct[rank])
+        self.findings.add(Finding("frame_rate", None, None, thread, None,
+                                  f"frame numbers go up to {report.frame_rate - 1}: {report.frame_rate} frames/s, "
+                                  f"not the {fps} expected; {distinct} frames over the thread's {span / fps:.3f} s "
+                                  f"where {span} were due ({span - distinct} fewer)"))
+
+    def _window_findings(self, window: Window, absent: list[Absent], seen: npt.NDArray[np.bool_],
+                         first_pos: dict[int, int], last_pos: dict[int, int], stream_first: int,
+                         stream_last: int) -> None:
+        """The stream against the capture window: frames due at its start or end that are absent."""
+        self.capture = window_report(window, absent)
+        if not seen.any():
+            return
+        first, last = self.key_time(np.array([stream_first, stream_last]))
+        if any(a.window_start for a in absent):
+            path, offset = self.recording.locate(min(first_pos.values()))
+            late = self._slot_time(stream_first) - window.start
+            self.findings.add(Finding("stream_starts_late", offset, path, None, first,
+                                      starts_late_text(window, absent, late)))
+        if any(a.window_end for a in absent):
+            path, offset = self.recording.locate(max(last_pos.values()))
+            early = window.end - self._slot_time(stream_last + 1)
+            self.findings.add(Finding("stream_ends_early", offset, path, None, last,
+                                      ends_early_text(window, absent, early)))

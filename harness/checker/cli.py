@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from harness.checker.errors import CheckerError
@@ -40,6 +41,19 @@ def _threads(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _when(text: str) -> float:
+    """POSIX seconds, or an ISO-8601 time (UTC unless it says otherwise)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither POSIX seconds nor an ISO-8601 time") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vdif-check", description=(__doc__ or "").split("\n")[0])
     p.add_argument("files", nargs="*", metavar="FILE", help="flat VDIF files, the consecutive parts of one recording")
@@ -64,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--expected-frames", type=int, help="frames the recording should hold (e.g. frames sent)")
     stream.add_argument("--statistics", action="store_true", default=None,
                         help="sample statistics also for pattern or external streams")
+    stream.add_argument("--window-start", type=_when, metavar="TIME",
+                        help="the recording began (POSIX seconds or ISO-8601): frames due from then on")
+    stream.add_argument("--window-end", type=_when, metavar="TIME", help="the recording ended")
+    stream.add_argument("--window-tolerance", type=float, default=0.5, metavar="S",
+                        help="recorder start/stop latency allowed at each end of the window (default 0.5 s)")
     stream.add_argument("--reorder-window", type=int, default=64,
                         help="frames a frame may be late and count as out of order (default 64)")
     out = p.add_argument_group("output")
@@ -77,7 +96,8 @@ def expectation(args: argparse.Namespace) -> Expectation:
         frame_bytes=args.frame_bytes, threads=args.threads, fps=args.fps,
         payload=None if args.payload == "none" else args.payload, station=args.station, bits=args.bits,
         nchan=args.nchan, complex=args.complex, edv=args.edv, tone_hz=args.tone_hz, tone_channel=args.tone_channel,
-        expected_frames=args.expected_frames, statistics=args.statistics, reorder_window=args.reorder_window,
+        expected_frames=args.expected_frames, statistics=args.statistics, window_start=args.window_start,
+        window_end=args.window_end, window_tolerance_s=args.window_tolerance, reorder_window=args.reorder_window,
         max_findings=args.max_findings,
     )
 

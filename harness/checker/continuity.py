@@ -21,7 +21,9 @@ not of frames). Definitions, per thread, in file order:
 Stand-ins are frames that cannot be placed by their header (jive5ab's fill frames, damaged
 headers). After the last window each is attributed to a missing slot by its byte position:
 interpolating between the positions of the frames on either side of a gap gives where each
-missing frame would have been; a stand-in within half a frame of that place fills it.
+missing frame would have been; a stand-in within half a frame of that place fills it. Stand-ins no gap
+takes that lie between the stream's first and last placed frame are counted apart (``loose_*``): they may
+stand in for a thread absent altogether (see ``absence``).
 """
 
 from __future__ import annotations
@@ -136,6 +138,12 @@ class Continuity:
         """Position -> (rank, slot key) for watched stand-ins once attributed."""
         self.unattributed_invalid = 0
         self.unattributed_corrupt = 0
+        self.loose_invalid = 0
+        self.loose_corrupt = 0
+        """Of the unattributed stand-ins, those between the stream's first and last placed frame (by position)."""
+        self.first_pos = np.iinfo(np.int64).max
+        self.last_pos = -1
+        """Byte positions of the first and last placed frame."""
         self.outliers = 0
 
     # ----------------------------------------------------------------- findings
@@ -280,6 +288,8 @@ class Continuity:
         ranks = r[heads]
         bad_payload = p.payload >= 0
         c.placed += np.bincount(r, minlength=T)
+        self.first_pos = min(self.first_pos, int(p.pos.min()))
+        self.last_pos = max(self.last_pos, int(p.pos.max()))
         if p.invalid.any():
             c.invalid += np.bincount(r[p.invalid], minlength=T)
         if p.corrupt.any():
@@ -387,8 +397,8 @@ class Continuity:
             floor = min(floor, int(self.held.pos.min()))
         spos, sinv = self._stand_in_arrays()
         gone = spos < floor
-        self.unattributed_invalid += int(sinv[gone].sum())
-        self.unattributed_corrupt += int((~sinv[gone]).sum())
+        # each is before some placed frame (floor is one's position): inside the span if after the first
+        self._unattributed(sinv[gone], spos[gone] > self.first_pos)
         self._stand_pos, self._stand_invalid = [spos[~gone]], [sinv[~gone]]
         self._stand_count = int((~gone).sum())
 
@@ -396,7 +406,13 @@ class Continuity:
         """Place the held frames, attribute stand-ins and count what is missing."""
         self.add(Frames.empty(), final=True)
         self._settle(None)
-        _, sinv = self._stand_in_arrays()
-        self.unattributed_invalid += int(sinv.sum())
-        self.unattributed_corrupt += int((~sinv).sum())
+        spos, sinv = self._stand_in_arrays()
+        self._unattributed(sinv, (spos > self.first_pos) & (spos < self.last_pos))
         self._stand_pos, self._stand_invalid = [], []
+
+    def _unattributed(self, invalid: Mask, inside: Mask) -> None:
+        """Stand-ins no gap took: counted, and apart those inside the stream's span."""
+        self.unattributed_invalid += int(invalid.sum())
+        self.unattributed_corrupt += int((~invalid).sum())
+        self.loose_invalid += int((invalid & inside).sum())
+        self.loose_corrupt += int((~invalid & inside).sum())

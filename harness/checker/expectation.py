@@ -1,8 +1,9 @@
 """What the checker is told about the stream it checks; everything left ``None`` is inferred.
 
 An `Expectation` holds plain values only, so it pickles to a worker process. The scenario engine
-fills it from the scenario's stream; for an external source (a real CBF) it gives
-``payload=None``: every check but payload integrity.
+fills it from the scenario's stream; for an external source (a real CBF) it gives the declared
+stream with ``payload=None`` (every check but payload integrity) and the capture window: frames
+the window should hold but the recording lacks at its start or end are findings, and missing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class Expectation:
     """Frames the recording should hold in all (e.g. what the sender sent); a shortfall is a finding."""
     statistics: bool | None = None
     """Sample statistics (state counts, spectrum): ``None`` = for noise and tone payloads only."""
+    window_start: float | None = None
+    window_end: float | None = None
+    """The capture window (POSIX seconds, e.g. record=on .. record=off): frames starting from ``window_start +
+    window_tolerance_s`` to ``window_end - window_tolerance_s`` are due; those absent are findings."""
+    window_tolerance_s: float = 0.5
+    """Recorder start/stop latency (and clock offset) allowed at each end of the window."""
     reorder_window: int = 64
     """Frames (per thread) a frame may arrive late and count as out of order; further back is time going back."""
     max_findings: int = 10
@@ -73,6 +80,12 @@ class Expectation:
                 raise CheckerError(None, f"EDV {self.edv!r} is neither a number nor 'legacy'") from None
         if isinstance(self.edv, int) and not 0 <= self.edv <= 255:
             raise CheckerError(None, f"EDV {self.edv} is outside 0..255")
+        if (self.window_start is None) != (self.window_end is None):
+            raise CheckerError(None, "a capture window needs both its start and its end")
+        if self.window_start is not None and self.window_end is not None and self.window_end < self.window_start:
+            raise CheckerError(None, f"capture window ends ({self.window_end}) before it starts ({self.window_start})")
+        if not self.window_tolerance_s >= 0:
+            raise CheckerError(None, f"window tolerance {self.window_tolerance_s} s must not be negative")
         if self.reorder_window < 1:
             raise CheckerError(None, f"reorder window {self.reorder_window} must be at least one frame")
         if self.max_findings < 0:

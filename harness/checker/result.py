@@ -95,6 +95,10 @@ class ThreadReport:
     time_backwards: int = 0
     absent_at_start: int = 0
     absent_at_end: int = 0
+    """Frames the thread lacks before its first / after its last frame, compared with the stream's."""
+    window_absent_at_start: int = 0
+    window_absent_at_end: int = 0
+    """Frames due in the capture window before the stream's first / after its last frame (a window given)."""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -138,6 +142,9 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     statistics: dict[int, dict[str, Any]] = field(default_factory=dict)
+    window: dict[str, Any] | None = None
+    """The capture window held against the stream (start, end, tolerance_s, due_from, due_to, absent frames per
+    thread at its start and end, absent_frames in all); None when none was given."""
     elapsed_s: float = 0.0
 
     @property
@@ -161,7 +168,7 @@ class CheckResult:
         doc: dict[str, Any] = {"schema": SCHEMA, "clean": self.clean, "source": self.source}
         for name in (*COUNT_FIELDS, "stray_bytes", "truncated_bytes", "bytes", "fill_frames", "time_backwards",
                      "max_displacement", "start_time", "end_time", "duration_s", "frame_bytes", "frame_rate",
-                     "frame_rate_source", "station", "payload"):
+                     "frame_rate_source", "station", "payload", "window"):
             doc[name] = getattr(self, name)
         doc["threads"] = {str(t): report.to_json() for t, report in sorted(self.threads.items())}
         doc["findings"] = [f.to_json() for f in self.findings]

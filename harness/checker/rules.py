@@ -84,6 +84,22 @@ def _edv_words_says(f: Fields, w: npt.NDArray[np.uint32], s: StreamShape, i: int
     return f"EDV {s.edv} unassigned bits set"
 
 
+def _declared_framing_bad(f: Fields, s: StreamShape) -> Mask:
+    """Frames of another size or header kind than declared (the stream is checked at what it is: see shape)."""
+    bad = np.zeros(len(f["frame_bytes"]), dtype=bool)
+    if s.declared_frame_bytes is not None:
+        bad |= f["frame_bytes"] != s.declared_frame_bytes
+    if s.declared_legacy is not None:
+        bad |= f["legacy"] != s.declared_legacy
+    return bad
+
+
+def _declared_shape(s: StreamShape) -> str:
+    size = s.frame_bytes if s.declared_frame_bytes is None else s.declared_frame_bytes
+    legacy = s.sync.legacy if s.declared_legacy is None else s.declared_legacy
+    return f"{size}-byte frames with {16 if legacy else 32}-byte headers"
+
+
 RULES: tuple[Rule, ...] = (
     Rule("frame_length", True, lambda f, w, s, r: f["frame_bytes"] != s.frame_bytes,
          lambda f, w, s, i, r: f"frame length {int(f['frame_bytes'][i])} bytes, the stream's is {s.frame_bytes}"),
@@ -109,7 +125,12 @@ RULES: tuple[Rule, ...] = (
     Rule("edv", False, lambda f, w, s, r: (f["edv"] != s.edv) if s.edv is not None else np.zeros(len(w), bool),
          lambda f, w, s, i, r: f"EDV {int(f['edv'][i])}, the stream's is {s.edv}"),
     Rule("edv_words", False, _edv_words_bad, _edv_words_says),
+    Rule("declared framing", False, lambda f, w, s, r: _declared_framing_bad(f, s),
+         lambda f, w, s, i, r: f"a {int(f['frame_bytes'][i])}-byte frame with a {16 if f['legacy'][i] else 32}-byte "
+                               f"header, the declared stream's are {_declared_shape(s)}"),
 )
+RULE_BITS = {rule.name: bit for bit, rule in enumerate(RULES)}
+"""Rule name -> its bit in ``Verdicts.failed``."""
 
 @dataclass
 class Verdicts:

@@ -50,6 +50,10 @@ class StreamShape:
     complex: tuple[int, ...]
     ref_second: int
     """A second near the start; header times more than a day from it are damaged."""
+    declared_frame_bytes: int | None = None
+    declared_legacy: int | None = None
+    """The frame size / legacy bit the expectation declared, where the recording has none such: it is then
+    checked at what it holds, and every frame is a finding (rule ``declared framing``)."""
 
     @property
     def frame_bytes(self) -> int:
@@ -79,37 +83,49 @@ class StreamShape:
 
 
 def find_sync(recording: Recording, expect: Expectation) -> SyncRef:
-    """Frame size, legacy bit, version and reference epoch from the first frames of the recording."""
+    """Frame size, legacy bit, version and reference epoch from the first frames of the recording.
+
+    Frames of the declared size and header kind first; where there are none, whatever frames there are (a
+    stream other than declared is a finding for each frame, not a reason to check nothing)."""
     legacy = None if expect.legacy is None else int(expect.legacy)
+    found = _sync(recording, expect.frame_bytes, legacy)
+    if found is None and (expect.frame_bytes or legacy is not None):
+        found = _sync(recording, None, None)
+    if found is None:
+        raise CheckerError(recording.segments[0].path, "no VDIF frames found (no three frame headers chain)")
+    return found
+
+
+def _sync(recording: Recording, frame_bytes: int | None, legacy: int | None) -> SyncRef | None:
     for index, segment in enumerate(recording.segments):
         buffer = recording.buffer(segment)
         # almost always the first frame starts the segment: try that before searching a megabyte
-        found = (find_first_frame(buffer, segment.start, segment.length, expect.frame_bytes, legacy, span=12)
-                 or find_first_frame(buffer, segment.start, segment.length, expect.frame_bytes, legacy))
+        found = (find_first_frame(buffer, segment.start, segment.length, frame_bytes, legacy, span=12)
+                 or find_first_frame(buffer, segment.start, segment.length, frame_bytes, legacy))
         if found is None:
             del buffer
             recording.finished(index)
             continue
-        first, frame_bytes, legacy_bit = found
-        check_frame_bytes(frame_bytes, segment.path)
+        first, size, legacy_bit = found
+        check_frame_bytes(size, segment.path)
         constants = None
         for at, later in enumerate(recording.segments[index:], start=index):
             start = first if later is segment else 0
-            constants = stream_constants(recording.buffer(later), later.start, later.length, start, frame_bytes)
+            constants = stream_constants(recording.buffer(later), later.start, later.length, start, size)
             if at > index:
                 recording.finished(at)
             if constants is not None:
                 break
         version, ref_epoch = constants if constants is not None else (None, None)
-        return SyncRef(frame_bytes, legacy_bit, version, ref_epoch)
-    opening = recording.segments[0]
-    if expect.frame_bytes or legacy is not None:
-        other = find_first_frame(recording.buffer(opening), opening.start, opening.length, None, None)
-        if other is not None:
-            kind = "legacy " if other[2] else ""
-            raise CheckerError(opening.path, f"no {expect.frame_bytes or ''}-byte frames as expected: the data are "
-                               f"{other[1]}-byte {kind}VDIF frames".replace("no -byte", "no"))
-    raise CheckerError(opening.path, "no VDIF frames found (no three frame headers chain)")
+        return SyncRef(size, legacy_bit, version, ref_epoch)
+    return None
+
+
+def declared_framing(sync: SyncRef, expect: Expectation) -> tuple[int | None, int | None]:
+    """(declared frame size, declared legacy bit) where they differ from the recording's, else None each."""
+    size = expect.frame_bytes if expect.frame_bytes and expect.frame_bytes != sync.frame_bytes else None
+    legacy = None if expect.legacy is None or int(expect.legacy) == sync.legacy else int(expect.legacy)
+    return size, legacy
 
 
 def _mode(values: npt.NDArray[np.int64]) -> int:
@@ -219,9 +235,11 @@ def infer_shape(recording: Recording, sync: SyncRef, expect: Expectation, window
             mine = column[thread == t]
             values.append(_mode(mine) if len(mine) else overall)
         per_thread[name] = tuple(values)
+    declared_size, declared_legacy = declared_framing(sync, expect)
     return StreamShape(sync=sync, edv=edv, fps=fps, fps_source=fps_source, threads=threads,
                        station=per_thread["station"], lg2_nchan=per_thread["lg2_nchan"],
-                       bits_m1=per_thread["bits_m1"], complex=per_thread["complex"], ref_second=ref_second)
+                       bits_m1=per_thread["bits_m1"], complex=per_thread["complex"], ref_second=ref_second,
+                       declared_frame_bytes=declared_size, declared_legacy=declared_legacy)
 
 
 def _shape_from_expectation(sync: SyncRef, expect: Expectation) -> StreamShape:
@@ -229,7 +247,9 @@ def _shape_from_expectation(sync: SyncRef, expect: Expectation) -> StreamShape:
     threads = tuple(expect.threads or ())
     n = len(threads)
     station = int(expect.station) if isinstance(expect.station, int) else 0
+    declared_size, declared_legacy = declared_framing(sync, expect)
     return StreamShape(sync=sync, edv=None if sync.legacy else (expect.edv if isinstance(expect.edv, int) else 0),
                        fps=int(expect.fps or 1), fps_source="expected", threads=threads, station=(station,) * n,
                        lg2_nchan=((expect.nchan or 1).bit_length() - 1,) * n, bits_m1=((expect.bits or 2) - 1,) * n,
-                       complex=(int(bool(expect.complex)),) * n, ref_second=0)
+                       complex=(int(bool(expect.complex)),) * n, ref_second=0,
+                       declared_frame_bytes=declared_size, declared_legacy=declared_legacy)

@@ -48,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="inventory labs: run ansible/site.yml and install the harness on every node first")
     group.addoption("--skip-lab-check", action="store_true",
                     help="inventory labs: no site.yml --check before the preflight (its testinfra checks still run)")
+    group.addoption("--stand-in-sender", action="store_true",
+                    help="stream.source external: the harness's vdif-send sends the declared stream, standing in "
+                         "for the CBF (without it the harness sends nothing and records what arrives)")
+    group.addoption("--stand-in-skip-thread", type=int, action="append", default=[], metavar="ID",
+                    help="with --stand-in-sender: never send this thread (repeatable), to see a missing thread")
 
 
 _session: pytest.Session | None = None
@@ -72,6 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
     scale = config.getoption("duration_scale")
     if scale is not None and scale <= 0:
         raise pytest.UsageError(f"--duration-scale {scale}: must be positive")
+    if config.getoption("stand_in_skip_thread") and not config.getoption("stand_in_sender"):
+        raise pytest.UsageError("--stand-in-skip-thread needs --stand-in-sender (it leaves out one of its threads)")
     # SIGTERM ends a run like Ctrl-C: the scan is closed and validated, results written, nothing left running
     with contextlib.suppress(ValueError):  # not the main thread (pytest in a thread): leave the signals alone
         signal.signal(signal.SIGTERM, _interrupt)

@@ -14,6 +14,7 @@ from harness.scenario.schema import Scenario
 
 if TYPE_CHECKING:
     from harness.scenario.engine import ScenarioRun
+    from harness.scenario.setup import RunOptions
 
 
 def is_scenario_file(path: Path, config: pytest.Config) -> bool:
@@ -42,6 +43,11 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(str(exc)) from None
         except OSError as exc:
             raise self.CollectError(f"{self.path}: cannot read: {exc.strerror}") from None
+        from harness.scenario.stand_in import refusal
+
+        refused = refusal(self.scenario, self.options())
+        if refused:
+            raise self.CollectError(f"{self.path}: {refused}")
         markers = self._markers()
         yield PreflightItem.from_parent(self, name="preflight", markers=markers)
         for name in self.scan_names():
@@ -72,22 +78,26 @@ class ScenarioFile(pytest.File):
             markers.append("soak")
         return markers
 
+    def options(self) -> RunOptions:
+        from harness.scenario.setup import RunOptions
+
+        config = self.config
+        return RunOptions(
+            reports=Path(config.getoption("reports")).resolve(), recorder=config.getoption("recorder"),
+            jive5ab_bin=config.getoption("jive5ab_bin"), jive5ab_image=config.getoption("jive5ab_image"),
+            lab=config.getoption("lab"), duration_scale=config.getoption("duration_scale"),
+            abort_on_breach=config.getoption("abort_on_breach"), acceptance=config.getoption("acceptance"),
+            keep_lab=config.getoption("keep_lab"), provision=config.getoption("provision"),
+            lab_check=not config.getoption("skip_lab_check"), recorder_control=config.getoption("recorder_control"),
+            stand_in_sender=config.getoption("stand_in_sender"),
+            stand_in_skip_threads=tuple(config.getoption("stand_in_skip_thread")),
+        )
+
     def run(self) -> ScenarioRun:
         """The run of this file, created on first use by an item."""
         if self._run is None:
             from harness.scenario.engine import ScenarioRun
-            from harness.scenario.setup import RunOptions
 
-            config = self.config
-            options = RunOptions(
-                reports=Path(config.getoption("reports")).resolve(), recorder=config.getoption("recorder"),
-                jive5ab_bin=config.getoption("jive5ab_bin"), jive5ab_image=config.getoption("jive5ab_image"),
-                lab=config.getoption("lab"), duration_scale=config.getoption("duration_scale"),
-                abort_on_breach=config.getoption("abort_on_breach"), acceptance=config.getoption("acceptance"),
-                keep_lab=config.getoption("keep_lab"), provision=config.getoption("provision"),
-                lab_check=not config.getoption("skip_lab_check"),
-                recorder_control=config.getoption("recorder_control"),
-            )
-            self._run = ScenarioRun(self.scenario, self.path, self.text, options, self.scan_names())
+            self._run = ScenarioRun(self.scenario, self.path, self.text, self.options(), self.scan_names())
             active_runs(self.session).append(self._run)
         return self._run

@@ -25,7 +25,7 @@ from typing import Any
 from harness import __version__
 from harness.katcp.judge import CountClaims, judge_counts
 from harness.lab.errors import LabError
-from harness.scenario import run_lock
+from harness.scenario import run_lock, stand_in
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.node_metrics import NodeProbe
 from harness.scenario.nodes import NodePair
@@ -287,8 +287,10 @@ class ScenarioRun:
 
     def _expectation(self, outcome: ScanOutcome) -> dict[str, Any]:
         expect = expectation_fields(self.scenario)
-        if outcome.frames_sent is not None and not outcome.interrupted:
-            expect["expected_frames"] = outcome.frames_sent  # a shortfall becomes a finding with its count
+        due = outcome.frames_expected if outcome.frames_expected is not None else outcome.frames_sent
+        if due is not None and not outcome.interrupted:
+            expect["expected_frames"] = due  # a shortfall becomes a finding with its count
+        expect.update(stand_in.capture_window(self.scenario, outcome))  # external: frames due from record=on on
         return expect
 
     def _finish_scan(self, slot: ScanSlot, outcome: ScanOutcome, future: Future[dict[str, Any]] | None,
@@ -478,6 +480,8 @@ class ScenarioRun:
             "harness_version": __version__,
             "versions": versions(preflight.version if preflight else None),
             "recorder": preflight.recorder_json() if preflight else {},
+            "stand_in_sender": {"skip_threads": list(stand_in.skipped_threads(self.scenario, self.options))}
+            if stand_in.stands_in(self.scenario, self.options) else None,
             "sender": {"version": __version__, "node": self._sender_node(),
                        "stream": self.scenario.stream.model_dump(mode="json"),
                        "nominal_gbps": round(self.scenario.stream.nominal_gbps, 6)

@@ -7,6 +7,10 @@ from typing import Any
 
 COUNTS = ("valid_frames", "invalid_frames", "duplicate_frames", "out_of_order_frames", "payload_errors",
           "corrupt_headers")
+STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early", "stream_starts_late",
+                   "stream_ends_early", "station", "frame_size", "frame_rate", "frame_count")
+"""Findings of the stream against what was declared for it: a failed scan's line names them (threads, counts)."""
+SHOWN_FINDINGS = 4
 
 
 @dataclass
@@ -18,7 +22,15 @@ class ScanOutcome:
     finished: str = ""
     duration_s: float = 0.0
     frames_sent: int | None = None
-    """None for an external source: the harness does not know what was sent."""
+    """None for an external source: the harness does not know what was sent (but for its stand-in's frames)."""
+    frames_expected: int | None = None
+    """With --stand-in-sender: the frames the declared stream carried over the stand-in's run, every thread's
+    (a skipped thread's too); the checker expects them, and lost counts against them. None otherwise."""
+    stand_in: bool = False
+    """An external stream sent by the harness's vdif-send standing in for the CBF (--stand-in-sender)."""
+    capture_started: float | None = None
+    capture_stopped: float | None = None
+    """POSIX times the recorder took record=on (its reply) and was sent record=off: the capture window."""
     valid_frames: int = 0
     lost_frames: int = 0
     invalid_frames: int = 0
@@ -52,7 +64,8 @@ class ScanOutcome:
     """What the control path's counters said this scan received, judged against the checker's counts."""
 
     def apply_check(self, check: dict[str, Any], frame_bytes: int) -> None:
-        """Take the checker's counts; lost = sent frames that did not arrive as valid distinct frames."""
+        """Take the checker's counts; lost = sent (or expected) frames that did not arrive as valid distinct
+        frames; for a real CBF the checker's missing frames (gaps, absent threads and edges) and invalid ones."""
         self.check = check
         self.validated = True
         self.validated_on = check.get("validated_on")
@@ -60,10 +73,11 @@ class ScanOutcome:
             setattr(self, name, int(check.get(name, 0)))
         self.missing_frames = int(check.get("missing_frames", 0))
         distinct_valid = self.valid_frames - self.duplicate_frames
-        if self.frames_sent is None:  # external source: gaps, and fill frames standing in for lost datagrams
+        due = self.frames_expected if self.frames_expected is not None else self.frames_sent
+        if due is None:  # external source: gaps, and fill frames standing in for lost datagrams
             self.lost_frames = self.missing_frames + self.invalid_frames
         else:
-            self.lost_frames = max(0, self.frames_sent - distinct_valid)
+            self.lost_frames = max(0, due - distinct_valid)
         frame_bytes = int(check.get("frame_bytes") or frame_bytes)  # what was recorded, for external streams
         if self.duration_s > 0:
             self.rate_gbps = round(distinct_valid * frame_bytes * 8 / self.duration_s / 1e9, 6)
@@ -73,7 +87,17 @@ class ScanOutcome:
         parts = [*self.problems, *self.breaches]
         if self.stopped_early:
             parts.append("the recorder stopped recording by itself before record=off")
+        if self.breaches:  # what the stream got wrong against its declaration, naming threads and counts
+            parts.extend(self.stream_findings())
         return "; ".join(parts)
+
+    def stream_findings(self) -> list[str]:
+        """The check's findings of the stream against what was declared for it, one line each (the first few)."""
+        found = [f for f in self.check.get("findings", []) if f.get("kind") in STREAM_FINDINGS]
+        lines = [f"{f['kind']}: {f['detail']}" for f in found[:SHOWN_FINDINGS]]
+        if len(found) > SHOWN_FINDINGS:
+            lines.append(f"{len(found) - SHOWN_FINDINGS} more such findings in results.json")
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.recorder.errors import RecorderError
 from harness.recorder.model import Recorder
+from harness.scenario import stand_in
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.metrics import MetricsSampler, ProcessProbe
 from harness.scenario.node_metrics import NodeProbe
@@ -134,6 +135,7 @@ class ScanRecorder:
                 else:
                     outcome.name = self.recorder.record_on(name)
                     outcome.capture_block = self.recorder.capture_block
+            outcome.capture_started = time.time()
         except SYSTEM_FAULTS as exc:  # the recorder refused: a finding for this scan (a refusal leaves nothing open)
             outcome.capture_block = self.recorder.capture_block
             outcome.problems.append(f"recorder refused to start {name}: {one_line(exc)}")
@@ -148,6 +150,7 @@ class ScanRecorder:
         finally:
             self.sender = None  # between scans the metrics show no sender
             self._drain(outcome)
+            outcome.capture_stopped = time.time()
             product = self._close_scan(outcome, flat is not None)
             outcome.duration_s = outcome.duration_s or round(time.monotonic() - began, 6)
             outcome.finished = utc_now()
@@ -164,9 +167,9 @@ class ScanRecorder:
         return stream.frames_per_second * stream.threads * stream.frame_bytes * 8 / 1e9
 
     def _send(self, outcome: ScanOutcome) -> None:
-        scenario, stream = self.scenario, self.scenario.stream
-        seconds = scenario.schedule.scan_length * self.options.duration_scale
-        if stream.source == "external":
+        scenario, stream, options = self.scenario, self.scenario.stream, self.options
+        seconds = scenario.schedule.scan_length * options.duration_scale
+        if not stand_in.harness_sends(scenario, options):  # the CBF sends: record what arrives
             outcome.interrupted = self.stop.wait(BIND_SETTLE_S + seconds)
             outcome.duration_s = seconds
             return
@@ -174,7 +177,8 @@ class ScanRecorder:
         destination = stream.destination or stream.multicast or self.nodes.recorder_ip
         argv = sender_argv(stream, destination=destination, seconds=seconds, first_sequence=self.next_sequence,
                            progress=min(1.0, scenario.metrics_period),
-                           bind=self.nodes.sender_ip if stream.multicast else None)
+                           bind=self.nodes.sender_ip if stream.multicast else None,
+                           skip_threads=stand_in.skipped_threads(scenario, options))
         log = self.run_dir.log(f"sender-{self.node}" if self.remote else "sender")
         self.sender = SenderProcess(self.nodes.sender_command(argv), log)
         self._last_sender = None
@@ -194,6 +198,9 @@ class ScanRecorder:
                 self.sender.kill()
         outcome.sender = stats
         outcome.frames_sent = int(stats["frames_sent"])
+        if stand_in.stands_in(scenario, options):  # what the declared stream carried, a skipped thread's too
+            outcome.stand_in = True
+            outcome.frames_expected = int(stats.get("datagrams_scheduled", outcome.frames_sent))
         outcome.sender_gbps = stats.get("achieved_gbps")
         outcome.duration_s = float(stats["elapsed_s"])
         outcome.interrupted = outcome.interrupted or bool(stats.get("interrupted"))

@@ -16,8 +16,8 @@ from harness.scenario.schema import Stream
 
 
 def sender_argv(stream: Stream, *, destination: str, seconds: float, first_sequence: int, progress: float,
-                bind: str | None = None) -> list[str]:
-    """The vdif-send command line for one scan of this stream."""
+                bind: str | None = None, skip_threads: tuple[int, ...] = ()) -> list[str]:
+    """The vdif-send command line for one scan of this stream (``skip_threads`` never sent)."""
     argv = [sys.executable, "-m", "harness.sender", "--dest", destination, "--port", str(stream.port),
             "--threads", str(stream.threads), "--bits", str(stream.bits), "--channels", str(stream.channels),
             "--station", str(stream.station), "--edv", str(stream.edv), "--payload", stream.payload,
@@ -35,6 +35,8 @@ def sender_argv(stream: Stream, *, destination: str, seconds: float, first_seque
                  "--tone-amplitude", repr(stream.tone.amplitude)]
     if bind:
         argv += ["--bind", bind]
+    for thread in skip_threads:
+        argv += ["--skip-thread", str(thread)]
     return argv
 
 

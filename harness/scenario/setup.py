@@ -15,7 +15,7 @@ from harness.lab.errors import LabError
 from harness.lab.inventory import Inventory, read_inventory
 from harness.recorder.errors import RecorderError
 from harness.recorder.model import Recorder
-from harness.scenario import run_lock
+from harness.scenario import run_lock, stand_in
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.nodes import LoopbackNodes, NodePair, Nodes, local_environment, mount_glob
 from harness.scenario.run_dir import RunDirectory
@@ -45,6 +45,10 @@ class RunOptions:
     """Inventory labs without provision: site.yml --check first (what drifted is said, nothing changed)."""
     recorder_control: str | None = None
     """host:port of a running recorder or KATCP proxy to attach to, overriding recorder.control."""
+    stand_in_sender: bool = False
+    """External streams: the harness's vdif-send sends the declared stream, standing in for the CBF."""
+    stand_in_skip_threads: tuple[int, ...] = ()
+    """Threads the stand-in never sends (a thread that never comes: the run must fail naming it)."""
 
 
 @dataclass
@@ -114,8 +118,6 @@ def lab_kind(choice: str) -> str:
 
 def mode_string(scenario: Scenario) -> str | None:
     stream = scenario.stream
-    if stream.source == "external" and not stream.mode and not stream.fps:
-        return None
     if stream.mode:
         return stream.mode
     return ObservingMode.from_frame_rate(stream.frames_per_second, payload_bytes=stream.payload_bytes,
@@ -325,9 +327,11 @@ def _verify(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, pref
     nodes = preflight.nodes
     if nodes is None:
         return
-    stream = scenario.stream
-    scan_bytes = stream.nominal_gbps * 1e9 / 8 * scenario.schedule.scan_length * options.duration_scale \
-        if stream.source == "harness" else 0
+    stream = scenario.stream  # an external stream is declared too: its rate fills the disks alike
+    scan_bytes = stream.nominal_gbps * 1e9 / 8 * scenario.schedule.scan_length * options.duration_scale
+    line = stand_in.preflight_line(scenario, options, nodes)
+    if line is not None:
+        preflight.checks.append(Check("stand-in sender", True, line))
     scans = 1 if scenario.schedule.rolling else scenario.schedule.scan_count
     needed = int(scan_bytes * min(scans, 2 if scenario.schedule.rolling else scans) * 1.1)
     if preflight.loopback is not None:

@@ -68,13 +68,15 @@ class ScanTarget:
 def expectation_fields(scenario: Scenario) -> dict[str, Any]:
     """The checker's Expectation for this scenario's stream, as plain (picklable) values."""
     stream = scenario.stream
-    if stream.source == "external":
-        return {"payload": None}
-    return {
+    declared = {
         "frame_bytes": stream.frame_bytes, "threads": tuple(range(stream.threads)), "fps": stream.frames_per_second,
-        "payload": stream.payload, "station": station_id(stream.station), "bits": stream.bits,
-        "nchan": stream.channels, "complex": stream.complex,
-        "edv": stream.edv,
+        "station": station_id(stream.station), "bits": stream.bits, "nchan": stream.channels,
+        "complex": stream.complex, "edv": stream.edv,
+    }
+    if stream.source == "external":  # a real CBF's payload is not our pattern: every check but payload integrity
+        return {**declared, "payload": None}
+    return {
+        **declared, "payload": stream.payload,
         "tone_hz": stream.tone.frequency_hz if stream.tone else None,
         "tone_channel": stream.tone.channel if stream.tone else 0,
     }

@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     wire.add_argument("--no-gso", action="store_true", help="one datagram per send() even where UDP GSO exists")
     wire.add_argument("--drop-every", type=int, default=0, metavar="N",
                       help="for tests: leave out every Nth datagram (its sequence number is used up)")
+    wire.add_argument("--skip-thread", type=int, action="append", default=[], metavar="ID",
+                      help="never send this thread's frames (repeatable); the others keep their schedule and "
+                           "sequence numbers, as if it were sent: a thread that never comes")
     run = p.add_argument_group("run")
     run.add_argument("--duration", type=float, help="seconds to send")
     run.add_argument("--frames", type=int, help="frames to send per thread")
@@ -119,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--duration and --frames must be positive")
         if args.drop_every < 0 or args.drop_every == 1:
             raise ValueError("--drop-every must be 0 (off) or at least 2")
+        skip = tuple(sorted(set(args.skip_thread)))
+        if any(t not in spec.threads for t in skip):
+            raise ValueError(f"--skip-thread {', '.join(map(str, skip))}: the stream's threads are "
+                             f"0..{len(spec.threads) - 1}")
+        if len(skip) == len(spec.threads):
+            raise ValueError("--skip-thread would leave no thread to send")
         frames = args.frames
         if args.duration is not None:
             duration_frames = round(args.duration * spec.fps)
@@ -132,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vdif-send: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     sender = Sender(spec, transport, start, frames=frames, first_sequence=args.seq_start,
-                    drop_every=args.drop_every, progress=args.progress)
+                    drop_every=args.drop_every, skip_threads=skip, progress=args.progress)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         sender.stop.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import resource
 import sys
@@ -34,6 +33,9 @@ class SenderStats:
     frames_due: int = 0
     """Frame indices (per thread) scheduled so far, sent or not."""
     dropped_on_purpose: int = 0
+    skipped_threads: tuple[int, ...] = ()
+    frames_skipped: int = 0
+    """Frames of the skipped threads, scheduled but never sent."""
     failed: int = 0
     """Datagrams the kernel refused after retries (counted per datagram)."""
     interrupted: bool = False
@@ -49,6 +51,7 @@ class SenderStats:
         # The run covers its scheduled frame periods even when the last frame left early.
         elapsed = max(self.end - self.start, self.frames_due / self.fps, 1e-9)
         pacing = self.pacing
+        sending = len(self.threads) - len(self.skipped_threads)
         return {
             "start_time": iso(self.start),
             "end_time": iso(self.end),
@@ -61,16 +64,20 @@ class SenderStats:
                 str(t): {"frames": n, "bytes": n * self.frame_bytes} for t, n in self.threads.items()
             },
             "target_fps_per_thread": self.fps,
-            "achieved_fps_per_thread": round(self.frames_sent / len(self.threads) / elapsed, 3),
-            "target_gbps": round(self.fps * len(self.threads) * self.datagram_bytes * 8 / 1e9, 6),
+            "achieved_fps_per_thread": round(self.frames_sent / sending / elapsed, 3),
+            "target_gbps": round(self.fps * sending * self.datagram_bytes * 8 / 1e9, 6),
             "achieved_gbps": round(self.frames_sent * self.datagram_bytes * 8 / elapsed / 1e9, 6),
             "worst_second_error_pct": None if pacing is None or not pacing.seconds_judged
             else round(pacing.worst_error * 100, 4),
             "seconds_judged": 0 if pacing is None else pacing.seconds_judged,
             "max_lateness_ms": None if pacing is None else round(pacing.max_lateness * 1000, 3),
             "first_sequence": self.first_sequence,
+            "first_frame_posix": self.start,
+            "schedule_end_posix": self.start + self.frames_due / self.fps,
             "datagrams_scheduled": self.frames_due * len(self.threads),
             "dropped_on_purpose": self.dropped_on_purpose,
+            "skipped_threads": list(self.skipped_threads),
+            "frames_skipped": self.frames_skipped,
             "send_failed": self.failed,
             "send_errors": dict(sorted(self.errors.items())),
             "transport": self.transport,
@@ -83,7 +90,8 @@ class Sender:
 
     def __init__(
         self, spec: StreamSpec, transport: UdpTransport, start: Fraction, *, frames: int | None = None,
-        first_sequence: int = 0, drop_every: int = 0, progress: float = 0.0, progress_out: TextIO = sys.stderr,
+        first_sequence: int = 0, drop_every: int = 0, skip_threads: tuple[int, ...] = (), progress: float = 0.0,
+        progress_out: TextIO = sys.stderr,
     ) -> None:
         self.spec = spec
         self.transport = transport
@@ -91,19 +99,21 @@ class Sender:
         self.generator = FrameGenerator(spec, start, first_sequence)
         self.frames = frames
         self.drop_every = drop_every
+        self.skip = np.isin(np.asarray(spec.threads), skip_threads)
+        """Per thread (in the stream's order): never sent."""
         self.progress = progress
         self.progress_out = progress_out
         self.stop = threading.Event()
         self.stats = SenderStats(
             threads=dict.fromkeys(spec.threads, 0), frame_bytes=spec.frame_bytes,
             datagram_bytes=spec.datagram_bytes, fps=spec.fps, start=float(start),
-            first_sequence=first_sequence,
+            first_sequence=first_sequence, skipped_threads=tuple(sorted(skip_threads)),
         )
 
     def run(self) -> SenderStats:
         stats, schedule = self.stats, self.schedule
         nthreads = len(self.spec.threads)
-        stats.pacing = PacingMeter(self.spec.fps * nthreads, first_second=int(schedule.start))
+        stats.pacing = PacingMeter(self.spec.fps * int((~self.skip).sum()), first_second=int(schedule.start))
         burst = schedule.burst_frames
         sent_per_row = np.zeros(nthreads, dtype=np.int64)
         next_progress = time.time() + self.progress if self.progress else float("inf")
@@ -139,21 +149,25 @@ class Sender:
         return stats
 
     def _send(self, datagrams: np.ndarray, first_datagram: int) -> np.ndarray:
-        """Send a batch, leaving out every ``drop_every``-th datagram; 1 per row that left."""
+        """Send a batch, leaving out every ``drop_every``-th datagram and the skipped threads' rows; 1 per row
+        that left. Rows left out keep their place in the schedule and their sequence numbers."""
         rows = datagrams.shape[0]
         sent = np.zeros(rows, dtype=np.int64)
-        if not self.drop_every:
-            runs = [(0, rows)]
-        else:
-            numbers = first_datagram + np.arange(rows)
-            dropped = np.flatnonzero(numbers % self.drop_every == self.drop_every - 1)
-            self.stats.dropped_on_purpose += len(dropped)
-            edges = [-1, *dropped.tolist(), rows]
-            runs = [(a + 1, b) for a, b in itertools.pairwise(edges) if b > a + 1]
-        for first, last in runs:
-            ok = self.transport.send(datagrams[first:last])
-            sent[first:last] = ok  # a failed datagram is not retried later: it is counted
-            self.stats.failed += int((~ok).sum())
+        keep = np.ones(rows, dtype=bool)
+        if self.skip.any():
+            skipped = np.tile(self.skip, rows // len(self.skip))
+            keep &= ~skipped
+            self.stats.frames_skipped += int(skipped.sum())
+        if self.drop_every:
+            dropped = (first_datagram + np.arange(rows)) % self.drop_every == self.drop_every - 1
+            self.stats.dropped_on_purpose += int((dropped & keep).sum())
+            keep &= ~dropped
+        if keep.all():
+            ok = self.transport.send(datagrams)
+        else:  # the rows that go, back to back, so that GSO still sends many per call
+            ok = self.transport.send(np.ascontiguousarray(datagrams[keep]))
+        sent[keep] = ok  # a failed datagram is not retried later: it is counted
+        self.stats.failed += int((~ok).sum())
         return sent
 
     def _report_progress(self, sent_per_row: np.ndarray, now: float) -> None:

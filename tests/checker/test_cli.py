@@ -74,6 +74,8 @@ def test_mark6_and_several_scans_at_once():
     (["--station", "XYZ", str(SAMPLES / "n2f_pudp.vdif")], "neither two ASCII characters"),
     (["--frobnicate"], "unrecognized arguments"),
     (["--threads", "x"], "are not ids like 0,1,2,3"),
+    (["--window-start", "soon", str(SAMPLES / "n2f_pudp.vdif")], "'soon' is neither POSIX seconds nor an ISO"),
+    (["--window-start", "0", str(SAMPLES / "n2f_pudp.vdif")], "needs both its start and its end"),
 ])
 def test_refusals_are_one_line_exit_2(args, reason):
     run = vdif_check(*args)
@@ -102,3 +104,17 @@ def test_clean_corpus_recordings_exit_0(tmp_path):
                      "--threads", "0,1,2,3", "--fps", "250", "--frame-bytes", str(F), "--station", "MK")
     assert run.returncode == 0, run.stdout
     assert json.loads(run.stdout)["frames"] == N and rec.chunk_files
+
+
+def test_a_capture_window_given_as_iso_times(tmp_path):
+    from harness.formats.vdif.timecode import iso
+    from tests.checker.corpus import START
+
+    path = write("flat", tmp_path, clean_items()).pieces[0][0]
+    run = vdif_check("--json", "--window-start", iso(float(START) - 1), "--window-end", str(float(START) + 3.25),
+                     "--window-tolerance", "0.25", path)
+    assert run.returncode == 1, run.stderr
+    doc = json.loads(run.stdout)
+    # due from 0.75 s before the first frame: 187.5 frame periods, so frames -187 .. -1 of each thread
+    assert doc["counts"] == {"stream_starts_late": 1} and doc["missing_frames"] == 4 * 187
+    assert doc["window"]["due_from"] == iso(float(START) - 0.75) and doc["window"]["absent_at_start"] == 187

@@ -286,9 +286,11 @@ def test_thread_that_stops(tmp_path, kind):
     items = [item for i, item in enumerate(clean_items()) if not (thread_of(i) == 2 and i // 4 >= 400)]
     rec = write(kind, tmp_path, items)
     result = rec.check(EXPECT)
-    assert counts(result) == clean_counts(N - 350)
+    assert counts(result) == clean_counts(N - 350, missing_frames=350)  # absent at its end: lost, so missing
     assert located(result) == [("thread_stops_early", *at(rec, items, 399 * 4 + 2), 2)]
+    assert result.findings[0].detail == "last frame 350 frames before the stream's last: 350 frames absent at its end"
     assert result.threads[2].absent_at_end == 350 and result.threads[2].last_time == frame_time(399)
+    assert result.threads[2].missing_frames == 350 and result.threads[1].missing_frames == 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -296,9 +298,11 @@ def test_thread_that_starts_late(tmp_path, kind):
     items = [item for i, item in enumerate(clean_items()) if not (thread_of(i) == 1 and i // 4 < 100)]
     rec = write(kind, tmp_path, items)
     result = rec.check(EXPECT)
-    assert counts(result) == clean_counts(N - 100)
+    assert counts(result) == clean_counts(N - 100, missing_frames=100)
     assert located(result) == [("thread_starts_late", *at(rec, items, 401 - 100), 1)]
-    assert result.threads[1].absent_at_start == 100
+    assert result.findings[0].detail == ("first frame 100 frames after the stream's first: "
+                                         "100 frames absent at its start")
+    assert result.threads[1].absent_at_start == 100 and result.threads[1].missing_frames == 100
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -340,7 +344,12 @@ def test_recording_of_another_station(tmp_path):
     result = write("flat", tmp_path, clean_items()).check(
         EXPECT.__class__(**{**EXPECT.__dict__, "station": "XX"}))
     assert counts(result) == clean_counts(corrupt_headers=N)
-    assert result.counts == {"corrupt_headers": N} and len(result.findings) == 10
+    # each frame a corrupt header (the first ten in full), and one finding for the station carried, with its count
+    assert result.counts == {"corrupt_headers": N, "station": 1} and len(result.findings) == 11
+    station = next(f for f in result.findings if f.kind == "station")
+    assert station.detail == ("3000 frames carry station 'MK' (0x4d4b), not the declared 'XX' (0x5858) "
+                              "(frames per thread 0: 750, 1: 750, 2: 750, 3: 750)")
+    assert (station.file, station.offset, station.thread) == (str(tmp_path / "n2f.vdif"), 0, None)
 
 
 def shifted(items: list[bytes], from_k: int, to_k: int, shift: int) -> list[bytes]:

@@ -20,6 +20,8 @@ from tests.conftest import free_udp_port
     (["--mode", "VDIF_8000-512-1-2", "--fps", "10"], "contradicts --mode"),
     ([], "give the rate"),
     (["--fps", "10", "--payload", "tone"], "needs --tone-freq"),
+    (["--fps", "10", "--threads", "2", "--skip-thread", "2"], "--skip-thread 2: the stream's threads are 0..1"),
+    (["--fps", "10", "--skip-thread", "0"], "--skip-thread would leave no thread to send"),
 ])
 def test_refused_with_one_line(args, reason):
     result = subprocess.run([sys.executable, "-m", "harness.sender", "--dest", "127.0.0.1", "--port",

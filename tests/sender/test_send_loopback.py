@@ -102,6 +102,27 @@ def test_drop_every_leaves_out_exactly_those_datagrams(udp_receiver):
     assert json.loads(out)["dropped_on_purpose"] == 5
 
 
+def test_a_skipped_thread_is_never_sent_and_the_others_keep_their_sequence_numbers(udp_receiver):
+    port = udp_receiver.getsockname()[1]
+    sender = run_sender(port, "--fps", "1000", "--threads", "4", "--payload-bytes", "64", "--udps", "--seq-start",
+                        "10", "--frames", "200", "--skip-thread", "2", "--drop-every", "50")
+    # 800 scheduled: thread 2's 200 skipped, and of the other 600 those numbered 49, 99, ... 799 dropped (threads 1, 3)
+    rows, _ = receive(udp_receiver, 600 - 16, 104)
+    out, err = sender.communicate(timeout=30)
+    assert sender.returncode == 0, err
+    sequence = rows[:, :8].copy().view("<u8")[:, 0]
+    fields = unpack_headers(headers_view(rows[:, 8:].copy().reshape(-1), 96)[:, :8])
+    assert 2 not in fields["thread_id"].tolist()
+    expected = [10 + i for i in range(800) if i % 4 != 2 and i % 50 != 49]
+    np.testing.assert_array_equal(sequence, expected)  # as if thread 2 were sent: its numbers are used up
+    np.testing.assert_array_equal(sequence % 4, (10 + fields["thread_id"]) % 4)
+    stats = json.loads(out)
+    assert stats["frames_sent"] == 584 and stats["frames_skipped"] == 200 and stats["skipped_threads"] == [2]
+    assert stats["datagrams_scheduled"] == 800 and stats["dropped_on_purpose"] == 16
+    assert [stats["threads"][t]["frames"] for t in "0123"] == [200, 192, 0, 192]
+    assert stats["schedule_end_posix"] - stats["first_frame_posix"] == pytest.approx(0.2)
+
+
 def test_sigterm_stops_and_prints_statistics(udp_receiver):
     port = udp_receiver.getsockname()[1]
     sender = run_sender(port, "--fps", "100", "--payload-bytes", "64")
