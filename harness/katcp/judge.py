@@ -99,15 +99,18 @@ class CountClaims:
     lost: int | None
 
 
-def judge_counts(claims: CountClaims, *, valid_frames: int, missing_frames: int) -> list[str]:
-    """The counters' rise over a capture block against the frames the checker found in its product."""
+def judge_counts(claims: CountClaims, *, valid_frames: int, missing_frames: int, fill_frames: int = 0) -> list[str]:
+    """The counters' rise over a capture block against the frames the checker found in its product: every packet
+    received is a valid frame, every packet lost a gap or a fill frame in its place (jive5ab fills udps loss)."""
     found = []
     if claims.packets is not None and claims.packets != valid_frames:
         found.append(f"sensor {names.PACKETS_TOTAL} rose by {claims.packets} over capture block {claims.cbid}, "
                      f"but its product holds {valid_frames} valid frames")
-    if claims.lost is not None and claims.lost != missing_frames:
+    absent = missing_frames + fill_frames
+    if claims.lost is not None and claims.lost != absent:
         found.append(f"sensor {names.LOST_TOTAL} rose by {claims.lost} over capture block {claims.cbid}, "
-                     f"but the checker counted {missing_frames} frames missing in its product")
+                     f"but the checker counted {absent} frames absent from its product ({missing_frames} missing, "
+                     f"{fill_frames} fill frames)")
     return found
 
 

@@ -311,7 +311,8 @@ class ScenarioRun:
                     if outcome.recorder_claims:
                         outcome.problems.extend(judge_counts(CountClaims(**outcome.recorder_claims),
                                                              valid_frames=outcome.valid_frames,
-                                                             missing_frames=outcome.missing_frames))
+                                                             missing_frames=outcome.missing_frames,
+                                                             fill_frames=int(check.get("fill_frames") or 0)))
             outcome.breaches = scan_breaches(self.scenario.thresholds, outcome)
             outcome.passed = (outcome.validated and not outcome.breaches and not outcome.problems
                               and not outcome.stopped_early and not outcome.interrupted)

@@ -88,8 +88,9 @@ def test_free_space_and_counters():
     assert judge_counts(CountClaims("c", 1000, 0), valid_frames=1000, missing_frames=0) == []
     assert judge_counts(CountClaims("c", 1000, 3), valid_frames=997, missing_frames=0) == [
         "sensor input-packets-total rose by 1000 over capture block c, but its product holds 997 valid frames",
-        "sensor input-packets-lost-total rose by 3 over capture block c, but the checker counted 0 frames missing in "
-        "its product"]
+        "sensor input-packets-lost-total rose by 3 over capture block c, but the checker counted 0 frames absent "
+        "from its product (0 missing, 0 fill frames)"]
+    assert judge_counts(CountClaims("c", 997, 3), valid_frames=997, missing_frames=1, fill_frames=2) == []
     assert judge_counts(CountClaims("c", None, None), valid_frames=1, missing_frames=1) == []
 
 

@@ -193,3 +193,21 @@ def test_net2file_and_set_disks_write_only_where_it_is_allowed(tmp_path, data_po
         assert victim.read_text() == "keep me\n"
         assert ask(rec, f"net2file = open : {disk}/flat.vdif,w") == "!net2file=  0 : 0 ;"
         assert ask(rec, "net2file = close") == "!net2file=  0 ;"
+
+
+def test_more_writers_than_mount_points_lose_no_chunk(reference, tmp_path, data_port):
+    """Two writers and one mount point (a KATCP product directory is one): a writer waits for the mount point the
+    other is writing to. It once dropped the chunk as 'no usable mount point left' while the recorder counted
+    every packet received (found by the katcp backend's sensor judgement)."""
+    disk = tmp_path / "only"
+    disk.mkdir()
+    reference.configure(RecorderConfig(mode="VDIF_1000-8-1-2", protocol="udps", data_port=data_port,
+                                       data_address="127.0.0.1", disks=[str(disk)], workbuf="1M", writers=2,
+                                       frame_bytes=FRAME))
+    reference.record_on("two_writers")
+    sent = send(data_port, frames=1000, threads=4)
+    drained(reference, data_port)
+    result = reference.record_off()
+    assert (result.packets, result.lost) == (4000, 0)
+    assert len(result.files) >= 4 and result.bytes == 4000 * FRAME
+    assert read_chunks(result.files).tobytes() == sent.frames.tobytes()

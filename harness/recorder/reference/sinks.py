@@ -158,15 +158,28 @@ class VbsSink(BlockSink):
         self._mounts: deque[str] = deque(order)
         self.files: list[str] = []
         self._made: set[str] = set()
+        self._in_use = 0
         super().__init__(pool, writers, "vbs")
+        self._free = threading.Condition(self._lock)
 
     def _take_mount(self) -> str | None:
-        with self._lock:
-            return self._mounts.popleft() if self._mounts else None
+        """A mount point no other writer is writing to; with more writers than mount points, the wait for one.
+        None only when every mount point has failed."""
+        with self._free:
+            while not self._mounts and self._in_use:
+                self._free.wait()
+            if not self._mounts:
+                return None
+            self._in_use += 1
+            return self._mounts.popleft()
 
-    def _give_back(self, mount: str) -> None:
-        with self._lock:
-            self._mounts.append(mount)
+    def _give_back(self, mount: str | None) -> None:
+        """A writer is done with ``mount``; None: it failed and is not given back."""
+        with self._free:
+            self._in_use -= 1
+            if mount is not None:
+                self._mounts.append(mount)
+            self._free.notify_all()
 
     def write(self, block: Block) -> None:
         data = block.payload()
@@ -187,7 +200,8 @@ class VbsSink(BlockSink):
                           "chunk %d goes to the next one", mount, reason, self.scan, block.chunk)
                 with self._lock:
                     self.problems.append(DiskProblem(mount, block.chunk, reason))
-                continue  # this mount point is not given back
+                self._give_back(None)  # this mount point is not given back
+                continue
             self._give_back(mount)
             log.debug("chunk %d: %d bytes to %s in %.3f s", block.chunk, len(data), mount, time.monotonic() - began)
             with self._lock:
