@@ -26,6 +26,8 @@ options:
   controller_address: {description: this host's management address with prefix (a.b.c.d/nn), type: str,
                        required: true}
   mtu: {description: MTU of the data links, type: int, default: 9000}
+  multicast_prefix: {description: the lab's multicast range, routed via each node's data0 (none when empty),
+                     type: str, default: ""}
   nodes:
     description: the nodes, each {name, netns, mgmt_address, data_address} (addresses with prefix)
     type: list
@@ -112,6 +114,7 @@ def main() -> None:
             "controller_link": {"type": "str", "required": True},
             "controller_address": {"type": "str", "required": True},
             "mtu": {"type": "int", "default": 9000},
+            "multicast_prefix": {"type": "str", "default": ""},
             "nodes": {"type": "list", "elements": "dict", "required": True},
         },
         supports_check_mode=True,
@@ -141,6 +144,12 @@ def main() -> None:
             plumbing.change(f"lo up in {netns}", "link", "set", "dev", "lo", "up", netns=netns)
         plumbing.cable(switch, f"m-{node['name']}", MGMT_BRIDGE, netns, "mgmt0", 1500, node["mgmt_address"])
         plumbing.cable(switch, f"d-{node['name']}", DATA_BRIDGE, netns, "data0", mtu, node["data_address"])
+        prefix = params["multicast_prefix"]
+        if prefix:  # the lab's groups go over the data network, as a FlexBuff's CBF groups go via its data interface
+            _, routes, _ = plumbing.ip("route", "show", prefix, netns=netns)
+            if "dev data0" not in routes:
+                plumbing.change(f"route {prefix} via data0 in {netns}", "route", "replace", prefix, "dev", "data0",
+                                netns=netns)
     module.exit_json(changed=bool(plumbing.changes), changes=plumbing.changes)
 
 
