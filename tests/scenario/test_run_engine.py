@@ -212,8 +212,9 @@ def test_a_harness_bug_is_a_traceback_on_its_scan_not_a_finding(tmp_path):
 
 @pytest.mark.slow
 def test_memory_stays_flat_over_a_long_scaled_run(tmp_path):
-    """40 short scans with rolling deletion: the harness's RSS at the end is within 15 MB of the start."""
-    scenario = write_scenario(tmp_path, "flat", scans=40, length="1s", gap="0.1s", fps=2000, rolling=True,
+    """24 short scans with rolling deletion: the harness's RSS at the end is within 15 MB of the start (hours of
+    endurance are a soak's, opt-in)."""
+    scenario = write_scenario(tmp_path, "flat", scans=24, length="1s", gap="0.1s", fps=2000, rolling=True,
                               period="0.2s")
     result = run_pytest(tmp_path, scenario, timeout=400)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -224,4 +225,4 @@ def test_memory_stays_flat_over_a_long_scaled_run(tmp_path):
     early, late = max(rss[third: 2 * third]), max(rss[2 * third:])
     assert late - early < 15 << 20, f"RSS grew from {early} to {late}"
     results = latest_results(tmp_path)
-    assert len(results["scans"]) == 40 and all(s["deleted"] for s in results["scans"])
+    assert len(results["scans"]) == 24 and all(s["deleted"] for s in results["scans"])
