@@ -31,6 +31,11 @@ log = logging.getLogger("vdif-katcp-proxy")
 
 RECORD_SETTLE = 0.2
 """jive5ab binds its data socket after replying to record=on; a bind failure ends the recording within this."""
+MAX_MESSAGE = 64 << 10
+"""Longest KATCP line taken (aiokatcp's default is 16 MiB): the contract's requests are a few dozen bytes, and a
+longer line is discarded as it arrives, so memory per connection stays bounded."""
+MAX_PENDING = 32
+"""Requests in flight over all clients before reading pauses."""
 OFF_TIMEOUT = CAPTURE_DONE_TIMEOUT - 30.0
 """record=off returns once every chunk is written; what is left of katsdpcontroller's 240 s goes to the rename."""
 
@@ -94,7 +99,7 @@ class RecorderProxy(aiokatcp.DeviceServer):
 
     def __init__(self, host: str, port: int, *, recorder: VsisClient, product_root: str,
                  mounts: list[str] | None = None, min_free: int = 1 << 30, poll_period: float = 1.0) -> None:
-        super().__init__(host, port)
+        super().__init__(host, port, limit=MAX_MESSAGE, max_pending=MAX_PENDING)
         self.recorder = recorder
         self.product_root = product_root
         self.mounts = mounts or [product_root]
