@@ -86,7 +86,7 @@ class Trial:
         self.scans: list[dict[str, Any]] = []
         rec.configure(RecorderConfig(
             mode=MODE, protocol="udps", socket_buffer=args.socket_buffer, workbuf="128M", nbuf=args.nbuf, mtu=9000,
-            data_port=self.port, disks=disks, writers=args.writers, frame_bytes=PAYLOAD + 32,
+            data_port=self.port, data_address="127.0.0.1", disks=disks, writers=args.writers, frame_bytes=PAYLOAD + 32,
         ))
 
     def probe(self, gbps: float) -> bool:
@@ -127,7 +127,9 @@ def measure(backend: str, disks: list[str], args: argparse.Namespace, log_dir: P
     print(f"{backend}: udps, {PAYLOAD + 32}-byte frames, {args.writers} writers, {args.seconds:g} s per scan, "
           f"{args.repeats} scans per step", file=sys.stderr)
     try:
-        with open_recorder(backend, log_dir=log_dir / backend, binary=args.jive5ab_bin) as rec:
+        with open_recorder(backend, log_dir=log_dir / backend, binary=args.jive5ab_bin, mounts=disks) as rec:
+            if not isinstance(rec, VsisRecorder):
+                raise RecorderError(f"{backend} is not a VSI-S recorder", backend=backend)
             version = rec.version()
             trial = Trial(rec, disks, args)
             best = highest_lossless(trial.probe, args.min_gbps, args.max_gbps, args.steps)

@@ -30,6 +30,15 @@ CASES = [
     (["bench.checker", "--gbytes", "0"], "--gbytes: 0 must be positive"),
     (["bench.sender", "--seconds", "-1"], "--seconds: -1 must be positive"),
     (["bench.recorder", "--disks", "zero"], "--disks: 'zero' is not a whole number"),
+    (["harness.katcp", "--recorder", "127.0.0.1:1", "--product-root", "/tmp"], "cannot connect to the VSI-S port"),
+    (["harness.katcp", "--recorder", "nohost.invalid:2620", "--product-root", "/tmp"], "nohost.invalid:2620"),
+    (["harness.katcp", "--recorder", "127.0.0.1:1", "--product-root", "/nonexistent"], "/nonexistent is not a dir"),
+    (["harness.katcp", "--recorder", "127.0.0.1", "--product-root", "/tmp"], "'127.0.0.1' is not host:port"),
+    (["harness.katcp", "--recorder", "127.0.0.1:1", "--product-root", "/tmp", "--port", "70000"],
+     "70000 is not a port number"),
+    (["harness.katcp", "--recorder", "127.0.0.1:1", "--product-root", "/tmp", "--poll", "0"], "outside 0.05..3600"),
+    (["harness.katcp", "--recorder", "127.0.0.1:1", "--product-root", "/tmp", "--min-free", "lots"],
+     "--min-free: size 'lots' is not"),
 ]
 
 

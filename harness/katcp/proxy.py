@@ -279,7 +279,8 @@ class RecorderProxy(aiokatcp.DeviceServer):
 
     async def start(self) -> None:
         await super().start()
-        self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+        loop = asyncio.get_running_loop()
+        self._poller = loop.create_task(self._poll_forever())
         self.add_service_task(self._poller)
 
     async def on_stop(self) -> None:

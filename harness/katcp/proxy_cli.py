@@ -18,6 +18,7 @@ import sys
 
 from harness.katcp.proxy import RecorderProxy
 from harness.recorder.backends import parse_control
+from harness.recorder.cli import port_number
 from harness.recorder.client import VsisClient
 from harness.recorder.errors import RecorderError
 from harness.recorder.model import parse_size
@@ -30,25 +31,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mount", action="append", default=None, metavar="DIR",
                    help="mount points whose free space is a sensor (repeatable; default the product root)")
     p.add_argument("--bind", default="127.0.0.1", help="address of the KATCP port (default 127.0.0.1)")
-    p.add_argument("-p", "--port", type=int, default=7147, help="KATCP port (default 7147; 0 = any free)")
+    p.add_argument("-p", "--port", type=port_number, default=7147, help="KATCP port (default 7147; 0 = any free)")
     p.add_argument("--min-free", default="1G", metavar="N[k|M|G]",
                    help="capture-init is refused below this much free space (default 1G)")
-    p.add_argument("--poll", type=float, default=1.0, metavar="S", help="sensor refresh period (default 1 s)")
+    p.add_argument("--poll", type=seconds, default=1.0, metavar="S", help="sensor refresh period (default 1 s)")
     p.add_argument("-m", "--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
 
 def size(text: str) -> int:
-    if text.endswith("G"):
+    if text.endswith("G") and text[:-1].isdigit():
         return int(text[:-1]) << 30
     return parse_size(text)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{value:g} s is outside 0.05..3600")
+    return value
 
 
 async def serve(args: argparse.Namespace) -> None:
     host, port = parse_control(args.recorder)
     recorder = VsisClient(host, port, backend="vsis", timeout=10.0)
     proxy = PROXY_CLASS(args.bind, args.port, recorder=recorder, product_root=os.path.realpath(args.product_root),
-                          mounts=args.mount, min_free=size(args.min_free), poll_period=args.poll)
+                          mounts=args.mount, min_free=args.min_free_bytes, poll_period=args.poll)
     await proxy.start()
     bound = proxy.sockets[0].getsockname()
     print(f"listening on {bound[0]}:{bound[1]}", file=sys.stderr, flush=True)
@@ -70,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not os.path.isdir(args.product_root):
         print(f"vdif-katcp-proxy: product root {args.product_root} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        args.min_free_bytes = size(args.min_free)
+    except ValueError as exc:
+        print(f"vdif-katcp-proxy: --min-free: {exc}", file=sys.stderr)
         return 2
     try:
         asyncio.run(serve(args))

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -35,7 +36,7 @@ from harness.scenario.run_dir import RunDirectory, utc_now
 from harness.scenario.schema import Scenario
 from harness.scenario.setup import Check, Preflight, RunOptions, bring_up, one_line, tear_down
 from harness.scenario.thresholds import ThresholdResult, evaluate, scan_breaches
-from harness.scenario.validation import ScanTarget, expectation_fields, validate
+from harness.scenario.validation import HarnessBugOnNode, ScanTarget, expectation_fields, validate
 
 
 def ignore_terminal_signals() -> None:
@@ -301,8 +302,16 @@ class ScenarioRun:
             elif future is not None:
                 try:
                     check = future.result()
-                except BaseException as exc:  # the checker crashed: a harness bug, shown with its type
-                    check = {"error": f"checker failed: {type(exc).__name__}: {exc}"}
+                except BrokenProcessPool as exc:  # the checker's process died (killed, out of memory): said
+                    check = {"error": f"the checker's process ended while validating {outcome.name}: {exc}"}
+                except Exception as exc:  # a bug of the checker (what it cannot read comes back as an error)
+                    slot.error = exc
+                    check = {"error": f"harness error while validating {outcome.name}: {type(exc).__name__}: "
+                                      f"{exc} (traceback in the test report)"}
+                if "harness_bug" in check:  # the checker's bug on the recorder node, its traceback brought back
+                    slot.error = HarnessBugOnNode(outcome.recorder_node, str(check["harness_bug"]))
+                    check = {"error": f"harness error while validating {outcome.name} on {outcome.recorder_node} "
+                                      "(traceback in the test report)"}
                 if "error" in check:
                     outcome.problems.append(check["error"])
                     outcome.check = check
@@ -327,6 +336,11 @@ class ScenarioRun:
             if not outcome.passed and self.options.abort_on_breach and not self.stop_requested.is_set():
                 self.abort_reason = f"aborted after scan {outcome.name} failed (--abort-on-breach)"
                 self.stop_requested.set()
+        except Exception as exc:  # a bug of the harness in judging the scan: its item shows the traceback
+            slot.error = exc
+            outcome.passed = False
+            outcome.problems.append(f"harness error while judging {outcome.name}: {type(exc).__name__}: {exc} "
+                                    "(traceback in the test report)")
         finally:
             with self._lock:
                 slot.outcomes.append(outcome)

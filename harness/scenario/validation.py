@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,15 @@ from harness.scenario.schema import Scenario
 
 REMOTE_TIMEOUT_S = 3600.0
 """The longest a validation over SSH may take (a multi-hour scan at the checker's speed takes minutes)."""
+
+
+class HarnessBugOnNode(Exception):
+    """The checker failed on a recorder node with an exception of its own (not a recording it cannot read): a
+    bug of the harness, with the node's traceback."""
+
+    def __init__(self, node: str, traceback_text: str) -> None:
+        super().__init__(f"on node {node}:\n{traceback_text}")
+        self.node = node
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,10 @@ def main() -> int:
         expect = dict(request["expect"])
         if isinstance(expect.get("threads"), list):
             expect["threads"] = tuple(expect["threads"])
-        answer = _validate_here(target, expect)
+        try:
+            answer = _validate_here(target, expect)
+        except Exception:  # a bug of the checker: its traceback goes back to the controller, not a finding
+            answer = {"harness_bug": traceback.format_exc()}
     json.dump(answer, sys.stdout)
     return 0
 

@@ -121,3 +121,4 @@ def test_oversized_slow_and_half_open_clients_do_not_hang_the_others(proxy: Prox
         for conn in [*idle, greedy, slow]:
             conn.close()
     assert proxy.process.poll() is None and answers(proxy)
+

@@ -59,7 +59,7 @@ def test_the_checker_is_told_the_declared_stream_but_not_a_payload_pattern():
         "frame_bytes": 5032, "threads": (0, 1, 2, 3), "fps": 3200, "station": 0x4D6B, "bits": 2, "nchan": 1,
         "complex": False, "edv": 0, "payload": None}
     assert meerkat.stream.source == "external" and meerkat.stream.multicast and meerkat.stream.port == 52030
-    assert meerkat.stream.udps and meerkat.recorder.backend == "reference"
+    assert meerkat.stream.udps and meerkat.recorder.backend == "katcp"  # through the KATCP path
 
 
 def test_the_window_is_the_recording_and_with_the_stand_in_only_where_it_sent():

@@ -226,3 +226,37 @@ def test_memory_stays_flat_over_a_long_scaled_run(tmp_path):
     assert late - early < 15 << 20, f"RSS grew from {early} to {late}"
     results = latest_results(tmp_path)
     assert len(results["scans"]) == 24 and all(s["deleted"] for s in results["scans"])
+
+
+CHECKER_BUG = """\
+import harness.checker.check as check
+
+_check_recording = check.check_recording
+
+
+def broken_checker(recording, expect):
+    if "buggy_001" in str(recording.source):
+        raise ZeroDivisionError("injected checker bug")
+    return _check_recording(recording, expect)
+
+
+check.check_recording = broken_checker
+"""
+
+
+def test_a_checker_bug_is_a_traceback_on_its_scan_not_a_finding(tmp_path):
+    """The checker runs in a worker process; a bug there (not a recording it cannot read) must reach the scan's
+    item as a harness error with its traceback, and the run goes on."""
+    (tmp_path / "sitecustomize.py").write_text(CHECKER_BUG)  # loaded by every Python the run starts, the worker too
+    scenario = write_scenario(tmp_path, "buggy", length="1s")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "none",
+         "--reports", str(tmp_path / "reports")], capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path), "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "HarnessBug: scan buggy_001: ZeroDivisionError: injected checker bug" in result.stdout, result.stdout[-3000:]
+    assert 'raise ZeroDivisionError("injected checker bug")' in result.stdout  # the worker's traceback
+    first, second = latest_results(tmp_path)["scans"]
+    assert first["problems"] == ["harness error while validating buggy_001: ZeroDivisionError: injected checker bug "
+                                 "(traceback in the test report)"]
+    assert second["passed"] and second["lost_frames"] == 0
