@@ -11,7 +11,6 @@ data; on cold data >= 80 % of cat's rate. Sample statistics are timed apart, on 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.arguments import count, positive_float, positive_int, writable_dir
+from harness.arguments import OneLineParser
 from harness.checker import CheckJob, Expectation, check_files, check_many
 from harness.formats.vdif.payload import PayloadKind
 from harness.formats.vdif.stream import FrameGenerator, StreamSpec
@@ -127,7 +127,7 @@ def time_parallel(root: Path, names: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench.checker", description=(__doc__ or "").split("\n")[0])
+    p = OneLineParser(prog="bench.checker", description=(__doc__ or "").split("\n")[0])
     p.add_argument("--gbytes", type=positive_float, default=2.0, help="size of the recording (default 2 GB)")
     p.add_argument("--dir", type=writable_dir, default=None,
                    help="where to write the recordings (default: a temporary folder)")

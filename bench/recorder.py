@@ -27,6 +27,7 @@ from typing import Any
 
 from bench.arguments import positive_float, positive_int
 from bench.sender import highest_lossless, raise_socket_limits, restore
+from harness.arguments import OneLineParser
 from harness.recorder import RecorderConfig, RecorderError, VsisRecorder, open_recorder
 from tests.conftest import free_udp_port
 
@@ -140,7 +141,7 @@ def measure(backend: str, disks: list[str], args: argparse.Namespace, log_dir: P
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser = OneLineParser(prog="bench.recorder", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--seconds", type=positive_float, default=10.0, help="scan length (default 10)")
     parser.add_argument("--repeats", type=positive_int, default=2,
                         help="scans per step, all lossless to pass (default 2)")

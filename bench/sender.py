@@ -7,7 +7,6 @@ missing. Prints both rates and their ratio.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 
 from bench.arguments import positive_float, positive_int
+from harness.arguments import OneLineParser
 from tests.conftest import free_udp_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +98,7 @@ def highest_lossless(probe, low: float, high: float, steps: int) -> float:  # ty
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="bench.sender", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=positive_float, default=3.0)
     parser.add_argument("--frame-bytes", type=positive_int, default=8224)
     parser.add_argument("--steps", type=positive_int, default=6)

@@ -13,8 +13,9 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
+from harness.arguments import OneLineParser
 from harness.checker.errors import CheckerError
 from harness.checker.expectation import PAYLOAD_KINDS, Expectation
 from harness.checker.parallel import CheckJob, check_many
@@ -23,11 +24,8 @@ from harness.checker.result import CheckResult
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # one line, exit 2 (argparse would print the usage too)
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_UNREADABLE)
+class _Parser(OneLineParser):
+    """vdif-check's own (exit code 2 is its EXIT_UNREADABLE too)."""
 
 
 def _threads(text: str) -> tuple[int, ...]:

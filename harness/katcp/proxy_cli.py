@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 
+from harness.arguments import OneLineParser
 from harness.katcp.proxy import RecorderProxy
 from harness.recorder.backends import parse_control
 from harness.recorder.cli import port_number
@@ -25,7 +26,7 @@ from harness.recorder.model import parse_size
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vdif-katcp-proxy", description=(__doc__ or "").split("\n")[0])
+    p = OneLineParser(prog="vdif-katcp-proxy", description=(__doc__ or "").split("\n")[0])
     p.add_argument("--recorder", required=True, metavar="HOST:PORT", help="the recorder's VSI-S port")
     p.add_argument("--product-root", required=True, help="where capture blocks go (katsdpvlbi: the first DISK_PATHS)")
     p.add_argument("--mount", action="append", default=None, metavar="DIR",

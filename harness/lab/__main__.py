@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.arguments import OneLineParser
 from harness.lab.errors import LabError
 from harness.lab.local import lab_down, lab_status, lab_up, resolve_inventory
 from harness.lab.netns import is_netns_inventory, provision_lab
@@ -37,10 +38,10 @@ def _default_log() -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument("--log", type=Path, help="run log (default reports/lab/lab-<UTC>.log)")
     common.add_argument("--work-dir", type=Path, help="state, images and keys (default /var/lib/vlbi-lab)")
-    parser = argparse.ArgumentParser(prog="python -m harness.lab", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m harness.lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", parents=[common], help="bring the local lab up (idempotent)")
     up.add_argument("--inventory", default="local")

@@ -18,6 +18,7 @@ import signal
 import sys
 from types import FrameType
 
+from harness.arguments import OneLineParser
 from harness.recorder.model import parse_size
 from harness.recorder.reference import multicast
 from harness.recorder.reference.commands import VERSION, ReferenceRecorder
@@ -38,7 +39,7 @@ def port_number(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vdif-record", description=(__doc__ or "").split("\n")[0])
+    p = OneLineParser(prog="vdif-record", description=(__doc__ or "").split("\n")[0])
     p.add_argument("-p", "--port", type=port_number, default=2620,
                    help="VSI-S control port (default 2620; 0 = any free)")
     p.add_argument("--bind", "--host", default="127.0.0.1", dest="bind",

@@ -6,16 +6,16 @@ Exit code 0 when every reply has code 0 or 1, 1 otherwise, 2 when the port does 
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from harness.arguments import OneLineParser
 from harness.recorder.backends import parse_control
 from harness.recorder.client import VsisClient
 from harness.recorder.errors import RecorderError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.recorder.control", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m harness.recorder.control", description=__doc__.split("\n")[0])
     parser.add_argument("control", help="host:port of the VSI-S port (jive5ab or vdif-record)")
     parser.add_argument("lines", nargs="+", help="command lines, e.g. 'mode=VDIF_8000-64-1-2' 'record?'")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each reply (default 60)")

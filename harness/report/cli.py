@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.arguments import OneLineParser
 from harness.report.acceptance import render_acceptance
 from harness.report.index import render_index
 from harness.report.results import summarize
@@ -23,7 +24,7 @@ EXIT_REFUSED = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m harness.report", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser("render", help="write RUN_DIR/report.html")
     render.add_argument("run_dir", type=Path, metavar="RUN_DIR")

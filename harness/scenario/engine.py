@@ -155,13 +155,20 @@ class ScenarioRun:
                 self.preflight.checks.append(Check("run lock", False, one_line(exc)))
                 self.write_results()
                 return self.preflight
+            lock = self._run_lock
+            if lock.inherited_lab:
+                self.orphans_stopped.append(f"the local lab, up since the {lock.inherited_lab} brought it up: "
+                                            "this run takes it down at its end")
             for line in self.orphans_stopped:
                 print(f"{self.scenario.name}: stopped {line}", file=sys.stderr, flush=True)
                 with self.run_dir.log("lab").open("a") as fh:
                     fh.write(f"stopped {line}\n")
+            self.preflight.before_lab_up = lambda: lock.note(**{run_lock.LAB_NOTE: True})
             try:
                 with keep_signal_handlers():
                     bring_up(self.scenario, self.options, self.run_dir, self.preflight, announce=self._announce)
+                if lock.inherited_lab:  # the lab this run found up is its own to take down, whatever it ran on
+                    self.preflight.inherited_lab = True
             except BaseException as exc:  # a harness bug (or Ctrl-C) in the preflight: no scan may wait for it
                 self.preflight.checks.append(Check("preflight", False, f"stopped by {type(exc).__name__}: {exc}"))
                 self._skip_remaining("preflight failed")

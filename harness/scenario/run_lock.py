@@ -41,11 +41,28 @@ def lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"vlbi-harness-{os.getuid()}"
 
 
+LAB_NOTE = "brings_up_local_lab"
+"""Written into a run's lock before it brings the local lab up: a next run that finds the run killed takes the
+lab over (and down at its end), or it would stay up for good."""
+
+
 @dataclass
 class RunLock:
     path: Path
     run_id: str
     handle: IO[str]
+    inherited_lab: str | None = None
+    """Which killed run left the local lab up (it had brought it up), for this run to take down; else None."""
+
+    def note(self, **fields: object) -> None:
+        """Add to what the lock says about this run (read by the run that reaps it, should this one be killed)."""
+        self.handle.seek(0)
+        record = json.loads(self.handle.read() or "{}")
+        record.update(fields)
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(json.dumps(record))
+        self.handle.flush()
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -67,7 +84,7 @@ def acquire(scenario: str, directory: Path | None = None) -> tuple[RunLock, list
     """Stop what killed runs left, then take a lock for this run. Returns the lock and what was stopped."""
     where = directory or lock_dir()
     private_dir(where, create=True)
-    stopped = reap_orphans(where)
+    stopped, inherited = reap_orphans(where)
     run_id = f"{os.getpid()}-{time.time_ns()}"
     path, making = where / f"{run_id}.lock", where / f"{run_id}.new"
     handle = _open_lock(making, os.O_RDWR | os.O_CREAT | os.O_EXCL)
@@ -76,12 +93,14 @@ def acquire(scenario: str, directory: Path | None = None) -> tuple[RunLock, list
     handle.flush()
     making.rename(path)  # only now does a reaper see it: locked and complete
     os.environ[RUN_MARK] = run_id
-    return RunLock(path, run_id, handle), stopped
+    return RunLock(path, run_id, handle, inherited), stopped
 
 
-def reap_orphans(directory: Path) -> list[str]:
-    """Stop the processes and containers of every run whose harness no longer holds its lock."""
+def reap_orphans(directory: Path) -> tuple[list[str], str | None]:
+    """Stop the processes and containers of every run whose harness no longer holds its lock; also which killed
+    run had brought the local lab up, if one had."""
     stopped: list[str] = []
+    inherited: str | None = None
     for path in sorted(directory.glob("*.lock")):
         try:
             handle = _open_lock(path, os.O_RDWR)
@@ -102,8 +121,10 @@ def reap_orphans(directory: Path) -> list[str]:
             stopped += [f"process {pid} ({command}) of {killed}" for pid, command in found.values()]
             _stop(list(found))
             stopped += _remove_containers(run_id, killed)
+            if lock.get(LAB_NOTE):
+                inherited = killed
             path.unlink(missing_ok=True)
-    return stopped
+    return stopped, inherited
 
 
 def _marked_processes(run_id: str) -> dict[psutil.Process, tuple[int, str]]:

@@ -77,11 +77,15 @@ class Preflight:
     backend: str = ""
     version: str = ""
     lab_brought_up: bool = False
+    inherited_lab: bool = False
+    """A killed run had brought the local lab up and left it: this run takes it down at its end."""
     loopback: LoopbackNodes | None = None
     lab_kind: str = "none"
     inventory: Inventory | None = None
     announce: Callable[[str], None] = field(default=lambda line: None, repr=False)
     """Says a wait for a node to the terminal and the lab log."""
+    before_lab_up: Callable[[], None] = field(default=lambda: None, repr=False)
+    """Called just before this run brings the local lab up (the run lock notes it)."""
     node_locks: NodeLocks | None = None
 
     @property
@@ -186,6 +190,8 @@ def _local_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
 
     mounts = scenario.recorder.mount_points
     was_up = lab_status().up
+    if not was_up:
+        preflight.before_lab_up()
     info = lab_up(inventory="ansible/inventory/local.yml", log=run_dir.log("lab"), disks=scenario.lab.disks,
                   disk_size=f"{max(1, scenario.lab.disk_size // (1 << 20))}M")
     preflight.lab_brought_up = not was_up
@@ -430,6 +436,8 @@ def _remove_lab(preflight: Preflight, options: RunOptions, run_dir: RunDirectory
                 fh.write(f"recordings kept for inspection in {', '.join(preflight.loopback.made)}\n")
         else:
             preflight.loopback.remove()
+    if preflight.inherited_lab and not preflight.lab_brought_up and not options.keep_lab:
+        _take_down_inherited_lab(preflight, run_dir)
     if preflight.lab_brought_up and not options.keep_lab:
         if keep_data and verdict == "fail":  # taking the lab down would delete the failed scans' recordings
             with run_dir.log("lab").open("a") as fh:
@@ -443,6 +451,29 @@ def _remove_lab(preflight: Preflight, options: RunOptions, run_dir: RunDirectory
         except SYSTEM_FAULTS as exc:
             with run_dir.log("lab").open("a") as fh:
                 fh.write(f"lab down failed: {one_line(exc)}\n")
+
+
+def _take_down_inherited_lab(preflight: Preflight, run_dir: RunDirectory) -> None:
+    """The local lab a killed run left up: down, unless a live run holds it now (this one did on the local lab)."""
+    from harness.lab import lab_down
+
+    log = run_dir.log("lab")
+    if preflight.lab_kind == "local":
+        preflight.lab_brought_up = True  # this run held it: the usual teardown below takes it down
+        return
+    try:
+        held = run_lock.lock_nodes({"local lab": "local-lab"}, "teardown", wait_s=0)
+    except NodesBusy as exc:  # another run uses it now: it is that run's lab
+        with log.open("a") as fh:
+            fh.write(f"the local lab a killed run left up is in use by another run, so it stays: {exc}\n")
+        return
+    try:
+        lab_down(log=log)
+    except SYSTEM_FAULTS as exc:
+        with log.open("a") as fh:
+            fh.write(f"lab down (of the lab a killed run left up) failed: {one_line(exc)}\n")
+    finally:
+        held.release()
 
 
 def one_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime
 from fractions import Fraction
 from types import FrameType
 
+from harness.arguments import OneLineParser
 from harness.formats.vdif.header import HeaderError, station_id
 from harness.formats.vdif.payload import PayloadKind, Tone
 from harness.formats.vdif.rates import RateError, parse_mode
@@ -27,7 +28,7 @@ EXIT_REFUSED = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vdif-send", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="vdif-send", description=__doc__.split("\n")[0])
     p.add_argument("--dest", required=True, help="destination host or IP (unicast or multicast)")
     p.add_argument("--port", type=int, default=52030, help="destination UDP port (default 52030)")
     rate = p.add_argument_group("rate and stream")
@@ -118,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         spec = stream_from_args(args)
-        if (args.duration is not None and args.duration <= 0) or (args.frames is not None and args.frames <= 0):
-            raise ValueError("--duration and --frames must be positive")
+        bad_duration = args.duration is not None and not 0 < args.duration < 1e9
+        if bad_duration or (args.frames is not None and args.frames <= 0):
+            raise ValueError("--duration and --frames must be positive (and a duration finite)")
         if args.drop_every < 0 or args.drop_every == 1:
             raise ValueError("--drop-every must be 0 (off) or at least 2")
         skip = tuple(sorted(set(args.skip_thread)))

@@ -90,3 +90,36 @@ def test_ctrl_c_on_the_lab_stops_the_remote_sender_and_keeps_results(tmp_path):
     assert senders.stdout == "", "a sender is still running"
     if not was_up:
         assert not lab_is_up()
+
+
+def test_a_run_killed_with_sigkill_on_the_lab_leaves_nothing_once_the_next_run_ends(tmp_path):
+    """A harness killed with SIGKILL while the lab it brought up records: the next run (here a loopback one)
+    stops the killed run's recorder and sender, takes the lab over and takes it down at its end."""
+    import signal
+    import time
+
+    import psutil
+
+    if lab_is_up():
+        pytest.skip("the local lab is up already (another run's): this test needs to see a run bring it up")
+    killed = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "scenarios/smoke.yaml",
+                               "--duration-scale", "10", "--reports", str(tmp_path / "killed")],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = tmp_path / "killed" / "latest" / "metrics.jsonl"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (metrics.exists() and '"frames":' in metrics.read_text()):
+        time.sleep(0.5)
+    left = [p for p in psutil.Process(killed.pid).children(recursive=True)]
+    assert left, "the run started nothing to leave behind"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(30)
+    assert lab_is_up()
+    results = run_scenario(tmp_path, "smoke", "--lab", "none", "--duration-scale", "0.2")
+    assert any("up since the killed run smoke" in line for line in results["orphans_stopped"]), \
+        results["orphans_stopped"]
+    assert any("harness.recorder" in line for line in results["orphans_stopped"])
+    assert not lab_is_up()
+    assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert "vlbi" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "/srv/vlbi-lab" not in subprocess.run(["findmnt", "-l"], capture_output=True, text=True).stdout
+    assert "vlbi-lab" not in subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
