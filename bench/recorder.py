@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from bench.arguments import positive_float, positive_int
 from bench.sender import highest_lossless, raise_socket_limits, restore
 from harness.arguments import OneLineParser
 from harness.recorder import RecorderConfig, RecorderError, VsisRecorder, open_recorder
+from harness.recorder.model import size_argument
 from tests.conftest import free_udp_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,20 @@ def plain_directories(count: int) -> Iterator[list[str]]:
         yield [str(p) for p in paths]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def jive5ab_size(text: str) -> str:
+    try:
+        size_argument(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def disk_size(text: str) -> str:
+    if not re.fullmatch(r"[1-9]\d*[MG]", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a disk size like 12G or 512M")
+    return text
 
 
 class Trial:
@@ -150,9 +166,9 @@ def main() -> int:
     parser.add_argument("--max-gbps", type=positive_float, default=8.0)
     parser.add_argument("--writers", type=positive_int, default=2)
     parser.add_argument("--nbuf", type=positive_int, default=4)
-    parser.add_argument("--socket-buffer", default="128M")
+    parser.add_argument("--socket-buffer", type=jive5ab_size, default="128M")
     parser.add_argument("--disks", type=positive_int, default=2)
-    parser.add_argument("--disk-size", default="12G")
+    parser.add_argument("--disk-size", type=disk_size, default="12G")
     parser.add_argument("--jive5ab-bin", default=os.environ.get("JIVE5AB_BIN"))
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
     args = parser.parse_args()

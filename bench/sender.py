@@ -7,6 +7,7 @@ missing. Prints both rates and their ratio.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -38,6 +39,14 @@ def raise_socket_limits() -> dict[str, str]:
 def restore(saved: dict[str, str]) -> None:
     for key, value in saved.items():
         (Path("/proc/sys") / key.replace(".", "/")).write_text(value)
+
+
+def frame_bytes(text: str) -> int:
+    """A VDIF frame (32-byte header) whose udps datagram fits a 9000-byte MTU."""
+    value = positive_int(text)
+    if not 40 <= value <= 8960 or value % 8:
+        raise argparse.ArgumentTypeError(f"{value} is not a frame size: a multiple of 8 in 40..8960")
+    return value
 
 
 def run_ours(gbps: float, seconds: float, frame_bytes: int) -> tuple[bool, float]:
@@ -100,7 +109,7 @@ def highest_lossless(probe, low: float, high: float, steps: int) -> float:  # ty
 def main() -> int:
     parser = OneLineParser(prog="bench.sender", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=positive_float, default=3.0)
-    parser.add_argument("--frame-bytes", type=positive_int, default=8224)
+    parser.add_argument("--frame-bytes", type=frame_bytes, default=8224)
     parser.add_argument("--steps", type=positive_int, default=6)
     parser.add_argument("--max-gbps", type=positive_float, default=16.0)
     args = parser.parse_args()

@@ -28,6 +28,12 @@ class _Parser(OneLineParser):
     """vdif-check's own (exit code 2 is its EXIT_UNREADABLE too)."""
 
 
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of worker processes (1..256)")
+    return int(text)
+
+
 def _threads(text: str) -> tuple[int, ...]:
     out: list[int] = []
     try:
@@ -59,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--scan", action="append", metavar="NAME", help="FlexBuff vbs scan (repeat for several)")
     where.add_argument("--mark6", action="append", metavar="NAME", help="Mark6 scatter-gather scan (repeatable)")
     where.add_argument("--disks", metavar="GLOB", help="mount-point glob, e.g. '/mnt/disk*'")
-    where.add_argument("--jobs", type=int, default=None, help="worker processes for several scans (default: cores)")
+    where.add_argument("--jobs", type=_jobs, default=None, help="worker processes for several scans (default: cores)")
     stream = p.add_argument_group("the expected stream (inferred from the data when not given)")
     stream.add_argument("--frame-bytes", type=int, help="frame size including the header")
     stream.add_argument("--threads", type=_threads, help="thread ids, e.g. 0,1,2,3 or 0-3")

@@ -33,6 +33,12 @@ from harness.recorder.replies import ReplyFieldError, parse_record_query
 from harness.recorder.vsis import ReplyShapeError
 
 SENSOR_TIMEOUT = 5.0
+TRACEBACK = "Traceback (most recent call last)"
+"""How aiokatcp's fail reply to a request whose handler raised begins."""
+
+
+class ProxyBug(RuntimeError):
+    """The harness's own proxy raised while handling a request: a bug of the harness (a traceback on the scan)."""
 
 
 class KatcpRecorder:
@@ -77,7 +83,7 @@ class KatcpRecorder:
         return self.link.address
 
     def version(self) -> str:
-        _, informs = self.link.request("version-list", timeout=SENSOR_TIMEOUT)
+        _, informs = self._request("version-list", timeout=SENSOR_TIMEOUT)
         device = next((" ".join(args[1:2]) for args in informs if args and args[0] == "katcp-device"), "unknown")
         behind = ""
         if self.truth is not None:
@@ -122,7 +128,7 @@ class KatcpRecorder:
         self._before = self._sensors_or_empty()
         layout = ProductLayout(self.product_root, cbid)
         try:
-            reply, _ = self.link.request("capture-init", cbid, timeout=self.init_timeout)
+            reply, _ = self._request("capture-init", cbid, timeout=self.init_timeout)
         except RequestTimedOut:  # it may have opened the capture block late: closed again, best effort
             with contextlib.suppress(RecorderError):
                 self.link.request("capture-done", timeout=self.done_timeout)
@@ -175,7 +181,7 @@ class KatcpRecorder:
             self.findings.append(f"the recorder had stopped recording capture block {cbid} before ?capture-done")
         done_ok = True
         try:
-            reply, _ = self.link.request("capture-done", timeout=self.done_timeout)
+            reply, _ = self._request("capture-done", timeout=self.done_timeout)
             self.replies["?capture-done"] = " ".join(["!capture-done ok", *reply])
         except (RequestFailed, RequestTimedOut) as exc:
             done_ok = False
@@ -241,6 +247,15 @@ class KatcpRecorder:
         self.close()
 
     # -- reading the proxy and the truth ----------------------------------------------------------
+    def _request(self, name: str, *args: object, timeout: float) -> tuple[list[str], list[list[str]]]:
+        """A request; an uncaught exception in the harness's own proxy is the harness's bug, not a finding."""
+        try:
+            return self.link.request(name, *args, timeout=timeout)
+        except RequestFailed as exc:
+            if self.proxy is not None and TRACEBACK in (exc.reply or ""):
+                raise ProxyBug(f"vdif-katcp-proxy failed ?{name} with an exception of its own:\n{exc.reply}") from None
+            raise
+
     def _sensors(self) -> Sensors:
         """Every sensor now; a request that fails or times out is a finding on the scan, then raised."""
         try:

@@ -28,9 +28,17 @@ UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def _bytes(text: str) -> int:
+    """``20G``, ``512M``, ``1.5T`` -> bytes; an argparse type, so a bad size is one line."""
+    given = text
     text = text.strip().upper().removesuffix("B").removesuffix("I")
     unit = text[-1] if text and text[-1] in UNITS else ""
-    return int(float(text[: len(text) - len(unit)]) * UNITS[unit])
+    try:
+        value = float(text[: len(text) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{given!r} is not a size (e.g. 20G)") from None
+    if not 0 <= value < 1e18:
+        raise argparse.ArgumentTypeError(f"{given!r} is not a size (e.g. 20G)")
+    return int(value * UNITS[unit])
 
 
 def _default_log() -> Path:
@@ -54,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     check = sub.add_parser("check", parents=[common], help="the preflight checks on the lab that is up")
     check.add_argument("--recorder", help="recorder control address host:port, asked version?")
-    check.add_argument("--free", default="0", help="free space the schedule needs over all disks, e.g. 20G")
+    check.add_argument("--free", type=_bytes, default=0, help="free space the schedule needs over all disks, e.g. 20G")
     check.add_argument("--clock-limit", type=float, default=0.01, help="sender clock offset limit in seconds")
     check.add_argument("--json", action="store_true", help="print the checks and the environment as JSON")
     prov = sub.add_parser("provision", parents=[common], help="run ansible/site.yml against an inventory (a real lab)")
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             if status.info is None:
                 raise LabError(status.summary() + " (python -m harness.lab up first)")
             checks, environment = preflight(status.info, recorder_version=opts.recorder,
-                                            free_bytes_needed=_bytes(opts.free), clock_limit_s=opts.clock_limit,
+                                            free_bytes_needed=opts.free, clock_limit_s=opts.clock_limit,
                                             log_path=log_path)
             if opts.json:
                 print(json.dumps({"checks": [c.to_json() for c in checks], "environment": environment}, indent=2))

@@ -8,7 +8,8 @@ Defects:
   ``<cbid>_vdif.writing/`` (a product left unfinished);
 - ``refuse-second``: the second ``?capture-init`` is refused with a FailReply (a refused request);
 - ``hang-sensor``: the first ``?sensor-value`` after each ``?capture-init`` answers only after 8 s (a timeout);
-- ``fake-init`` (not by default): ``?capture-init`` replies ok and says capturing, but never starts the recorder.
+- ``fake-init`` (not by default): ``?capture-init`` replies ok and says capturing, but never starts the recorder;
+- ``crash-init`` (not by default): ``?capture-init`` raises (aiokatcp's fail reply then carries the traceback).
 """
 
 # no "from __future__ import annotations": aiokatcp decodes request arguments from the real annotations
@@ -26,7 +27,7 @@ from harness.katcp.contract import ProductLayout
 from harness.katcp.proxy import Capture, RecorderProxy
 from harness.katcp.sensors import CaptureState
 
-DEFECTS = ("lie-bytes", "keep-writing", "refuse-second", "hang-sensor", "fake-init")
+DEFECTS = ("lie-bytes", "keep-writing", "refuse-second", "hang-sensor", "fake-init", "crash-init")
 DEFAULT = ("lie-bytes", "keep-writing", "refuse-second", "hang-sensor")
 """One finding each, none hiding another (fake-init would leave no bytes for lie-bytes to lie about)."""
 HANG_S = 8.0
@@ -44,6 +45,8 @@ class MisbehavingProxy(RecorderProxy):
     async def request_capture_init(self, ctx: aiokatcp.RequestContext, capture_block_id: str) -> str:
         """Open a capture block (with this proxy's defects)."""
         self.inits += 1
+        if "crash-init" in self.defects:
+            raise ZeroDivisionError("a bug in the proxy")
         if "refuse-second" in self.defects and self.inits == 2:
             raise aiokatcp.FailReply("refused on purpose by the misbehaving proxy")
         self.hang_next = "hang-sensor" in self.defects

@@ -108,3 +108,25 @@ def test_request_timeouts_are_katsdpcontrollers():
     assert (CAPTURE_INIT_TIMEOUT, CAPTURE_DONE_TIMEOUT) == (spec.capture_init_timeout, spec.capture_done_timeout) \
         == (30.0, 240.0)
     _ = RequestTimedOut
+
+
+class Started:
+    """Stands for the process the harness would have started (the proxy is then the harness's own)."""
+
+    def stop(self, timeout: float = 0) -> None:
+        pass
+
+
+def test_an_exception_in_our_own_proxy_is_a_harness_bug_but_in_an_attached_one_a_finding(proxy_factory, recorder,
+                                                                                          tmp_path):
+    from harness.katcp.link import KatcpLink
+    from harness.katcp.recorder import KatcpRecorder, ProxyBug
+
+    proxy = proxy_factory("misbehaving", "crash-init")
+    host, port = proxy.control.rsplit(":", 1)
+    ours = KatcpRecorder(KatcpLink(host, int(port)), tmp_path, product_root=str(proxy.root), proxy=Started())
+    with ours, pytest.raises(ProxyBug, match="ZeroDivisionError: a bug in the proxy"):
+        ours.record_on("scan_001")
+    with attach(proxy, recorder, tmp_path) as attached, pytest.raises(RequestFailed) as refused:
+        attached.record_on("scan_001")
+    assert "ZeroDivisionError" in (refused.value.reply or "")
