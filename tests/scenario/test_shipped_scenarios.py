@@ -56,7 +56,7 @@ def test_smoke_on_the_local_lab_with_its_report(tmp_path):
     assert (tmp_path / "reports/index.html").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.soak  # 24 scans, about 100 s: `make test-soak` (smoke covers the same path in make test)
 def test_meerkat_rate_scaled_every_scan_validated_nothing_lost(tmp_path):
     results = run_scenario(tmp_path, "meerkat_rate", "--duration-scale", "0.002")
     scans = results["scans"]
