@@ -231,6 +231,29 @@ def test_jumbo_frames_keeps_the_mtu_for_boot_with_a_udev_rule(lab: LabRun, tmp_p
     assert 'KERNEL=="vlbi-rec0", RUN+="/sbin/ip link set dev %k mtu 9000"' in rule.read_text()
 
 
+def test_the_sender_nodes_sshd_lets_in_only_the_harness_key_from_the_controller(lab: LabRun) -> None:
+    """sshd's effective configuration (``sshd -T``), and the refusals a user on the lab network would meet: a
+    login from another address than the controller's, and a password login."""
+    ssh = lab.info.sender_ssh
+    assert ssh is not None and ssh.identity
+    config = str(Path(ssh.identity).parent / "sshd_config")
+    effective = dict(line.split(" ", 1) for line in _out("sshd", "-T", "-f", config).splitlines() if " " in line)
+    assert effective["strictmodes"] == "yes" and effective["passwordauthentication"] == "no"
+    assert effective["kbdinteractiveauthentication"] == "no" and effective["permitrootlogin"] == "without-password"
+    assert effective["allowusers"] == "root@198.18.0.1" and effective["listenaddress"] == "198.18.0.2:22"
+    assert effective["allowtcpforwarding"] == "no" and effective["x11forwarding"] == "no"
+    key = Path(ssh.identity)
+    assert key.stat().st_uid == 0 and key.stat().st_mode & 0o077 == 0, "the harness's key is root's alone"
+    # from inside the sender node (source 198.18.0.2): the right key, the wrong address
+    from_node = ["ip", "netns", "exec", "vlbi-sender", *ssh.ssh_argv(), "true"]
+    refused = subprocess.run(from_node, capture_output=True, text=True, timeout=30, check=False)
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
+    password = [*ssh.ssh_argv()[:-1], "-o", "PreferredAuthentications=password,keyboard-interactive",
+                "-o", "PubkeyAuthentication=no", ssh.ssh_argv()[-1], "true"]
+    refused = subprocess.run(password, capture_output=True, text=True, timeout=30, check=False)
+    assert refused.returncode == 255 and "Permission denied (publickey)" in refused.stderr, refused.stderr
+
+
 def test_down_leaves_nothing_behind(lab: LabRun) -> None:
     if lab.was_up:
         pytest.skip("the lab was up before these tests; it stays up")
@@ -246,3 +269,4 @@ def test_down_leaves_nothing_behind(lab: LabRun) -> None:
     assert not Path("/etc/sysctl.d/60-vlbi-lab.conf").exists() and not DEFAULT_WORK_DIR.exists()
     assert _sysctls() == lab.sysctls_before
     assert lab_status().state == "down" and lab_down(log=lab.log) == []
+
