@@ -45,7 +45,7 @@ CASES = [
      "70000 is not a port number"),
     (["harness.katcp", "--recorder", "127.0.0.1:1", "--product-root", "/tmp", "--poll", "0"], "outside 0.05..3600"),
     (["harness.katcp", "--recorder", "127.0.0.1:1", "--product-root", "/tmp", "--min-free", "lots"],
-     "--min-free: size 'lots' is not"),
+     "--min-free: a size such as 64M or 12G, not 'lots'"),
 ]
 
 

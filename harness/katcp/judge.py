@@ -39,14 +39,13 @@ def judge_init(cbid: str, sensors: Sensors | None, *, recording: bool | None, re
     """After ``?capture-init <cbid>`` replied ok (``sensors`` None: they could not be read, itself a finding)."""
     found = []
     request = f"?capture-init {cbid} replied ok"
-    if sensors is None:
-        sensors = {names.CAPTURE_STATE: ("", "capturing"), names.CAPTURE_BLOCK: ("", cbid)}  # not judged
-    if sensor_text(sensors, names.CAPTURE_STATE) != "capturing":
-        found.append(f"{request}, but {_quoted(sensors, names.CAPTURE_STATE)} (expected capturing)")
-    if sensor_text(sensors, names.CAPTURE_BLOCK) != cbid:
-        found.append(f"{request}, but {_quoted(sensors, names.CAPTURE_BLOCK)} (expected {cbid})")
+    if sensors is not None:
+        if sensor_text(sensors, names.CAPTURE_STATE) != "capturing":
+            found.append(f"{request}, but {_quoted(sensors, names.CAPTURE_STATE)} (expected capturing)")
+        if sensor_text(sensors, names.CAPTURE_BLOCK) != cbid:
+            found.append(f"{request}, but {_quoted(sensors, names.CAPTURE_BLOCK)} (expected {cbid})")
     if recording is False:
-        status = sensor_text(sensors, names.DEVICE_STATUS)
+        status = sensor_text(sensors or {}, names.DEVICE_STATUS)
         found.append(f"{request}, but the recorder is not recording (record? said {record_reply!r})"
                      + (f"; sensor {names.DEVICE_STATUS} = {status!r} says nothing of it" if status == "ok" else ""))
     if writing_exists is False:

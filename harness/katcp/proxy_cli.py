@@ -22,7 +22,7 @@ from harness.recorder.backends import parse_control
 from harness.recorder.cli import port_number
 from harness.recorder.client import VsisClient
 from harness.recorder.errors import RecorderError
-from harness.recorder.model import parse_size
+from harness.scenario.units import parse_size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,12 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=seconds, default=1.0, metavar="S", help="sensor refresh period (default 1 s)")
     p.add_argument("-m", "--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
-
-
-def size(text: str) -> int:
-    if text.endswith("G") and text[:-1].isdigit():
-        return int(text[:-1]) << 30
-    return parse_size(text)
 
 
 def seconds(text: str) -> float:
@@ -84,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vdif-katcp-proxy: product root {args.product_root} is not a directory", file=sys.stderr)
         return 2
     try:
-        args.min_free_bytes = size(args.min_free)
+        args.min_free_bytes = parse_size(args.min_free)
     except ValueError as exc:
         print(f"vdif-katcp-proxy: --min-free: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ checker found. What disagrees is a finding on the scan (``ScanResult.findings``)
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import time
 from dataclasses import asdict
@@ -291,8 +292,6 @@ class KatcpRecorder:
 
 
 def _multicast(address: str) -> bool:
-    import ipaddress
-
     return ipaddress.ip_address(address).is_multicast
 
 

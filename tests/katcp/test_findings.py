@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.katcp.link import RequestFailed, RequestTimedOut
+from harness.katcp.link import RequestFailed
 from harness.recorder import ConfigurationRefused, RecorderConfig, open_recorder
 from tests.katcp.conftest import FPS, FRAME, MODE, PAYLOAD, THREADS
 from tests.recorder.conftest import drained, send
@@ -107,7 +107,6 @@ def test_request_timeouts_are_katsdpcontrollers():
     spec = RecorderSpec(backend="katcp")
     assert (CAPTURE_INIT_TIMEOUT, CAPTURE_DONE_TIMEOUT) == (spec.capture_init_timeout, spec.capture_done_timeout) \
         == (30.0, 240.0)
-    _ = RequestTimedOut
 
 
 class Started:
