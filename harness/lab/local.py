@@ -121,13 +121,22 @@ def _degraded_up(work_dir: Path, disks: int, mount_root: Path | None, reason: st
     return info_from_state(state, changed=[f"made {m}" for m in made])
 
 
+def _size_bytes(size: str) -> int | str:
+    """12G and 12288M are the same disk (text that is no size compares as itself)."""
+    if not _SIZE.match(size):
+        return size
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+
+
 def _check_layout(state: dict[str, Any], disks: int | None, disk_size: str | None, mount_root: Path | None) -> None:
     """Refuse to silently reshape a lab that is up: its disks may hold recordings."""
     have_disks = len(state.get("disks", []))
     differences = []
     if disks is not None and disks != have_disks:
         differences.append(f"{have_disks} disks, not {disks}")
-    if disk_size is not None and state.get("disk_size") not in (None, disk_size):
+    if disk_size is not None and state.get("disk_size") is not None and \
+            _size_bytes(str(state["disk_size"])) != _size_bytes(disk_size):
         differences.append(f"disks of {state.get('disk_size')}, not {disk_size}")
     if mount_root is not None and Path(state["mount_root"]) != Path(mount_root):
         differences.append(f"mounted under {state['mount_root']}, not {mount_root}")
