@@ -23,6 +23,7 @@ from harness.formats.vdif.rates import RateError, parse_mode
 from harness.formats.vdif.stream import StreamSpec
 from harness.sender.run import Sender, SenderStats
 from harness.sender.transport import SendRefused, UdpTransport
+from harness.sender.wire_faults import WireFault
 
 EXIT_REFUSED = 2
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     wire.add_argument("--ttl", type=int, default=1, help="multicast TTL (default 1)")
     wire.add_argument("--bind", help="source address (and multicast interface)")
     wire.add_argument("--allow-fragmentation", action="store_true", help="send datagrams larger than the MTU")
+    wire.add_argument("--wire-fault", action="append", default=[], metavar="KIND:EVERY:AT:DURATION",
+                      help="for fault runs: duplicate (send twice) or reorder (send after its thread's next) every "
+                           "EVERY-th datagram from AT for DURATION seconds after the first frame (repeatable)")
     wire.add_argument("--no-gso", action="store_true", help="one datagram per send() even where UDP GSO exists")
     wire.add_argument("--drop-every", type=int, default=0, metavar="N",
                       help="for tests: leave out every Nth datagram (its sequence number is used up)")
@@ -134,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.duration is not None:
             duration_frames = round(args.duration * spec.fps)
             frames = duration_frames if frames is None else min(frames, duration_frames)
+        wire_faults = tuple(WireFault.parse(text) for text in args.wire_fault)
         start = start_time(args.start_time, spec.fps)
         transport = UdpTransport(
             args.dest, args.port, spec.datagram_bytes, bind=args.bind, ttl=args.ttl,
@@ -143,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vdif-send: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     sender = Sender(spec, transport, start, frames=frames, first_sequence=args.seq_start,
-                    drop_every=args.drop_every, skip_threads=skip, progress=args.progress)
+                    drop_every=args.drop_every, skip_threads=skip, progress=args.progress,
+                    wire_faults=wire_faults)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         sender.stop.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -17,6 +18,7 @@ from harness.formats.vdif.stream import FrameGenerator, StreamSpec
 from harness.formats.vdif.timecode import iso
 from harness.sender.pacing import PacingMeter, Schedule
 from harness.sender.transport import UdpTransport
+from harness.sender.wire_faults import WireFault, WireFaults
 
 
 @dataclass
@@ -33,6 +35,9 @@ class SenderStats:
     frames_due: int = 0
     """Frame indices (per thread) scheduled so far, sent or not."""
     dropped_on_purpose: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    """Datagrams sent twice, and sent after their successor (--wire-fault)."""
     skipped_threads: tuple[int, ...] = ()
     frames_skipped: int = 0
     """Frames of the skipped threads, scheduled but never sent."""
@@ -76,6 +81,8 @@ class SenderStats:
             "schedule_end_posix": self.start + self.frames_due / self.fps,
             "datagrams_scheduled": self.frames_due * len(self.threads),
             "dropped_on_purpose": self.dropped_on_purpose,
+            "duplicated": self.duplicated,
+            "reordered": self.reordered,
             "skipped_threads": list(self.skipped_threads),
             "frames_skipped": self.frames_skipped,
             "send_failed": self.failed,
@@ -91,7 +98,7 @@ class Sender:
     def __init__(
         self, spec: StreamSpec, transport: UdpTransport, start: Fraction, *, frames: int | None = None,
         first_sequence: int = 0, drop_every: int = 0, skip_threads: tuple[int, ...] = (), progress: float = 0.0,
-        progress_out: TextIO = sys.stderr,
+        progress_out: TextIO = sys.stderr, wire_faults: tuple[WireFault, ...] = (),
     ) -> None:
         self.spec = spec
         self.transport = transport
@@ -103,6 +110,7 @@ class Sender:
         """Per thread (in the stream's order): never sent."""
         self.progress = progress
         self.progress_out = progress_out
+        self.wire_faults = WireFaults(wire_faults, spec.fps, len(spec.threads))
         self.stop = threading.Event()
         self.stats = SenderStats(
             threads=dict.fromkeys(spec.threads, 0), frame_bytes=spec.frame_bytes,
@@ -117,6 +125,9 @@ class Sender:
         burst = schedule.burst_frames
         sent_per_row = np.zeros(nthreads, dtype=np.int64)
         next_progress = time.time() + self.progress if self.progress else float("inf")
+        if self.progress:  # the first frame's time, before any is sent: what a fault timeline counts from
+            print(json.dumps({"start": float(schedule.start), "pid": os.getpid()}), file=self.progress_out,
+                  flush=True)
         index = 0
         while not self.stop.is_set() and (self.frames is None or index < self.frames):
             now = time.time()
@@ -162,6 +173,15 @@ class Sender:
             dropped = (first_datagram + np.arange(rows)) % self.drop_every == self.drop_every - 1
             self.stats.dropped_on_purpose += int((dropped & keep).sum())
             keep &= ~dropped
+        order = self.wire_faults.order(first_datagram, keep)
+        if order is not None:  # duplicated and swapped rows: each row counts once, sent if any copy left
+            ok = self.transport.send(np.ascontiguousarray(datagrams[order]))
+            sent_ok = np.zeros(rows, dtype=bool)
+            np.logical_or.at(sent_ok, order, ok)
+            sent[keep] = sent_ok[keep]
+            self.stats.failed += int((~sent_ok[keep]).sum())
+            self.stats.duplicated, self.stats.reordered = self.wire_faults.duplicated, self.wire_faults.reordered
+            return sent
         if keep.all():
             ok = self.transport.send(datagrams)
         else:  # the rows that go, back to back, so that GSO still sends many per call

@@ -1,0 +1,90 @@
+"""Faults the sender itself puts on the wire, exactly: duplicated and re-ordered datagrams in a time window.
+
+A window is counted in frame periods from the run's first frame, so its datagrams are the same whatever the
+batching. Duplicates go out right after their original; a re-ordered datagram goes out after the next datagram of
+its own thread (both in the same batch, so a pair is never split across a pacing pause; a row left out, e.g.
+a skipped thread's, breaks no pair).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+KINDS = ("duplicate", "reorder")
+
+
+@dataclass(frozen=True)
+class WireFault:
+    kind: str
+    every: int
+    at: float
+    duration: float
+
+    @classmethod
+    def parse(cls, text: str) -> WireFault:
+        """``KIND:EVERY:AT:DURATION``, e.g. ``duplicate:100:1.0:2.0`` (seconds from the first frame)."""
+        parts = text.split(":")
+        try:
+            kind, every, at, duration = parts[0], int(parts[1]), float(parts[2]), float(parts[3])
+        except (IndexError, ValueError):
+            raise ValueError(f"--wire-fault {text!r}: KIND:EVERY:AT:DURATION, e.g. duplicate:100:1.0:2.0") from None
+        if len(parts) != 4 or kind not in KINDS:
+            raise ValueError(f"--wire-fault {text!r}: the kind is one of {', '.join(KINDS)}")
+        if every < (2 if kind == "reorder" else 1) or at < 0 or duration <= 0:
+            raise ValueError(f"--wire-fault {text!r}: every >= {2 if kind == 'reorder' else 1}, at >= 0, "
+                             "duration > 0")
+        return cls(kind, every, at, duration)
+
+
+@dataclass
+class WireFaults:
+    """The sender's wire faults and what they did (``duplicated``, ``reordered``: datagrams)."""
+
+    faults: tuple[WireFault, ...]
+    fps: int
+    nthreads: int
+    duplicated: int = 0
+    reordered: int = 0
+
+    def order(self, first_datagram: int, kept: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64] | None:
+        """The rows of a batch to send, in order (a row twice: duplicated), or None when no fault touches it.
+
+        ``kept`` marks the rows that go at all; the global datagram index of row r is first_datagram + r.
+        """
+        if not self.faults:
+            return None
+        rows = np.flatnonzero(kept)
+        index = first_datagram + rows
+        frame_time = (index // self.nthreads) / self.fps
+        repeat = np.ones(len(rows), dtype=np.int64)
+        swap = np.zeros(len(rows), dtype=bool)
+        for fault in self.faults:
+            inside = (frame_time >= fault.at) & (frame_time < fault.at + fault.duration)
+            if fault.kind == "duplicate":
+                repeat[inside & (index % fault.every == fault.every - 1)] += 1
+            else:
+                swap |= inside & (index % fault.every == fault.every - 2)
+        step = self.nthreads  # the next datagram of the same thread: per-thread order is what a checker sees
+        if len(rows) <= step:
+            swap[:] = False
+        else:
+            swap[-step:] = False  # the pair must be in this batch
+            partner = np.zeros(len(rows), dtype=bool)
+            for n in np.flatnonzero(swap):  # a datagram takes part in one swap at most
+                if partner[n] or partner[n + step] or rows[n + step] != rows[n] + step:
+                    swap[n] = False
+                else:
+                    partner[n] = partner[n + step] = True
+        if not swap.any() and (repeat == 1).all():
+            return None
+        order = rows.copy()
+        where = np.flatnonzero(swap)
+        order[where], order[where + step] = rows[where + step], rows[where]
+        counts = repeat.copy()
+        counts[where], counts[where + step] = repeat[where + step], repeat[where]
+        self.reordered += len(where)
+        self.duplicated += int((repeat - 1).sum())
+        return np.repeat(order, counts)
