@@ -1,5 +1,5 @@
 """What the suite may leave on the machine, taken before and after: mounts, loop devices, namespaces, links,
-qdiscs, containers, lab state and processes. `tests/conftest.py` fails the session on any difference.
+qdiscs, nftables tables, containers, lab state and processes. `tests/conftest.py` fails the session on any difference.
 
 Each kind is read from the kernel's own tools (findmnt, losetup, ip, tc, docker), never from the lab's state
 file, so a leak that the lab does not know about is still seen.
@@ -109,6 +109,7 @@ class Snapshot:
         snap.kinds["network namespace"] = {line.split()[0] for line in _lines("ip", "netns", "list")}
         snap.kinds["link"] = _links()
         snap.kinds["qdisc"] = _qdiscs()
+        snap.kinds["nftables table"] = _lines("nft", "list", "tables") if os.geteuid() == 0 else set()
         snap.kinds["container"] = _containers()
         state = str(DEFAULT_WORK_DIR / "state.json")
         snap.kinds["lab state"] = {state} if os.path.exists(state) else set()  # False, not an error, without root

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.typing import RcKeyType
 
 from harness.report.statistics import ScanStatistics
-from harness.report.timeline import Line, Panel, TimeFigure
+from harness.report.timeline import FaultBand, Line, Panel, TimeFigure
 from harness.report.trend import TrendSeries
 
 MAX_SPECTRUM_POINTS = 512
@@ -131,11 +131,29 @@ def _draw_panel(ax: Axes, panel: Panel) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def time_figure_svg(spec: TimeFigure) -> Markup:
+FAULT_COLOUR = "#8e44ad"
+
+
+def _draw_bands(axes: Sequence[Axes], bands: Sequence[FaultBand]) -> None:
+    """Each injected fault as a shaded band (an instant one as a line) on every panel, named on the first."""
+    for band in bands:
+        start, end = _times(np.array([band.start, max(band.end, band.start)]))
+        for n, ax in enumerate(axes):
+            if end > start:
+                ax.axvspan(start, end, color=FAULT_COLOUR, alpha=0.16, linewidth=0)
+            else:
+                ax.axvline(start, color=FAULT_COLOUR, alpha=0.7, linewidth=1.2, linestyle=":")
+            if n == 0:
+                ax.text(start, 1.0, plot_label(band.label), transform=ax.get_xaxis_transform(), va="bottom",
+                        ha="left", fontsize=7, color=FAULT_COLOUR)
+
+
+def time_figure_svg(spec: TimeFigure, bands: Sequence[FaultBand] = ()) -> Markup:
     with matplotlib.rc_context(RC):
         figure, axes = _new_figure(len(spec.panels), 2.1)
         for ax, panel in zip(axes, spec.panels, strict=True):
             _draw_panel(ax, panel)
+        _draw_bands(axes, bands)
         locator = mdates.AutoDateLocator()
         axes[-1].xaxis.set_major_locator(locator)
         axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))

@@ -13,7 +13,7 @@ from harness.report.run_folder import METRICS, RunFolder, load_run
 from harness.report.series import MAX_POINTS
 from harness.report.statistics import OPTIMAL_2BIT, last_statistics
 from harness.report.templates import render_page, write_page
-from harness.report.timeline import Timeline, format_seconds, node_timelines
+from harness.report.timeline import Timeline, bands_for, fault_bands, format_seconds, node_timelines
 
 REPORT = "report.html"
 ACCEPTANCE = "acceptance.html"
@@ -54,6 +54,8 @@ def run_context(folder: RunFolder) -> dict[str, Any]:
     """Everything run.html.j2 shows, from one loaded run folder."""
     summary = summarize(folder.results)
     timelines = node_timelines(folder.metrics, summary.nominal_gbps)
+    faults = as_mapping(folder.results).get("faults") or []
+    bands = fault_bands(faults)
     stats = last_statistics(as_mapping(folder.results).get("scans") or [])
     problems = folder.problems + summary.problems
     return {
@@ -61,7 +63,9 @@ def run_context(folder: RunFolder) -> dict[str, Any]:
         "s": summary,
         "breached_rows": breached_rows(summary),
         "problems": problems,
-        "timelines": [(timeline, [(f, time_figure_svg(f)) for f in timeline.figures]) for timeline in timelines],
+        "timelines": [(timeline, [(f, time_figure_svg(f, bands_for(bands, timeline))) for f in timeline.figures])
+                      for timeline in timelines],
+        "faults": [f for f in faults if isinstance(f, dict)] if isinstance(faults, list) else [],
         "reduction_note": reduction_note(folder, timelines),
         "least_duration_s": least_duration(summary, folder),
         "stats": stats,

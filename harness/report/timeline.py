@@ -67,6 +67,36 @@ class TimeFigure:
         return sum(len(line.series) for p in self.panels for line in p.lines)
 
 
+@dataclass(frozen=True)
+class FaultBand:
+    """An injected fault over time (results.json's ``faults``): shaded on every time plot of its node."""
+
+    start: float
+    end: float
+    label: str
+    node: str = ""
+
+
+def fault_bands(faults: object) -> list[FaultBand]:
+    """The bands of results.json's ``faults`` list (entries never applied have no start and are left out)."""
+    bands = []
+    for fault in faults if isinstance(faults, list) else []:
+        if not isinstance(fault, dict) or not isinstance(fault.get("start"), int | float):
+            continue
+        end = fault.get("end")
+        bands.append(FaultBand(float(fault["start"]), float(end) if isinstance(end, int | float) else
+                               float(fault["start"]), f"{fault.get('kind', 'fault')} (scan {fault.get('scan', '?')})",
+                               str(fault.get("node") or "")))
+    return bands
+
+
+def bands_for(bands: list[FaultBand], timeline: Timeline) -> list[FaultBand]:
+    """A node's own faults on its plots (all of them where the run names no node, or on the sender node)."""
+    if not timeline.node or timeline.role == "sender":
+        return bands
+    return [b for b in bands if not b.node or b.node == timeline.node]
+
+
 @dataclass
 class Timeline:
     figures: list[TimeFigure] = field(default_factory=list)

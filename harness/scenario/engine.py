@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.faults.accounting import judge_faults
 from harness.katcp.judge import CountClaims, judge_counts
 from harness.lab.errors import LabError
 from harness.scenario import run_lock, stand_in
@@ -141,6 +142,7 @@ class ScenarioRun:
         self._run_lock: run_lock.RunLock | None = None
         self._futures: list[Future[dict[str, Any]]] = []
         self.orphans_stopped: list[str] = []
+        self._fault_undo: dict[str, list[str]] = {}
         self.last_progress = time.monotonic()
         self.write_results()
 
@@ -205,12 +207,25 @@ class ScenarioRun:
             self._recorders.append(ScanRecorder(self.scenario, self.options, self.run_dir,
                                                 preflight.recorders[pair.recorder_node], pair, self.stop_requested,
                                                 node_probes))
+        for recorder in self._recorders:
+            if recorder.fault_site is not None:
+                recorder.fault_site.keep_undo = self._keep_fault_undo
         for slot in self.slots.values():
             slot.expected = len(self._recorders)
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
                                          initializer=ignore_terminal_signals)
         self._thread = threading.Thread(target=self._run_scans, args=(selected,), name="scans", daemon=True)
         self._thread.start()
+
+    def _keep_fault_undo(self, key: str, argv: list[str] | None) -> None:
+        """The run lock keeps how to remove each fault in force, for the run that reaps this one if it is killed."""
+        with self._lock:
+            if argv is None:
+                self._fault_undo.pop(key, None)
+            else:
+                self._fault_undo[key] = argv
+            if self._run_lock is not None:
+                self._run_lock.note(**{run_lock.FAULTS_NOTE: dict(self._fault_undo)})
 
     def _node_probes(self, preflight: Preflight) -> dict[str, NodeProbe]:
         """Inventory labs: each node's own probe, over SSH, for the whole run."""
@@ -227,10 +242,11 @@ class ScenarioRun:
     def _record_everywhere(self, name: str) -> None:
         """One scan on every recorder node at once, each with its own sender; each outcome submitted."""
         slot = self.slots[name]
+        number = list(self.slots).index(name) + 1
 
         def record(recorder: ScanRecorder) -> None:
             try:
-                outcome, target = recorder.record(name)
+                outcome, target = recorder.record(name, number)
             except SYSTEM_FAULTS as exc:  # the system under test failed this scan: a finding on that node
                 outcome = ScanOutcome(name=name, started=utc_now(), finished=utc_now(), recorder_node=recorder.node)
                 outcome.problems.append(f"recording {name} on {recorder.node} failed: {type(exc).__name__}: {exc}")
@@ -324,6 +340,13 @@ class ScenarioRun:
                     outcome.check = check
                 else:
                     outcome.apply_check(check, self.scenario.stream.frame_bytes)
+                    if outcome.faults:  # each fault's own counter against the harness's count
+                        outcome.problems.extend(judge_faults(
+                            outcome.faults, {"lost_frames": outcome.lost_frames,
+                                             "duplicate_frames": outcome.duplicate_frames,
+                                             "out_of_order_frames": outcome.out_of_order_frames},
+                            udps=self.scenario.stream.udps, kernel_udp=outcome.kernel_udp,
+                            recorder_stats=outcome.recorder_stats))
                     if outcome.recorder_claims:
                         outcome.problems.extend(judge_counts(CountClaims(**outcome.recorder_claims),
                                                              valid_frames=outcome.valid_frames,
@@ -510,6 +533,7 @@ class ScenarioRun:
                        if self.scenario.stream.source == "harness" else None},
             "preflight": [c.to_json() for c in preflight.checks] if preflight else [],
             "scans": [o.to_json() for o in outcomes],
+            "faults": [{**f, "node": o.recorder_node} for o in outcomes for f in o.faults],
             "skipped_scans": {n: s.skipped for n, s in self.slots.items() if s.skipped},
             "orphans_stopped": list(self.orphans_stopped),
             "thresholds": [t.to_json() for t in self.thresholds],

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from harness.faults.kinds import unavailable
 from harness.scenario.schema import Scenario, feasibility_errors
 
 
@@ -92,4 +93,9 @@ def load_scenario(path: Path | str, text: str | None = None) -> Scenario:
         loc, expected = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ScenarioError(path, _nearest_line(lines, loc), ".".join(loc), f"expected {expected}{more}")
+    for n, fault in enumerate(scenario.faults):  # a kind no mechanism here can inject: refused now, not mid-run
+        why = unavailable(fault.kind)
+        if why is not None:
+            loc = ("faults", str(n), "kind")
+            raise ScenarioError(path, _nearest_line(lines, loc), ".".join(loc), f"cannot be injected here: {why}")
     return scenario

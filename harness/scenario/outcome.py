@@ -62,6 +62,11 @@ class ScanOutcome:
     """The capture block id this scan was recorded as (the katcp backend), else None."""
     recorder_claims: dict[str, Any] | None = None
     """What the control path's counters said this scan received, judged against the checker's counts."""
+    kernel_udp: dict[str, int] = field(default_factory=dict)
+    """The recorder node's kernel UDP counters over the scan (RcvbufErrors: dropped at its socket), where the
+    recorder runs on this machine."""
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    """The faults injected in this scan (results.json lists them at the top, under ``faults``)."""
 
     def apply_check(self, check: dict[str, Any], frame_bytes: int) -> None:
         """Take the checker's counts; lost = sent (or expected) frames that did not arrive as valid distinct
@@ -100,4 +105,6 @@ class ScanOutcome:
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        found = asdict(self)
+        del found["faults"]  # listed once, at the top of results.json
+        return found

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.faults.injector import ScanContext
+from harness.faults.site import FaultSite
+from harness.faults.timeline import ScanFaults
 from harness.recorder.errors import RecorderError
 from harness.recorder.model import Recorder
 from harness.scenario import stand_in
 from harness.scenario.errors import SYSTEM_FAULTS
-from harness.scenario.metrics import MetricsSampler, ProcessProbe
+from harness.scenario.metrics import MetricsSampler, ProcessProbe, udp_counters
 from harness.scenario.node_metrics import NodeProbe
 from harness.scenario.nodes import Nodes
 from harness.scenario.outcome import ScanOutcome
@@ -60,6 +63,7 @@ class ScanRecorder:
             "sensors": self._sensor_metrics}
         for role, probe in self.probes.items():  # the nodes' own figures (inventory labs), from their probes
             sources[f"{role}_node"] = probe.sample
+        self.fault_site = FaultSite.of(nodes, run_dir.log("faults")) if scenario.faults else None
         self.metrics = MetricsSampler(scenario.metrics_period, [] if self.remote else list(nodes.mount_points),
                                       self._sample_sink, sources, local=not self.remote)
 
@@ -121,8 +125,9 @@ class ScanRecorder:
         return probe.lowest_free() if probe else self.metrics.lowest_free
 
     # -- one scan -----------------------------------------------------------------------------------
-    def record(self, name: str) -> tuple[ScanOutcome, ScanTarget | None]:
-        """Record one scan; its outcome (not yet validated) and where its data is."""
+    def record(self, name: str, number: int = 0) -> tuple[ScanOutcome, ScanTarget | None]:
+        """Record one scan (``number``: its place in the schedule, 1-based, for the fault timeline); its outcome
+        (not yet validated) and where its data is."""
         scenario = self.scenario
         outcome = ScanOutcome(name=name, started=utc_now(), nominal_gbps=self._nominal_frame_gbps(),
                               recorder_node=self.node)
@@ -145,13 +150,25 @@ class ScanRecorder:
         self.metrics.scan = outcome.name
         began = time.monotonic()
         product = None
+        faults = self._scan_faults(outcome, number)
+        kernel_before = self._kernel_udp()
         try:
-            self._send(outcome)
+            self._send(outcome, faults)
         finally:
+            if faults:  # every fault removed before the scan is closed, whatever happened while sending
+                first = self.sender.first_frame if self.sender is not None else None
+                faults.finish(outcome.sender or None, first or outcome.capture_started)
             self.sender = None  # between scans the metrics show no sender
             self._drain(outcome)
+            if kernel_before:
+                after = self._kernel_udp()
+                outcome.kernel_udp = {k: after.get(k, 0) - v for k, v in kernel_before.items()}
             outcome.capture_stopped = time.time()
-            product = self._close_scan(outcome, flat is not None)
+            try:
+                product = self._close_scan(outcome, flat is not None)
+            finally:
+                if faults:  # what only the closed scan lets go of (an unmounted disk), then the records
+                    outcome.faults = [r.to_json() for r in faults.after_close()]
             outcome.duration_s = outcome.duration_s or round(time.monotonic() - began, 6)
             outcome.finished = utc_now()
             self.current = None
@@ -160,16 +177,49 @@ class ScanRecorder:
         return outcome, ScanTarget(name, disks, flat, node=self.node, ssh=self.nodes.recorder_ssh,
                                    python=self.nodes.recorder_python, become=self.nodes.recorder_become)
 
+    def _scan_faults(self, outcome: ScanOutcome, number: int) -> ScanFaults | None:
+        if self.fault_site is None or not number:
+            return None
+        stream = self.scenario.stream
+        recorder = self.recorder
+        context = ScanContext(scan=outcome.name, port=stream.port, recorder_ip=self.nodes.recorder_ip,
+                              datagram_bytes=stream.datagram_bytes, udps=stream.udps,
+                              recorder_pid=lambda: recorder.pid,
+                              sender_pid=lambda: self.sender.node_pid if self.sender is not None else None,
+                              mount_points=list(self.nodes.mount_points))
+        found = ScanFaults(list(enumerate(self.scenario.faults)), number, self.fault_site, context,
+                           self.options.duration_scale)
+        return found or None
+
+    def _kernel_udp(self) -> dict[str, int]:
+        """The recorder node's kernel UDP counters (this machine's, when the recorder is here), for the scan's
+        own deltas: RcvbufErrors are datagrams its socket dropped, NoPorts those that found no socket."""
+        if self.remote:
+            return {}
+        counters = udp_counters()
+        return {k: counters[k] for k in ("InDatagrams", "RcvbufErrors", "InErrors", "NoPorts") if k in counters}
+
+    def _first_frame(self, sender: SenderProcess | None, outcome: ScanOutcome) -> float | None:
+        """When the scan's first frame goes (the fault timeline counts from it): the sender says so before it
+        sends; for an external stream, when the recorder took record=on."""
+        if sender is None:
+            return outcome.capture_started
+        if not sender.begun.wait(STARTUP_S + 5.0) or sender.first_frame is None:
+            return None
+        return sender.first_frame
+
     def _nominal_frame_gbps(self) -> float:
         stream = self.scenario.stream
         if stream.source == "external":
             return 0.0
         return stream.frames_per_second * stream.threads * stream.frame_bytes * 8 / 1e9
 
-    def _send(self, outcome: ScanOutcome) -> None:
+    def _send(self, outcome: ScanOutcome, faults: ScanFaults | None = None) -> None:
         scenario, stream, options = self.scenario, self.scenario.stream, self.options
         seconds = scenario.schedule.scan_length * options.duration_scale
         if not stand_in.harness_sends(scenario, options):  # the CBF sends: record what arrives
+            if faults:
+                faults.start(lambda: self._first_frame(None, outcome))
             outcome.interrupted = self.stop.wait(BIND_SETTLE_S + seconds)
             outcome.duration_s = seconds
             return
@@ -178,9 +228,12 @@ class ScanRecorder:
         argv = sender_argv(stream, destination=destination, seconds=seconds, first_sequence=self.next_sequence,
                            progress=min(1.0, scenario.metrics_period),
                            bind=self.nodes.sender_ip if stream.multicast else None,
-                           skip_threads=stand_in.skipped_threads(scenario, options))
+                           skip_threads=stand_in.skipped_threads(scenario, options),
+                           wire_faults=faults.sender_args() if faults else ())
         log = self.run_dir.log(f"sender-{self.node}" if self.remote else "sender")
-        self.sender = SenderProcess(self.nodes.sender_command(argv), log)
+        self.sender = sender = SenderProcess(self.nodes.sender_command(argv), log)
+        if faults:
+            faults.start(lambda: self._first_frame(sender, outcome))
         self._last_sender = None
         self._guard_packets(outcome, seconds)
         try:
@@ -192,6 +245,12 @@ class ScanRecorder:
             stats = self.sender.wait(timeout=seconds + 60)
         except SenderFailed as exc:
             outcome.problems.append(str(exc))
+            # what the scan should have carried: every frame the schedule did not get is lost to it
+            outcome.frames_expected = round(seconds * stream.frames_per_second) * stream.threads
+            last = self.sender.progress() if self.sender is not None else None
+            if last:
+                outcome.problems.append(f"the sender's last word before it ended: {last.get('frames_sent')} frames "
+                                        "sent")
             return
         finally:
             if self.sender is not None:

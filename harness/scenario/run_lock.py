@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,6 +42,8 @@ def lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"vlbi-harness-{os.getuid()}"
 
 
+FAULTS_NOTE = "faults_in_force"
+"""Fault key -> the command that removes it, for each fault a run has in force."""
 LAB_NOTE = "brings_up_local_lab"
 """Written into a run's lock before it brings the local lab up: a next run that finds the run killed takes the
 lab over (and down at its end), or it would stay up for good."""
@@ -121,10 +124,27 @@ def reap_orphans(directory: Path) -> tuple[list[str], str | None]:
             stopped += [f"process {pid} ({command}) of {killed}" for pid, command in found.values()]
             _stop(list(found))
             stopped += _remove_containers(run_id, killed)
+            stopped += _undo_faults(lock.get(FAULTS_NOTE), killed)
             if lock.get(LAB_NOTE):
                 inherited = killed
             path.unlink(missing_ok=True)
     return stopped, inherited
+
+
+def _undo_faults(undo: object, killed: str) -> list[str]:
+    """Remove the faults a killed run left in force, by the commands it noted for each (after its processes are
+    stopped: a recorder it had stopped with SIGSTOP is then gone already)."""
+    done = []
+    for key, argv in (undo or {}).items() if isinstance(undo, dict) else ():
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            continue
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+            how = "" if result.returncode == 0 else f" (it answered: {(result.stderr or result.stdout).strip()[:120]})"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            how = f" (it failed: {exc})"
+        done.append(f"fault {key} of {killed}: {' '.join(argv)}{how}")
+    return done
 
 
 def _marked_processes(run_id: str) -> dict[psutil.Process, tuple[int, str]]:

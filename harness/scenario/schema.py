@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from harness.faults.schema import Fault, FaultEntry
 from harness.formats.vdif.header import station_id
 from harness.formats.vdif.rates import RateError, parse_mode
 from harness.formats.vdif.stream import SEQUENCE_BYTES
@@ -232,6 +233,7 @@ class Scenario(Strict):
     schedule: Schedule
     thresholds: Thresholds = Field(default_factory=Thresholds)
     metrics_period: Seconds = Field(1.0, gt=0)
+    faults: list[Fault] = Field(default_factory=list, description="faults injected during the run (docs/faults.md)")
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -255,4 +257,31 @@ def feasibility_errors(scenario: Scenario) -> list[tuple[tuple[str, ...], str]]:
                        f"not {stream.nominal_gbps:.3f} Gbit/s"))
     if stream.payload == "tone" and stream.tone and stream.tone.channel >= stream.channels:
         errors.append((("stream", "tone", "channel"), f"a channel below {stream.channels}"))
+    for n, fault in enumerate(scenario.faults):
+        errors.extend((("faults", str(n), *key), text) for key, text in fault_errors(scenario, fault))
+    return errors
+
+
+SENDER_SIDE_KINDS = ("duplicate", "reorder")
+
+
+def fault_errors(scenario: Scenario, fault: FaultEntry) -> list[tuple[tuple[str, ...], str]]:
+    """A fault against the schedule, the stream and the lab."""
+    errors: list[tuple[tuple[str, ...], str]] = []
+    schedule = scenario.schedule
+    if fault.scan > schedule.scan_count:
+        errors.append((("scan",), f"a scan of the schedule's {schedule.scan_count}"))
+    if fault.at >= schedule.scan_length:
+        errors.append((("at",), f"an offset within the scan's {schedule.scan_length:g} s"))
+    mount = getattr(fault, "mount", None)
+    disks = len(scenario.recorder.mount_points or []) or scenario.lab.disks
+    if mount is not None and mount >= disks:
+        errors.append((("mount",), f"a mount point index below {disks} (the recorder's mount points)"))
+    if fault.kind in SENDER_SIDE_KINDS and scenario.stream.source != "harness":
+        errors.append((("kind",), f"a kind other than {fault.kind} for an external stream: vdif-send puts it on "
+                                  "the wire"))
+    twice = [f for f in scenario.faults if f.kind == fault.kind and f.scan == fault.scan]
+    if fault.kind in SENDER_SIDE_KINDS and len(twice) > 1 and twice[0] is not fault:
+        errors.append((("kind",), f"one {fault.kind} per scan (scan {fault.scan} has {len(twice)}): the sender "
+                                  "counts them together"))
     return errors

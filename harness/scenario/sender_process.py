@@ -16,7 +16,8 @@ from harness.scenario.schema import Stream
 
 
 def sender_argv(stream: Stream, *, destination: str, seconds: float, first_sequence: int, progress: float,
-                bind: str | None = None, skip_threads: tuple[int, ...] = ()) -> list[str]:
+                bind: str | None = None, skip_threads: tuple[int, ...] = (),
+                wire_faults: tuple[str, ...] = ()) -> list[str]:
     """The vdif-send command line for one scan of this stream (``skip_threads`` never sent)."""
     argv = [sys.executable, "-m", "harness.sender", "--dest", destination, "--port", str(stream.port),
             "--threads", str(stream.threads), "--bits", str(stream.bits), "--channels", str(stream.channels),
@@ -37,6 +38,8 @@ def sender_argv(stream: Stream, *, destination: str, seconds: float, first_seque
         argv += ["--bind", bind]
     for thread in skip_threads:
         argv += ["--skip-thread", str(thread)]
+    for fault in wire_faults:
+        argv += ["--wire-fault", fault]
     return argv
 
 
@@ -47,6 +50,11 @@ class SenderProcess:
         self.argv = argv
         self.log_path = log
         self.latest: dict[str, Any] = {}
+        self.first_frame: float | None = None
+        self.node_pid: int | None = None
+        """vdif-send's process id on its node (this wrapper may be ssh)."""
+        self.begun = threading.Event()
+        """Set once the sender said when its first frame goes (a fault timeline counts from then)."""
         self._log = log.open("a")
         self._log.write(f"$ {' '.join(argv)}\n")
         self._log.flush()
@@ -68,7 +76,13 @@ class SenderProcess:
             self._log.flush()
             if line.startswith("{"):
                 with contextlib.suppress(json.JSONDecodeError):
-                    self.latest = json.loads(line)
+                    found = json.loads(line)
+                    if "start" in found:  # the first frame's time, said before any frame goes
+                        self.first_frame = float(found["start"])
+                        self.node_pid = int(found.get("pid") or 0) or None
+                        self.begun.set()
+                    else:
+                        self.latest = found
 
     def _read_stdout(self) -> None:
         assert self.process.stdout is not None
@@ -102,7 +116,8 @@ class SenderProcess:
         text = "".join(self._stdout)
         stopped = self._stopping and code in (-signal.SIGTERM, -signal.SIGINT)
         if (code != 0 and not stopped) or not text.strip():
-            raise SenderFailed(f"vdif-send exited with {code}: {self._last_error()} (see {self.log_path.name})")
+            how = "was killed (SIGKILL)" if code in (-signal.SIGKILL, 128 + signal.SIGKILL) else f"exited with {code}"
+            raise SenderFailed(f"vdif-send {how}: {self._last_error()} (see {self.log_path.name})")
         return dict(json.loads(text))
 
     def _last_error(self) -> str:

@@ -1,0 +1,85 @@
+"""Each injected fault's own count set against the harness's count of the same thing (pure).
+
+The checker counts the recording; the mechanism counts what it did (nftables' counter, tbf's drops, the
+sender's duplicates, the kernel's socket drops while the recorder hung). Where one fault alone explains a
+count, the two must be equal; a disagreement is a finding that names both numbers and where each came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+LOSING = ("loss", "rate_limit", "recorder_stop", "recorder_kill", "sender_kill", "disk_full", "disk_fail",
+          "disk_gone")
+"""Kinds that may cost frames: with two of them in one scan, the loss cannot be split between them."""
+
+
+def judge_faults(faults: Sequence[Mapping[str, Any]], counts: Mapping[str, int], *, udps: bool,
+                 kernel_udp: Mapping[str, int], recorder_stats: Mapping[str, Any]) -> list[str]:
+    """Findings of one scan: a fault that did not take, and counts that disagree with what a fault injected.
+
+    ``counts`` holds the scan's lost_frames, duplicate_frames and out_of_order_frames.
+    """
+    found = [f"fault {f['kind']} (scan {f['scan']}, +{f['at']:g} s): {f['error']}" for f in faults if f.get("error")]
+    for fault in faults:
+        landed = (fault.get("injected") or {}).get("landed_on_parent_fs") or {}
+        if landed.get("files"):
+            found.append(f"fault {fault['kind']}: {landed['files']} files ({landed['bytes']} bytes) were written "
+                         f"onto the filesystem under {fault['injected'].get('mount')} while its disk was gone, "
+                         f"hidden again once it was mounted (first: {', '.join(landed.get('first', [])[:2])})")
+    losing = [f for f in faults if f["kind"] in LOSING and not f.get("error")]
+    lost = counts.get("lost_frames", 0)
+    if len(losing) == 1:
+        fault = losing[0]
+        expected = _expected_loss(fault, kernel_udp)
+        if expected is not None and expected[0] != lost:
+            found.append(f"fault {fault['kind']}: {expected[1]} {expected[0]} datagrams, but {lost} frames are "
+                         f"lost in the recording")
+    wire = [f for f in faults if f["kind"] in ("duplicate", "reorder") and not f.get("error")]
+    for fault in wire:
+        injected = _wire_count(fault)
+        name = "duplicate_frames" if fault["kind"] == "duplicate" else "out_of_order_frames"
+        if udps and counts.get(name, 0):  # the recorder puts each frame in its place: none may reach the disk
+            found.append(f"fault {fault['kind']}: the sender put {injected} on the wire; under UDPS the recorder "
+                         f"should have absorbed them, but the recording has {name} {counts[name]}")
+        elif not udps and counts.get(name, 0) != injected:
+            found.append(f"fault {fault['kind']}: the sender put {injected} on the wire, the checker counts "
+                         f"{name} {counts.get(name, 0)}")
+    said = recorder_stats.get("out_of_order")
+    if udps and wire and said is not None:  # a duplicate arrives below the highest sequence number too
+        injected = sum(_wire_count(f) for f in wire)
+        if int(said) != injected:
+            what = " and ".join(f"{_wire_count(f)} {f['kind']}d" for f in wire).replace("reorderd", "re-ordered")
+            found.append(f"faults {', '.join(f['kind'] for f in wire)}: the sender put {what} datagrams on the "
+                         f"wire ({injected} below the highest sequence number), the recorder reports {said} out "
+                         "of order (evlbi?)")
+    return found
+
+
+def _wire_count(fault: Mapping[str, Any]) -> int:
+    return int(fault["injected"].get("duplicated" if fault["kind"] == "duplicate" else "reordered", 0))
+
+
+def _expected_loss(fault: Mapping[str, Any], kernel_udp: Mapping[str, int]) -> tuple[int, str] | None:
+    """The frames this fault alone must have cost, by its own counter, and that counter's name."""
+    injected = fault.get("injected") or {}
+    if fault["kind"] == "loss":
+        return int(injected.get("dropped", 0)), "nftables dropped"
+    if fault["kind"] == "rate_limit":
+        return int(injected.get("dropped", 0)), "tbf dropped"
+    if fault["kind"] == "recorder_stop" and "RcvbufErrors" in kernel_udp:
+        return int(kernel_udp["RcvbufErrors"]), "while the recorder was stopped the kernel dropped (RcvbufErrors)"
+    return None
+
+
+def explain(faults: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per fault of a scan, for the report: what was injected, by what, and its counters."""
+    lines = []
+    for fault in faults:
+        counters = ", ".join(f"{k} {v}" for k, v in (fault.get("injected") or {}).items()
+                             if isinstance(v, int | float | str))
+        error = f" (error: {fault['error']})" if fault.get("error") else ""
+        lines.append(f"{fault['kind']} at +{fault['at']:g} s for {fault['duration']:g} s by {fault['mechanism']}"
+                     f"{': ' + counters if counters else ''}{error}")
+    return lines

@@ -1,0 +1,145 @@
+"""Faults of the recorder's disks: a mount point filled, or unmounted under the recorder."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.faults.injector import Injector
+from harness.faults.schema import DiskFull, DiskGone
+from harness.faults.site import FaultError
+
+FILLER = ".vlbi-fault-fill"
+FILL_TRIES = 20
+REMOUNT_WAIT_S = 15.0
+"""How long after the scan closed the unmounted disk may stay busy (its last files being closed)."""
+FILL_STEP = 16 << 20
+
+
+def _mount(injector: Injector, index: int) -> str:
+    mounts = injector.context.mount_points
+    if index >= len(mounts):
+        raise FaultError(f"mount {index}: the recorder has {len(mounts)} mount points ({', '.join(mounts)})")
+    return mounts[index]
+
+
+class FillDisk(Injector):
+    """A file that takes all but ``leave`` bytes of one mount point's free space, removed afterwards."""
+
+    fault: DiskFull
+    mechanism = "fallocate of a filler file"
+
+    def apply(self) -> None:
+        self.mount = _mount(self, self.fault.mount)
+        self.path = f"{self.mount}/{FILLER}-{self.index}"
+        blocks, block_size = self.site.on_recorder(["stat", "-f", "-c", "%a %S", self.mount]).split()
+        free = int(blocks) * int(block_size)
+        self.size = max(0, free - self.fault.leave)
+        self.site.undo_on_recorder(self.key, ["rm", "-f", "--", self.path])
+        for _ in range(FILL_TRIES):  # XFS keeps some space back from fallocate: less, until it takes it
+            try:
+                self.site.on_recorder(["fallocate", "-l", str(self.size), self.path])
+                break
+            except FaultError:  # a refused fallocate may keep what it got: gone before the next, smaller try
+                self.site.on_recorder(["rm", "-f", "--", self.path], check=False)
+                self.size -= max(FILL_STEP, self.size // 200)
+                if self.size <= 0:
+                    raise
+        else:
+            raise FaultError(f"{self.mount}: fallocate refused {FILL_TRIES} sizes down to {self.size} bytes")
+        blocks, block_size = self.site.on_recorder(["stat", "-f", "-c", "%a %S", self.mount]).split()
+        self.free_after = int(blocks) * int(block_size)
+
+    def remove(self) -> dict[str, Any]:
+        path = getattr(self, "path", None)
+        if path is None:
+            return {}
+        self.site.on_recorder(["rm", "-f", "--", path], check=False)
+        self.site.undo_on_recorder(self.key, None)
+        return {"mount": self.mount, "filled_bytes": self.size, "free_bytes": self.free_after}
+
+
+class UnmountDisk(Injector):
+    """``umount -l`` of one mount point (the recorder's open files keep their filesystem; new ones land on
+    whatever is under the mount point); mounted again at the end, from the same device."""
+
+    fault: DiskGone
+    mechanism = "umount -l, then mount of the same device"
+
+    def apply(self) -> None:
+        self.mount = _mount(self, self.fault.mount)
+        found = self.site.on_recorder(["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "--mountpoint",
+                                       self.mount]).split()
+        if len(found) != 3:
+            raise FaultError(f"{self.mount} is not a mount point")
+        self.device, self.fstype, self.options = found
+        # an image file's loop device is cleared once its filesystem is gone: mounted again from the image
+        self.backing = self.site.on_recorder(["losetup", "-n", "-O", "BACK-FILE", self.device], check=False).strip() \
+            if self.device.startswith("/dev/loop") else ""
+        self.site.undo_on_recorder(self.key, self._mount_argv(self.backing or self.device))
+        self.site.on_recorder(["umount", "-l", self.mount])
+        self.gone = True
+
+    def _mount_argv(self, source: str) -> list[str]:
+        loop = "loop," if source == self.backing and self.backing else ""
+        return ["mount", "-t", self.fstype, "-o", f"{loop}{self.options}", source, self.mount]
+
+    def remove(self) -> dict[str, Any]:
+        if not getattr(self, "gone", False):
+            return {}
+        self.landed = _landed(self.mount) if self.site.local_recorder else None
+        try:
+            self._mount_again()
+        except FaultError:  # the recorder still holds files of the unmounted filesystem: once it has closed them
+            self.deferred = True
+        return self._found()
+
+    def after_close(self) -> dict[str, Any]:
+        if not getattr(self, "gone", False):
+            return {}
+        deadline = time.monotonic() + REMOUNT_WAIT_S
+        while True:
+            try:
+                self._mount_again()
+                return self._found()
+            except FaultError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def _mount_again(self) -> None:
+        mounted = self.site.on_recorder(["findmnt", "-n", "-o", "SOURCE", "--mountpoint", self.mount], check=False)
+        if not mounted.strip():
+            attached = self.backing and self.site.on_recorder(["losetup", "-n", "-O", "BACK-FILE", self.device],
+                                                              check=False).strip() == self.backing
+            source = self.device if attached or not self.backing else self.backing
+            self.site.on_recorder(self._mount_argv(source))
+            if source == self.backing:  # as the lab set it up: direct I/O on the loop device
+                device = self.site.on_recorder(["findmnt", "-n", "-o", "SOURCE", "--mountpoint", self.mount])
+                self.site.on_recorder(["losetup", "--direct-io=on", device.strip()], check=False)
+        self.gone = False
+        self.site.undo_on_recorder(self.key, None)
+
+    def _found(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"mount": self.mount, "device": self.device,
+                                 "mounted_again": "after the scan closed" if getattr(self, "deferred", False) and
+                                 not self.gone else "at the fault's end" if not self.gone else "not yet"}
+        if getattr(self, "landed", None) is not None:
+            found["landed_on_parent_fs"] = self.landed
+        return found
+
+
+def _landed(mount: str) -> dict[str, Any]:
+    """What was written into the bare mount-point directory while its disk was gone (the root filesystem)."""
+    files, total = [], 0
+    for root, _dirs, names in os.walk(mount):
+        for name in names:
+            path = Path(root, name)
+            try:
+                total += path.lstat().st_size
+            except OSError:
+                continue
+            files.append(str(path))
+    return {"files": len(files), "bytes": total, "first": sorted(files)[:5]}

@@ -1,0 +1,152 @@
+"""Faults on the data link: loss (an nftables rule in the receiving interface's ingress hook, silent to the
+sender, with an exact counter), rate limits (tbf on the sender node's data interface), delay (netem)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from harness.faults.injector import Injector
+from harness.faults.schema import Delay, Loss, RateLimit
+
+IP_UDP_HEADERS = 28
+"""What a netdev hook's byte count adds per packet to the datagram (IPv4 20 + UDP 8); a GSO super-packet
+carries one set of headers for all its datagrams."""
+ETHERNET_HEADER = 14
+DRAIN_RATE = "100gbit"
+DRAIN_TRIES = 50
+"""Before a rate limit is removed it is raised to DRAIN_RATE until its queue is empty (at most this many
+looks, 20 ms apart), so that its drop count is final and deleting it drops nothing."""
+TABLE_PREFIX = "vlbi_fault_"
+
+
+def datagrams_in(packets: int, nbytes: int, datagram_bytes: int) -> int:
+    """Datagrams of ``datagram_bytes`` in ``packets`` packets of ``nbytes`` (each packet one datagram, or a GSO
+    super-packet of several, with one IP/UDP header)."""
+    return (nbytes - packets * IP_UDP_HEADERS) // datagram_bytes
+
+
+class NftLoss(Injector):
+    """Drops datagrams to the data port at the recorder node's data interface, before any socket sees them."""
+
+    fault: Loss
+
+    @property
+    def table(self) -> str:
+        return f"{TABLE_PREFIX}{self.index}"
+
+    @property
+    def mechanism(self) -> str:  # type: ignore[override]
+        return f"nftables netdev ingress on {self.site.recorder_interface} ({self.table})"
+
+    def apply(self) -> None:
+        context, fault = self.context, self.fault
+        if fault.every is not None:
+            pick = f"numgen inc mod {fault.every} {fault.every - 1}"
+        else:
+            pick = f"numgen random mod 1000000 < {max(1, round((fault.fraction or 0) * 1e6))}"
+        device = self.site.recorder_interface
+        self.site.undo_on_recorder(self.table, ["nft", "delete", "table", "netdev", self.table])
+        self.site.on_recorder(["nft", "add", "table", "netdev", self.table])
+        self.site.on_recorder(["nft", "add", "chain", "netdev", self.table, "ingress",
+                               f'{{ type filter hook ingress device "{device}" priority -500; }}'])
+        self.site.on_recorder(["nft", "add", "rule", "netdev", self.table, "ingress", "ip", "daddr",
+                               context.recorder_ip, "udp", "dport", str(context.port), *pick.split(), "counter",
+                               "drop"])
+
+    def remove(self) -> dict[str, Any]:
+        try:
+            listing = self.site.on_recorder(["nft", "-j", "list", "table", "netdev", self.table], check=False)
+        finally:
+            self.site.on_recorder(["nft", "delete", "table", "netdev", self.table], check=False)
+            self.site.undo_on_recorder(self.table, None)
+        packets, nbytes = counter_of(listing)
+        return {"dropped_packets": packets, "dropped_bytes": nbytes,
+                "dropped": datagrams_in(packets, nbytes, self.context.datagram_bytes)}
+
+
+def counter_of(listing: str) -> tuple[int, int]:
+    """The (packets, bytes) of the one counter in an ``nft -j list table`` answer (0, 0 if none)."""
+    try:
+        document = json.loads(listing)
+    except json.JSONDecodeError:
+        return 0, 0
+    for item in document.get("nftables", []):
+        for expr in item.get("rule", {}).get("expr", []):
+            if "counter" in expr:
+                return int(expr["counter"]["packets"]), int(expr["counter"]["bytes"])
+    return 0, 0
+
+
+class TbfRateLimit(Injector):
+    """A token bucket on the sender node's data interface: what exceeds the rate queues, then drops."""
+
+    fault: RateLimit
+
+    @property
+    def mechanism(self) -> str:  # type: ignore[override]
+        return f"tbf on the sender node's {self.site.sender_interface}"
+
+    def apply(self) -> None:
+        fault = self.fault
+        rate_kbit = max(1, round(fault.rate * 1e6))
+        self.burst = burst = fault.burst or 2 * (self.context.datagram_bytes + IP_UDP_HEADERS + ETHERNET_HEADER)
+        self.site.undo_on_sender(self.key, ["tc", "qdisc", "del", "dev", self.site.sender_interface, "root"])
+        self.site.on_sender(["tc", "qdisc", "add", "dev", self.site.sender_interface, "root", "tbf",
+                             "rate", f"{rate_kbit}kbit", "burst", str(burst), "limit", str(fault.limit)])
+
+    def remove(self) -> dict[str, Any]:
+        interface = self.site.sender_interface
+        try:  # the queue drained first (deleting the qdisc would drop what it holds, uncounted)
+            self.site.on_sender(["tc", "qdisc", "change", "dev", interface, "root", "tbf", "rate", DRAIN_RATE,
+                                 "burst", str(self.burst), "limit", str(self.fault.limit)], check=False)
+            listing = ""
+            for _ in range(DRAIN_TRIES):
+                listing = self.site.on_sender(["tc", "-s", "-j", "qdisc", "show", "dev", interface], check=False)
+                if not next((q for q in _json_list(listing) if q.get("kind") == "tbf"), {}).get("qlen"):
+                    break
+                time.sleep(0.02)
+        finally:
+            self.site.on_sender(["tc", "qdisc", "del", "dev", interface, "root"], check=False)
+            self.site.undo_on_sender(self.key, None)
+        stats = next((q for q in _json_list(listing) if q.get("kind") == "tbf"), {})
+        return {"dropped": int(stats.get("drops", 0)), "overlimits": int(stats.get("overlimits", 0)),
+                "sent_packets": int(stats.get("packets", 0)), "sent_bytes": int(stats.get("bytes", 0))}
+
+
+class NetemDelay(Injector):
+    """netem on the sender node's data interface: every datagram held back."""
+
+    fault: Delay
+
+    @property
+    def mechanism(self) -> str:  # type: ignore[override]
+        return f"netem on the sender node's {self.site.sender_interface}"
+
+    def apply(self) -> None:
+        fault = self.fault
+        self.site.undo_on_sender(self.key, ["tc", "qdisc", "del", "dev", self.site.sender_interface, "root"])
+        argv = ["tc", "qdisc", "add", "dev", self.site.sender_interface, "root", "netem", "delay",
+                f"{fault.delay * 1000:g}ms"]
+        if fault.jitter:
+            argv.append(f"{fault.jitter * 1000:g}ms")
+        self.site.on_sender(argv)
+
+    def remove(self) -> dict[str, Any]:
+        interface = self.site.sender_interface
+        try:
+            listing = self.site.on_sender(["tc", "-s", "-j", "qdisc", "show", "dev", interface], check=False)
+        finally:
+            self.site.on_sender(["tc", "qdisc", "del", "dev", interface, "root"], check=False)
+            self.site.undo_on_sender(self.key, None)
+        stats = next((q for q in _json_list(listing) if q.get("kind") == "netem"), {})
+        return {"delayed_packets": int(stats.get("packets", 0)), "dropped": int(stats.get("drops", 0))}
+
+
+def _json_list(text: str) -> list[dict[str, Any]]:
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    return [q for q in found if isinstance(q, dict)] if isinstance(found, list) else []
