@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.recorder.notes import RecorderNote
+
 COUNTS = ("valid_frames", "invalid_frames", "duplicate_frames", "out_of_order_frames", "payload_errors",
           "corrupt_headers")
 STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early", "stream_starts_late",
@@ -62,6 +64,18 @@ class ScanOutcome:
     """The capture block id this scan was recorded as (the katcp backend), else None."""
     recorder_claims: dict[str, Any] | None = None
     """What the control path's counters said this scan received, judged against the checker's counts."""
+    recorder_notes: list[dict[str, Any]] = field(default_factory=list)
+    """Everything the recorder said about this scan, verbatim (`RecorderNote.to_json`: text, source, kind,
+    data_lost); each note with data_lost is also a problem that fails the scan."""
+    recorder_replies: dict[str, str] = field(default_factory=dict)
+    """The recorder's raw final replies (record? before and after, evlbi?, error?, ...)."""
+
+    def keep_recorder_notes(self, said: list[RecorderNote], replies: dict[str, str]) -> None:
+        """Keep what the recorder said; what means data was lost or mishandled fails the scan, in its words
+        (a stop by itself fails it already, as ``stopped_early``)."""
+        self.recorder_notes.extend(n.to_json() for n in said)
+        self.recorder_replies.update(replies)
+        self.problems.extend(n.line() for n in said if n.data_lost and n.kind != "stopped_early")
 
     def apply_check(self, check: dict[str, Any], frame_bytes: int) -> None:
         """Take the checker's counts; lost = sent (or expected) frames that did not arrive as valid distinct

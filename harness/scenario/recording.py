@@ -249,6 +249,7 @@ class ScanRecorder:
         outcome.recorder_stats = {"packets": result.packets, "lost": result.lost, "out_of_order": result.out_of_order,
                                   "bytes": result.bytes}
         outcome.problems.extend(result.findings)  # the control path against the truth: each fails the scan
+        outcome.keep_recorder_notes(result.said, result.replies)  # the recorder's own words, kept
         outcome.recorder_claims = result.claims
         if result.capture_block:
             outcome.capture_block = result.capture_block
