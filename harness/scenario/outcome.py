@@ -13,6 +13,8 @@ STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early",
                    "stream_ends_early", "station", "frame_size", "frame_rate", "frame_count")
 """Findings of the stream against what was declared for it: a failed scan's line names them (threads, counts)."""
 SHOWN_FINDINGS = 4
+RECORDING_CHANGED = ("file_shrank",)
+"""Findings that the recording changed while it was checked: each fails the scan (what was not read is lost)."""
 
 
 @dataclass
@@ -86,6 +88,8 @@ class ScanOutcome:
         for name in COUNTS:
             setattr(self, name, int(check.get(name, 0)))
         self.missing_frames = int(check.get("missing_frames", 0))
+        self.problems.extend(f"checker: {f['detail']}" for f in check.get("findings", [])
+                             if f.get("kind") in RECORDING_CHANGED)
         distinct_valid = self.valid_frames - self.duplicate_frames
         due = self.frames_expected if self.frames_expected is not None else self.frames_sent
         if due is None:  # external source: gaps, and fill frames standing in for lost datagrams
