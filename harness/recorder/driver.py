@@ -41,6 +41,10 @@ BIND_SETTLE = 0.2
 """jive5ab binds the data socket after replying to record=on; a bind failure ends it within this time."""
 DRAIN_TIMEOUT = 30.0
 EXIT_GRACE = 3.0
+QUERY_TIMEOUT = 2.0
+"""A query polled while a scan runs (evlbi?) answers within milliseconds; longer is a hung recorder."""
+HUNG_STOP = 5.0
+"""How long a recorder that stopped answering gets to exit on SIGTERM before SIGKILL (else 60 s)."""
 CHUNK = re.compile(r"\.(\d{8})$")
 T = TypeVar("T")
 
@@ -209,7 +213,7 @@ class VsisRecorder:
         """Until ``evlbi?`` counts packets (the guard after record=on, once the sender runs)."""
         deadline = time.monotonic() + timeout
         while True:
-            total = self._read(parse_evlbi, self._ask("evlbi", query=True)).total
+            total = self._read(parse_evlbi, self._ask("evlbi", query=True, timeout=QUERY_TIMEOUT)).total
             if total > 0:
                 return total
             if time.monotonic() > deadline:
@@ -218,11 +222,11 @@ class VsisRecorder:
                                    command="evlbi?")
             time.sleep(0.1)
 
-    def status(self) -> RecorderStatus:
-        """``record?`` (or ``net2file?``) and ``evlbi?`` in one round trip."""
+    def status(self, timeout: float | None = None) -> RecorderStatus:
+        """``record?`` (or ``net2file?``) and ``evlbi?`` in one round trip (within ``timeout`` s if given)."""
         first = "net2file?" if self.net2file_path else "record?"
         line = f"{first} ; evlbi? ;"
-        replies = self._exchange(line)
+        replies = self._exchange(line, timeout)
         try:
             state_reply, evlbi_reply = replies
             counts = parse_evlbi(evlbi_reply)
@@ -392,9 +396,13 @@ class VsisRecorder:
                     if self.net2file_path is not None:
                         self._ask("net2file", "stop", ok=(0, 6))
         finally:
+            hung = self.client.unanswered is not None
             self.client.close()
             if self.owner is not None:
-                self.owner.stop()
+                if hung:
+                    self.owner.stop(timeout=HUNG_STOP)
+                else:
+                    self.owner.stop()
 
     def __enter__(self) -> Self:
         return self

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.recorder.errors import RecorderError
+from harness.recorder.errors import RecorderError, ReplyTimeout
 from harness.recorder.model import Recorder
 from harness.scenario import stand_in
 from harness.scenario.errors import SYSTEM_FAULTS
+from harness.scenario.hung import HungWatch, poll_timeout
 from harness.scenario.metrics import MetricsSampler, ProcessProbe
 from harness.scenario.node_metrics import NodeProbe
 from harness.scenario.nodes import Nodes
@@ -49,6 +50,7 @@ class ScanRecorder:
         self.sender: SenderProcess | None = None
         self.next_sequence = 0
         self._control = threading.Lock()
+        self.hung = HungWatch()
         self.remote = nodes.recorder_ssh is not None
         self.node = nodes.recorder_node
         self.probes = probes or {}
@@ -91,8 +93,17 @@ class ScanRecorder:
                 "send_errors": progress.get("send_errors", {})}
 
     def _recorder_metrics(self) -> dict[str, Any]:
-        with self._control:
-            status = self.recorder.status()
+        wait = poll_timeout(self.scenario.metrics_period)  # never longer: a hung recorder is named by the next poll
+        if not self._control.acquire(timeout=wait):  # the schedule is talking to it (record=off may take minutes)
+            return {"busy": True, **(self._recorder_probe.sample() or {})}
+        try:
+            status = self.recorder.status(timeout=wait)
+        except ReplyTimeout as exc:
+            self.hung.no_reply(exc, wait)
+            raise
+        finally:
+            self._control.release()
+        self.hung.replied()
         sample: dict[str, Any] = {"recording": status.recording, "packets": status.packets, "lost": status.lost,
                   "out_of_order": status.out_of_order, "bytes": status.bytes}
         sample.update(self._recorder_probe.sample() or {})
@@ -152,6 +163,7 @@ class ScanRecorder:
             self._drain(outcome)
             outcome.capture_stopped = time.time()
             product = self._close_scan(outcome, flat is not None)
+            outcome.problems.extend(self.hung.findings(outcome.name, outcome.capture_started or 0.0, time.time()))
             outcome.duration_s = outcome.duration_s or round(time.monotonic() - began, 6)
             outcome.finished = utc_now()
             self.current = None
