@@ -40,6 +40,7 @@ def test_wrong_size_datagrams_are_a_note_in_the_recorders_words_that_fails_the_s
     if backend == "jive5ab":  # its reader ends on it, silently but for record? and its log
         assert "stopped_early" in kinds(result.said) and result.stopped_early
         assert any(n["source"] == "record?" for n in outcome.recorder_notes)
+        assert any(n.source == "log" and n.kind == "wrong_size_datagrams" for n in result.said), result.said
     else:
         note = next(n for n in result.said if n.kind == "wrong_size_datagrams")
         assert note.source == "error?" and note.data_lost
