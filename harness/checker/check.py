@@ -134,7 +134,10 @@ class _Checker:
             span = self.window * frame
             self.recording.populate(segment, 0, span)
             self.recording.read_ahead(base, (READ_AHEAD + 1) * span)
+            done = 0
             for piece in frame_runs(buffer, segment.start, segment.length, self.shape.sync, self.window):
+                if self._shrank(segment, done):
+                    break
                 if isinstance(piece, Run):
                     done = piece.start + piece.count * frame
                     self._frames(buffer, segment, base, piece)
@@ -143,9 +146,22 @@ class _Checker:
                     self.recording.populate(segment, done, span)
                     self.recording.read_ahead(base + done, (READ_AHEAD + 1) * span)
                 else:
+                    done = piece.start + piece.length
                     self._skip(segment, base, piece, last=index == len(segments) - 1)
+                if self._shrank(segment, done):  # before the framer reads the next window
+                    break
             self.recording.finished(index)
         self.continuity.finish()
+
+    def _shrank(self, segment: Segment, done: int) -> bool:
+        """The segment's file is shrinking under the checker: a finding, and the rest of it is not read."""
+        why = self.recording.shrinking(segment)
+        if why is None:
+            return False
+        self.findings.add(Finding("file_shrank", segment.start + done, segment.path, None, None,
+                                  f"{why}; checked up to byte {segment.start + done}, the rest not read"))
+        self.recording.abandon(segment)
+        return True
 
     def _frames(self, buffer: mmap.mmap, segment: Segment, base: int, run: Run) -> None:
         shape, frame = self.shape, self.shape.frame_bytes

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.checker.errors import CheckerError
+from harness.checker.lease import ReadLease
 from harness.checker.result import Finding
 
 CHUNK_DIGITS = 8
@@ -143,6 +144,8 @@ class Recording:
         self.starts = np.cumsum([0] + [s.length for s in segments], dtype=np.int64)
         """Logical position of each segment's first byte (the segments laid end to end)."""
         self._maps: dict[str, mmap.mmap] = {}
+        self._leases: dict[str, ReadLease] = {}
+        """Each mapped file's read lease (lease.py): held back from shrinking while it is read."""
         self._last_use = {segment.path: index for index, segment in enumerate(segments)}
         self._populate = True
         self._prefetcher: Prefetcher | None = None
@@ -156,14 +159,44 @@ class Recording:
         """The read-only mapping of the segment's file (opened once, sequential read-ahead advised)."""
         mapped = self._maps.get(segment.path)
         if mapped is None:
+            lease = None
             try:
-                with open(segment.path, "rb") as handle:  # the mapping keeps its own descriptor
-                    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                lease = ReadLease(segment.path)
+                mapped = mmap.mmap(lease.fd, 0, access=mmap.ACCESS_READ)  # the mapping keeps its own descriptor
             except (OSError, ValueError) as exc:
+                if lease is not None:
+                    lease.release()
                 raise CheckerError(segment.path, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
             mapped.madvise(mmap.MADV_SEQUENTIAL)
             self._maps[segment.path] = mapped
+            self._leases[segment.path] = lease
         return mapped
+
+    def shrinking(self, segment: Segment) -> str | None:
+        """Why the segment's file can no longer be read whole (it is being truncated, or has shrunk below the
+        segment's end), or None. Asked between windows: reading a mapping past a file's end is a SIGBUS."""
+        lease = self._leases.get(segment.path)
+        if lease is None:
+            return None
+        end = segment.start + segment.length
+        try:
+            if lease.breaking():
+                return f"{segment.path} is being truncated or opened for writing while it is checked"
+            size = lease.size()
+        except OSError as exc:
+            return f"{segment.path} cannot be read any more: {exc.strerror or exc}"
+        if size < end:
+            return f"{segment.path} shrank to {size} bytes while it was checked (it held {end} when listed)"
+        return None
+
+    def abandon(self, segment: Segment) -> None:
+        """Stop reading the segment's file now: unmap it and let its lease go (a truncation held back goes on)."""
+        mapped = self._maps.pop(segment.path, None)
+        if mapped is not None:
+            _unmap(mapped)
+        lease = self._leases.pop(segment.path, None)
+        if lease is not None:
+            lease.release()
 
     def finished(self, index: int) -> None:
         """Segment ``index`` is checked: unmap its file unless a later segment is in it too (Mark6),
@@ -171,6 +204,9 @@ class Recording:
         path = self.segments[index].path
         if self._last_use.get(path, -1) <= index and path in self._maps:
             _unmap(self._maps.pop(path))
+            lease = self._leases.pop(path, None)
+            if lease is not None:
+                lease.release()
 
     def read_ahead(self, position: int, nbytes: int) -> None:
         """Have the recording read, in order, up to ``position + nbytes`` (positions over all segments):
@@ -224,6 +260,9 @@ class Recording:
         for mapped in self._maps.values():
             _unmap(mapped)
         self._maps.clear()
+        for lease in self._leases.values():
+            lease.release()
+        self._leases.clear()
 
     def __enter__(self) -> Recording:
         return self

@@ -158,7 +158,7 @@ class KatcpRecorder:
                                    f"(it says {now})", backend=self.backend, command="?sensor-value")
             time.sleep(0.2)
 
-    def status(self) -> RecorderStatus:
+    def status(self, timeout: float | None = None) -> RecorderStatus:  # the sensors within SENSOR_TIMEOUT
         sensors = self._sensors()
         base = {name: sensor_int(self._before, name) or 0 for name in names.COUNTERS}
         rise = {name: (sensor_int(sensors, name) or 0) - base[name] for name in names.COUNTERS}

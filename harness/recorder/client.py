@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from harness.recorder.errors import ConnectionLost, ProtocolError
+from harness.recorder.errors import ConnectionLost, ProtocolError, ReplyTimeout
 from harness.recorder.vsis import MAX_LINE, Reply, ReplyShapeError, parse_replies
 
 DEFAULT_TIMEOUT = 10.0
+HUNG_TIMEOUT = 2.0
+"""Once a request went unanswered, the longest any request waits until the recorder answers again: a hung
+recorder (SIGSTOPped, deadlocked) must not hold the run for record=off's 180 s, scan after scan."""
 
 
 class VsisClient:
@@ -34,6 +37,8 @@ class VsisClient:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self.transcript: TextIO | None = None
+        self.unanswered: tuple[str, float] | None = None
+        """The request that last went unanswered and when (time.time()), until a reply comes again."""
         self._connect()
         if transcript is not None:
             self.transcript = transcript.open("a")
@@ -63,8 +68,11 @@ class VsisClient:
             raise ValueError("jive5ab never answers an empty line; refusing to send one")
         if len(text) >= MAX_LINE:
             raise ValueError(f"a {len(text)}-byte line exceeds jive5ab's single {MAX_LINE}-byte read")
+        wait = self.timeout if timeout is None else timeout
         with self._lock:
-            raw = self._roundtrip(text, self.timeout if timeout is None else timeout)
+            if self.unanswered is not None:
+                wait = min(wait, HUNG_TIMEOUT)
+            raw = self._roundtrip(text, wait)
         try:
             return parse_replies(raw)
         except ReplyShapeError:
@@ -107,7 +115,9 @@ class VsisClient:
                 buffer += chunk
         except TimeoutError:
             self._drop()  # a late reply must not answer the next command
-            raise ConnectionLost(
+            if self.unanswered is None:
+                self.unanswered = (text, time.time())
+            raise ReplyTimeout(
                 f"no complete reply from {self.address} within {timeout:g} s", backend=self.backend, command=text,
                 reply=buffer.decode(errors="replace") or None,
             ) from None
@@ -118,6 +128,7 @@ class VsisClient:
                 command=text,
             ) from None
         reply = buffer.decode(errors="replace").rstrip("\r\n")
+        self.unanswered = None
         self._note("<", reply)
         return reply
 

@@ -23,6 +23,8 @@ from typing import Any, Protocol, Self, TypeVar
 from harness.recorder.client import VsisClient
 from harness.recorder.errors import ConfigurationRefused, ConnectionLost, ProtocolError, RecorderDied, ReplyError
 from harness.recorder.model import RecorderConfig, RecorderStatus, ScanResult, check_scan_name
+from harness.recorder.notes import RecorderNote, classify, error_entry_text
+from harness.recorder.placement import log_lines_since, log_size, misplaced_chunks, mount_devices
 from harness.recorder.replies import (
     ReplyFieldError,
     parse_constraints,
@@ -39,6 +41,10 @@ BIND_SETTLE = 0.2
 """jive5ab binds the data socket after replying to record=on; a bind failure ends it within this time."""
 DRAIN_TIMEOUT = 30.0
 EXIT_GRACE = 3.0
+QUERY_TIMEOUT = 2.0
+"""A query polled while a scan runs (evlbi?) answers within milliseconds; longer is a hung recorder."""
+HUNG_STOP = 5.0
+"""How long a recorder that stopped answering gets to exit on SIGTERM before SIGKILL (else 60 s)."""
 CHUNK = re.compile(r"\.(\d{8})$")
 T = TypeVar("T")
 
@@ -71,6 +77,9 @@ class VsisRecorder:
         self.net2file_path: str | None = None
         self.capture_block: str | None = None
         self._closed = False
+        self._devices: dict[str, int] = {}
+        """Each mount point's filesystem when configured: a chunk found elsewhere landed outside it."""
+        self._log_mark = 0
 
     @property
     def pid(self) -> int | None:
@@ -147,6 +156,7 @@ class VsisRecorder:
             reply = self._ask("set_disks", query=True)
             self._check_disks(cfg, self._read(parse_set_disks, reply), reply)
         self.config = cfg
+        self._devices = mount_devices(self._mount_points())
 
     def _check_disks(self, cfg: RecorderConfig, selected: list[str], reply: Reply) -> None:
         wanted = cfg.disk_list
@@ -179,6 +189,7 @@ class VsisRecorder:
         """Start a vbs recording; returns the name actually used (jive5ab appends a letter to a used one)."""
         cfg = self._require_config()
         check_scan_name(scan, self.backend)
+        self._log_mark = log_size(self.log_dir)
         reply = self._ask("record", "on", scan)
         name = reply.fields[0] if reply.fields and reply.fields[0] else scan
         self.scan = name
@@ -202,7 +213,7 @@ class VsisRecorder:
         """Until ``evlbi?`` counts packets (the guard after record=on, once the sender runs)."""
         deadline = time.monotonic() + timeout
         while True:
-            total = self._read(parse_evlbi, self._ask("evlbi", query=True)).total
+            total = self._read(parse_evlbi, self._ask("evlbi", query=True, timeout=QUERY_TIMEOUT)).total
             if total > 0:
                 return total
             if time.monotonic() > deadline:
@@ -211,11 +222,11 @@ class VsisRecorder:
                                    command="evlbi?")
             time.sleep(0.1)
 
-    def status(self) -> RecorderStatus:
-        """``record?`` (or ``net2file?``) and ``evlbi?`` in one round trip."""
+    def status(self, timeout: float | None = None) -> RecorderStatus:
+        """``record?`` (or ``net2file?``) and ``evlbi?`` in one round trip (within ``timeout`` s if given)."""
         first = "net2file?" if self.net2file_path else "record?"
         line = f"{first} ; evlbi? ;"
-        replies = self._exchange(line)
+        replies = self._exchange(line, timeout)
         try:
             state_reply, evlbi_reply = replies
             counts = parse_evlbi(evlbi_reply)
@@ -235,24 +246,43 @@ class VsisRecorder:
         self._require_config()
         if self.scan is None:
             raise RuntimeError("record_off() without a record_on()")
-        scan, replies, notes = self.scan, {}, []
+        scan, replies, said = self.scan, {}, []
         before = self._ask("record", query=True)
         replies["record? before off"] = before.raw
         state = self._read(parse_record_query, before)
         stopped_early = not state.on or (state.scan is not None and state.scan != scan)
         if stopped_early:
-            notes.append(f"{scan} had already stopped before record=off (record? said {before.text!r}); jive5ab "
-                         f"ends a recording silently on a short datagram or a reader error")
+            said.append(classify(f"{scan} had already stopped before record=off (record? said {before.text!r}); "
+                                 "jive5ab ends a recording silently on a short datagram or a reader error", "record?"))
         else:
             replies["tstat="] = self._collect("tstat", query=False)
             replies["record=off"] = self._ask("record", "off", ok=(0, 1), timeout=OFF_TIMEOUT).raw
         self.scan = None
-        result = self._finish(scan, replies, notes, stopped_early, self._chunk_files(scan))
+        files = self._chunk_files(scan)
+        said.extend(classify(text, "files") for text in misplaced_chunks(files, self._devices))
+        result = self._finish(scan, replies, said, stopped_early, files)
         if not result.files:
             result.bytes = state.bytes or 0
+            if result.packets:  # what the recorder said it received, where it left nothing to check
+                self._say(result, classify(f"no chunk file of {scan} on any mount point, yet the recorder counted "
+                                           f"{result.packets} datagrams ({result.lost} lost, evlbi?) and record? said "
+                                           f"{state.bytes or 0} bytes: it never wrote or removed them", "files"))
         return result
 
-    def _finish(self, name: str, replies: dict[str, str], notes: list[str], stopped_early: bool,
+    @staticmethod
+    def _say(result: ScanResult, note: RecorderNote) -> None:
+        result.said.append(note)
+        result.notes.append(note.text)
+
+    def _log_notes(self) -> list[RecorderNote]:
+        """jive5ab logs some losses and nothing else (a dropped mount point, a chunk not written, a reader that
+        died): its log lines of the scan that say so. The reference says all of them in error? instead."""
+        if self.backend != "jive5ab":
+            return []
+        notes = [classify(line, "log") for line in log_lines_since(self.log_dir, self._log_mark)]
+        return [n for n in notes if n.kind != "other"]
+
+    def _finish(self, name: str, replies: dict[str, str], said: list[RecorderNote], stopped_early: bool,
                 files: list[str]) -> ScanResult:
         for keyword, query in (("evlbi", True), ("record", True), ("dir_info", True), ("scan_check", True)):
             replies[f"{keyword}{'?' if query else '='}"] = self._collect(keyword, query=query, timeout=60.0)
@@ -263,9 +293,12 @@ class VsisRecorder:
                 errors.append(raw)
                 continue
             break
+        said = [*said, *self._log_notes()]
+        notes = [n.text for n in said]
         if errors:
             replies["error?"] = "\n".join(errors)
             notes.extend(f"recorder error: {e}" for e in errors)
+            said.extend(classify(error_entry_text(e), "error?") for e in errors)
         try:
             counts = parse_evlbi(parse_replies(replies["evlbi?"])[0])
         except (ReplyFieldError, ReplyShapeError) as exc:
@@ -276,16 +309,20 @@ class VsisRecorder:
                 size += os.path.getsize(path)
         return ScanResult(scan=name, stopped_early=stopped_early, packets=counts.total, lost=counts.lost,
                           out_of_order=counts.out_of_order, bytes=size, files=files, replies=replies,
-                          extent=counts.extent, notes=notes)
+                          extent=counts.extent, notes=notes, said=said)
 
-    def _chunk_files(self, scan: str) -> list[str]:
-        """``<mount>/<scan>/<scan>.NNNNNNNN`` over the configured mount points, in chunk order."""
+    def _mount_points(self) -> list[str]:
         cfg = self._require_config()
         mounts: list[str] = []
         for entry in cfg.disk_list:
-            mounts.extend(glob.glob(entry) if glob.has_magic(entry) else [entry])
+            if entry != "null":
+                mounts.extend(glob.glob(entry) if glob.has_magic(entry) else [entry])
+        return sorted(set(mounts))
+
+    def _chunk_files(self, scan: str) -> list[str]:
+        """``<mount>/<scan>/<scan>.NNNNNNNN`` over the configured mount points, in chunk order."""
         found = []
-        for mount in sorted(set(mounts)):
+        for mount in self._mount_points():
             for path in glob.glob(os.path.join(glob.escape(mount), scan, f"{scan}.*")):
                 match = CHUNK.search(path)
                 if match:
@@ -296,6 +333,7 @@ class VsisRecorder:
         """Start a flat-file capture into ``path`` (truncated if it exists)."""
         cfg = self._require_config()
         target = str(path)
+        self._log_mark = log_size(self.log_dir)
         self._ask("net2file", "open", f"{target},w")
         self.net2file_path = target
         try:
@@ -311,7 +349,8 @@ class VsisRecorder:
         path = self.net2file_path
         if path is None:
             raise RuntimeError("net2file_stop() without a net2file_open()")
-        replies, notes = {}, []
+        replies: dict[str, str] = {}
+        said: list[RecorderNote] = []
         before = self._ask("net2file", query=True)
         replies["net2file? before stop"] = before.raw
         active, _ = self._read(parse_net2file_query, before)
@@ -321,19 +360,27 @@ class VsisRecorder:
             deadline = time.monotonic() + DRAIN_TIMEOUT
             while self._read(parse_net2file_query, self._ask("net2file", query=True))[0]:
                 if time.monotonic() > deadline:
-                    notes.append(f"net2file still active {DRAIN_TIMEOUT:g} s after stop: closed hard")
+                    said.append(classify(f"net2file still active {DRAIN_TIMEOUT:g} s after stop: closed hard",
+                                         "net2file?"))
                     replies["net2file=close"] = self._ask("net2file", "close", ok=(0, 6)).raw
                     break
                 time.sleep(0.1)
         else:
-            notes.append(f"net2file into {path} had already ended before stop (net2file? said {before.text!r})")
+            said.append(classify(f"net2file into {path} had already ended before stop (net2file? said "
+                                 f"{before.text!r})", "net2file?"))
         self.net2file_path = None
-        result = self._finish(path, replies, notes, not active, [path] if os.path.exists(path) else [])
+        present = os.path.exists(path)
+        result = self._finish(path, replies, said, not active, [path] if present else [])
         cfg = self._require_config()
         counted = result.packets * cfg.frame_bytes
-        if result.bytes < counted:
-            result.notes.append(f"{result.packets} datagrams counted ({counted} bytes of frames) but {result.bytes} "
-                                f"bytes in {path}: jive5ab writes only whole blocks, the tail is lost at stop")
+        if not present:  # jive5ab 3.1.0 deletes a net2file output it wrote nothing to: say what it had received
+            self._say(result, classify(f"{path} does not exist after net2file=stop: the recorder removed it or never "
+                                       f"wrote it; it counted {result.packets} datagrams ({result.lost} lost, evlbi?), "
+                                       f"net2file? said {before.text!r} before the stop", "files"))
+        elif result.bytes < counted:
+            self._say(result, classify(f"{result.packets} datagrams counted ({counted} bytes of frames) but "
+                                       f"{result.bytes} bytes in {path}: jive5ab writes only whole blocks, the tail "
+                                       "is lost at stop", "files"))
         return result
 
     def close(self) -> None:
@@ -349,9 +396,13 @@ class VsisRecorder:
                     if self.net2file_path is not None:
                         self._ask("net2file", "stop", ok=(0, 6))
         finally:
+            hung = self.client.unanswered is not None
             self.client.close()
             if self.owner is not None:
-                self.owner.stop()
+                if hung:
+                    self.owner.stop(timeout=HUNG_STOP)
+                else:
+                    self.owner.stop()
 
     def __enter__(self) -> Self:
         return self

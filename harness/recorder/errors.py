@@ -51,6 +51,10 @@ class ConnectionLost(RecorderError):
     """The control connection closed, timed out or could not be made."""
 
 
+class ReplyTimeout(ConnectionLost):
+    """No complete reply within the request's timeout: the recorder may be hung (stopped, deadlocked)."""
+
+
 class RecorderDied(RecorderError):
     """A recorder process or container the harness started is no longer running."""
 

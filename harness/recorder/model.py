@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from harness.recorder.errors import ScanNameRefused
+from harness.recorder.notes import RecorderNote
 
 PROTOCOLS = ("udps", "pudp", "udpsnor")
 """The UDP flavours both backends record (jive5ab's names): udps/udpsnor carry an 8-byte sequence number."""
@@ -189,6 +190,9 @@ class ScanResult:
     lab's disks (a KATCP product: ``<cbid>_vdif`` under ``<root>/<cbid>``)."""
     claims: dict[str, Any] | None = None
     """What the control path's counters said the scan received (judged once the checker has counted)."""
+    said: list[RecorderNote] = field(default_factory=list)
+    """Everything the recorder said about the scan (error? entries, a stop by itself, its log, its files against
+    its counters), each with its source and whether it means data was lost."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -225,7 +229,9 @@ class Recorder(Protocol):
 
     def wait_for_packets(self, timeout: float = 5.0) -> int: ...
 
-    def status(self) -> RecorderStatus: ...
+    def status(self, timeout: float | None = None) -> RecorderStatus:
+        """The cheap poll; ``timeout`` bounds the wait for the reply (a hung recorder must not hold metrics)."""
+        ...
 
     def record_off(self) -> ScanResult: ...
 

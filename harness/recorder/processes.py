@@ -103,6 +103,7 @@ class RecorderProcess:
         """SIGTERM (the scan in progress is written out), then SIGKILL after ``timeout``."""
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
+            self.popen.send_signal(signal.SIGCONT)  # a stopped (SIGSTOP) recorder handles its SIGTERM only now
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:

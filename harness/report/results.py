@@ -63,6 +63,16 @@ class Finding:
     detail: str
 
 
+@dataclass(frozen=True)
+class RecorderNoteRow:
+    """One thing the recorder said about a scan, in its words."""
+
+    source: str
+    kind: str
+    data_lost: bool
+    text: str
+
+
 @dataclass
 class ScanRow:
     name: str
@@ -88,6 +98,7 @@ class ScanRow:
     findings_not_shown: int = 0
     recorder_node: str = DEFAULT_NODE  # the node that recorded it
     validated_on: str | None = None  # the node the checker ran on; None: not checked there, or not said
+    recorder_notes: list[RecorderNoteRow] = field(default_factory=list)  # what the recorder said (newer runs)
 
     @property
     def has_findings(self) -> bool:
@@ -275,9 +286,22 @@ def scan_row(raw: Any, index: int) -> ScanRow:
     row.validated_on = validated_on(s, check)
     if s.get("stopped_early") is True:
         row.problems.append("the recorder stopped recording by itself before record=off")
+    row.recorder_notes = recorder_notes_of(s)
     row.findings = listed[:MAX_FINDINGS_SHOWN]
     row.findings_not_shown = max(0, sum(counts.values()) - len(row.findings))
     return row
+
+
+def recorder_notes_of(scan: Mapping[str, Any]) -> list[RecorderNoteRow]:
+    """The scan's recorder notes; none for a run older than them, and a malformed entry is skipped."""
+    rows = []
+    for entry in as_list(scan.get("recorder_notes")):
+        note = as_mapping(entry)
+        text = as_text(note.get("text"))
+        if text:
+            rows.append(RecorderNoteRow(as_text(note.get("source")) or "?", as_text(note.get("kind")) or "other",
+                                        note.get("data_lost") is True, text))
+    return rows
 
 
 def validated_on(scan: Mapping[str, Any], check: Mapping[str, Any]) -> str | None:

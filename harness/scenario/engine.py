@@ -16,10 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from harness.faults.accounting import judge_faults
 from harness.katcp.judge import CountClaims, judge_counts
 from harness.lab.errors import LabError
 from harness.scenario import run_lock, stand_in
+from harness.scenario.checker_pool import CheckAnswer, CheckerPool
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.node_metrics import NodeProbe
 from harness.scenario.nodes import NodePair
@@ -134,13 +132,12 @@ class ScenarioRun:
         self.abort_reason: str | None = None
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: CheckerPool | None = None
         self._recorders: list[ScanRecorder] = []
         self._probes: list[NodeProbe] = []
         self._finalized = False
         self.hurry = threading.Event()
         self._run_lock: run_lock.RunLock | None = None
-        self._futures: list[Future[dict[str, Any]]] = []
         self.orphans_stopped: list[str] = []
         self._fault_undo: dict[str, list[str]] = {}
         self.last_progress = time.monotonic()
@@ -212,8 +209,7 @@ class ScenarioRun:
                 recorder.fault_site.keep_undo = self._keep_fault_undo
         for slot in self.slots.values():
             slot.expected = len(self._recorders)
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
-                                         initializer=ignore_terminal_signals)
+        self._pool = CheckerPool(initializer=ignore_terminal_signals)
         self._thread = threading.Thread(target=self._run_scans, args=(selected,), name="scans", daemon=True)
         self._thread.start()
 
@@ -296,18 +292,16 @@ class ScenarioRun:
             self._finish_scan(slot, outcome, None)
             return
         try:
-            future = self._pool.submit(validate, target, self._expectation(outcome))
-        except BaseException as exc:  # a broken or shut-down pool: the scan stays, marked not validated
+            self._pool.submit(outcome.name, validate, target, self._expectation(outcome),
+                              done=lambda answer: self._finish_scan(slot, outcome, answer, target))
+        except BaseException as exc:  # a shut-down pool: the scan stays, marked not validated
             outcome.problems.append(f"could not validate {outcome.name}: {type(exc).__name__}: {exc}")
             self._finish_scan(slot, outcome, None)
-            return
-        self._futures.append(future)
-        future.add_done_callback(lambda f: self._finish_scan(slot, outcome, f, target))
 
     def _drop_validations(self) -> None:
-        """A second Ctrl-C: validations not yet begun are cancelled (their scans say so)."""
-        for future in self._futures:
-            future.cancel()
+        """A second Ctrl-C: validations not yet begun are dropped (their scans say so)."""
+        if self._pool is not None:
+            self._pool.drop_pending()
 
     def _expectation(self, outcome: ScanOutcome) -> dict[str, Any]:
         expect = expectation_fields(self.scenario)
@@ -317,20 +311,16 @@ class ScenarioRun:
         expect.update(stand_in.capture_window(self.scenario, outcome))  # external: frames due from record=on on
         return expect
 
-    def _finish_scan(self, slot: ScanSlot, outcome: ScanOutcome, future: Future[dict[str, Any]] | None,
+    def _finish_scan(self, slot: ScanSlot, outcome: ScanOutcome, answer: CheckAnswer | None,
                      target: ScanTarget | None = None) -> None:
         try:
-            if future is not None and future.cancelled():
-                check = {"error": f"not validated: {outcome.name}'s validation was dropped by a second Ctrl-C"}
-            elif future is not None:
-                try:
-                    check = future.result()
-                except BrokenProcessPool as exc:  # the checker's process died (killed, out of memory): said
-                    check = {"error": f"the checker's process ended while validating {outcome.name}: {exc}"}
-                except Exception as exc:  # a bug of the checker (what it cannot read comes back as an error)
-                    slot.error = exc
-                    check = {"error": f"harness error while validating {outcome.name}: {type(exc).__name__}: "
-                                      f"{exc} (traceback in the test report)"}
+            if answer is not None:  # a dead checker process comes back as an error naming the scan (checker_pool)
+                if isinstance(answer, BaseException):  # a bug of the checker (what it cannot read is an error)
+                    slot.error = answer if isinstance(answer, Exception) else RuntimeError(repr(answer))
+                    check = {"error": f"harness error while validating {outcome.name}: {type(answer).__name__}: "
+                                      f"{answer} (traceback in the test report)"}
+                else:
+                    check = answer
                 if "harness_bug" in check:  # the checker's bug on the recorder node, its traceback brought back
                     slot.error = HarnessBugOnNode(outcome.recorder_node, str(check["harness_bug"]))
                     check = {"error": f"harness error while validating {outcome.name} on {outcome.recorder_node} "
@@ -450,7 +440,7 @@ class ScenarioRun:
 
     def _judge(self, interrupted: bool) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=self.hurry.is_set())
+            self._pool.shutdown(cancel=self.hurry.is_set())
         outcomes = self.outcomes()
         for recorder in self._recorders:
             recorder.stop_metrics()

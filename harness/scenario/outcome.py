@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.recorder.notes import RecorderNote
+
 COUNTS = ("valid_frames", "invalid_frames", "duplicate_frames", "out_of_order_frames", "payload_errors",
           "corrupt_headers")
 STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early", "stream_starts_late",
                    "stream_ends_early", "station", "frame_size", "frame_rate", "frame_count")
 """Findings of the stream against what was declared for it: a failed scan's line names them (threads, counts)."""
 SHOWN_FINDINGS = 4
+RECORDING_CHANGED = ("file_shrank",)
+"""Findings that the recording changed while it was checked: each fails the scan (what was not read is lost)."""
 
 
 @dataclass
@@ -67,6 +71,18 @@ class ScanOutcome:
     recorder runs on this machine."""
     faults: list[dict[str, Any]] = field(default_factory=list)
     """The faults injected in this scan (results.json lists them at the top, under ``faults``)."""
+    recorder_notes: list[dict[str, Any]] = field(default_factory=list)
+    """Everything the recorder said about this scan, verbatim (`RecorderNote.to_json`: text, source, kind,
+    data_lost); each note with data_lost is also a problem that fails the scan."""
+    recorder_replies: dict[str, str] = field(default_factory=dict)
+    """The recorder's raw final replies (record? before and after, evlbi?, error?, ...)."""
+
+    def keep_recorder_notes(self, said: list[RecorderNote], replies: dict[str, str]) -> None:
+        """Keep what the recorder said; what means data was lost or mishandled fails the scan, in its words
+        (a stop by itself fails it already, as ``stopped_early``)."""
+        self.recorder_notes.extend(n.to_json() for n in said)
+        self.recorder_replies.update(replies)
+        self.problems.extend(n.line() for n in said if n.data_lost and n.kind != "stopped_early")
 
     def apply_check(self, check: dict[str, Any], frame_bytes: int) -> None:
         """Take the checker's counts; lost = sent (or expected) frames that did not arrive as valid distinct
@@ -77,6 +93,8 @@ class ScanOutcome:
         for name in COUNTS:
             setattr(self, name, int(check.get(name, 0)))
         self.missing_frames = int(check.get("missing_frames", 0))
+        self.problems.extend(f"checker: {f['detail']}" for f in check.get("findings", [])
+                             if f.get("kind") in RECORDING_CHANGED)
         distinct_valid = self.valid_frames - self.duplicate_frames
         due = self.frames_expected if self.frames_expected is not None else self.frames_sent
         if due is None:  # external source: gaps, and fill frames standing in for lost datagrams

@@ -12,10 +12,11 @@ from typing import Any
 from harness.faults.injector import ScanContext
 from harness.faults.site import FaultSite
 from harness.faults.timeline import ScanFaults
-from harness.recorder.errors import RecorderError
+from harness.recorder.errors import RecorderError, ReplyTimeout
 from harness.recorder.model import Recorder
 from harness.scenario import stand_in
 from harness.scenario.errors import SYSTEM_FAULTS
+from harness.scenario.hung import HungWatch, poll_timeout
 from harness.scenario.metrics import MetricsSampler, ProcessProbe, udp_counters
 from harness.scenario.node_metrics import NodeProbe
 from harness.scenario.nodes import Nodes
@@ -52,6 +53,7 @@ class ScanRecorder:
         self.sender: SenderProcess | None = None
         self.next_sequence = 0
         self._control = threading.Lock()
+        self.hung = HungWatch()
         self.remote = nodes.recorder_ssh is not None
         self.node = nodes.recorder_node
         self.probes = probes or {}
@@ -95,8 +97,17 @@ class ScanRecorder:
                 "send_errors": progress.get("send_errors", {})}
 
     def _recorder_metrics(self) -> dict[str, Any]:
-        with self._control:
-            status = self.recorder.status()
+        wait = poll_timeout(self.scenario.metrics_period)  # never longer: a hung recorder is named by the next poll
+        if not self._control.acquire(timeout=wait):  # the schedule is talking to it (record=off may take minutes)
+            return {"busy": True, **(self._recorder_probe.sample() or {})}
+        try:
+            status = self.recorder.status(timeout=wait)
+        except ReplyTimeout as exc:
+            self.hung.no_reply(exc, wait)
+            raise
+        finally:
+            self._control.release()
+        self.hung.replied()
         sample: dict[str, Any] = {"recording": status.recording, "packets": status.packets, "lost": status.lost,
                   "out_of_order": status.out_of_order, "bytes": status.bytes}
         sample.update(self._recorder_probe.sample() or {})
@@ -169,6 +180,7 @@ class ScanRecorder:
             finally:
                 if faults:  # what only the closed scan lets go of (an unmounted disk), then the records
                     outcome.faults = [r.to_json() for r in faults.after_close()]
+            outcome.problems.extend(self.hung.findings(outcome.name, outcome.capture_started or 0.0, time.time()))
             outcome.duration_s = outcome.duration_s or round(time.monotonic() - began, 6)
             outcome.finished = utc_now()
             self.current = None
@@ -308,6 +320,7 @@ class ScanRecorder:
         outcome.recorder_stats = {"packets": result.packets, "lost": result.lost, "out_of_order": result.out_of_order,
                                   "bytes": result.bytes}
         outcome.problems.extend(result.findings)  # the control path against the truth: each fails the scan
+        outcome.keep_recorder_notes(result.said, result.replies)  # the recorder's own words, kept
         outcome.recorder_claims = result.claims
         if result.capture_block:
             outcome.capture_block = result.capture_block

@@ -229,3 +229,24 @@ def test_the_index_keeps_backends_and_node_sets_apart(two_nodes, tmp_path):
     assert html.count('<td class="nowrap">jive5ab</td>') == 2
     drifts = re.findall(r'<td class="num(?: bad)?">([-+]\d+\.\d\d %|—)</td>', html)
     assert drifts.count("—") == 3  # the first run of each of the three series has nothing to compare with
+
+
+def test_the_recorders_own_notes_are_shown_in_its_words(runs, tmp_path):
+    """results.json's recorder_notes: a table of every note, its source and whether it meant data lost; a
+    run older than them renders without the table."""
+    run = copy_run(runs["failed"], tmp_path)
+    assert 'id="recorder-notes"' not in render_run(run).read_text()  # an older run: no notes, no table
+    results = json.loads((run / "results.json").read_text())
+    results["scans"][1]["recorder_notes"] = [
+        {"text": "/mnt/disk0 dropped at chunk 7: ENOSPC: <No space>", "source": "error?",
+         "kind": "mount_point_dropped", "data_lost": True},
+        {"text": "an ordinary line", "source": "log", "kind": "other", "data_lost": False},
+        {"source": "log"},  # malformed: skipped
+    ]
+    (run / "results.json").write_text(json.dumps(results))
+    html = render_run(run).read_text()
+    table = html[html.index('id="recorder-notes"'):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr><td>") == 2
+    assert "dropped at chunk 7: ENOSPC: &lt;No space&gt;" in table and "mount_point_dropped" in table
+    assert '<td class="bad">data lost</td>' in table and "an ordinary line" in table

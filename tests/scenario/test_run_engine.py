@@ -260,3 +260,76 @@ def test_a_checker_bug_is_a_traceback_on_its_scan_not_a_finding(tmp_path):
     assert first["problems"] == ["harness error while validating buggy_001: ZeroDivisionError: injected checker bug "
                                  "(traceback in the test report)"]
     assert second["passed"] and second["lost_frames"] == 0
+
+
+CHECKER_DEATH = """\
+import os
+import signal
+
+import harness.checker.check as check
+
+_check_recording = check.check_recording
+
+
+def dying_checker(recording, expect):
+    if "crash_001" in str(recording.source):
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker process really dies, as under the OOM killer
+    return _check_recording(recording, expect)
+
+
+check.check_recording = dying_checker
+"""
+
+
+def test_a_dead_checker_process_fails_its_scan_and_the_later_scans_are_still_validated(tmp_path):
+    """SIGKILL of the checker's worker while it validates scan 1: scan 1 says its check died; a new worker
+    validates scans 2 and 3 (a broken ProcessPoolExecutor used to fail every later validation)."""
+    (tmp_path / "sitecustomize.py").write_text(CHECKER_DEATH)  # loaded by every Python the run starts
+    scenario = write_scenario(tmp_path, "crash", scans=3, length="1s")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "none",
+         "--reports", str(tmp_path / "reports")], capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        env={**os.environ, "VLBI_DISKS_DIR": str(tmp_path), "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 1, result.stdout[-3000:]
+    first, second, third = latest_results(tmp_path)["scans"]
+    assert not first["passed"] and not first["validated"]
+    assert len(first["problems"]) == 1 and first["problems"][0].startswith(
+        "the checker's process died while validating crash_001"), first["problems"]
+    for later in (second, third):
+        assert later["passed"] and later["validated"] and later["lost_frames"] == 0, later["problems"]
+
+
+def test_a_hung_recorder_is_named_within_two_metric_periods_and_the_run_moves_on(tmp_path):
+    """The reference recorder really SIGSTOPped in the middle of scan 1 (and left so): scan 1 names it hung
+    within two metric periods of the stop, scan 2 is refused at once, and the run tears down and ends in well
+    under record=off's 180 s; nothing is left running."""
+    period = 0.5
+    process = start_sending(tmp_path, write_scenario(tmp_path, "hung", scans=2, length="4s", gap="0.5s",
+                                                     period=f"{period}s"))
+    family = psutil.Process(process.pid).children(recursive=True)
+    recorders = [p for p in family if "harness.recorder" in " ".join(p.cmdline())]
+    assert len(recorders) == 1, [p.cmdline() for p in family]
+    time.sleep(1.0)  # the scan is recording
+    os.kill(recorders[0].pid, signal.SIGSTOP)
+    stopped = time.time()
+    try:
+        out, _ = process.communicate(timeout=150)
+    finally:  # a run that hangs with its recorder must not outlive the test
+        for leftover in running([psutil.Process(process.pid), *family]) if process.poll() is None else []:
+            leftover.kill()
+    took = time.time() - stopped
+    assert took < 60, f"the run took {took:.0f} s after the recorder hung: {out[-2000:]}"
+    results = latest_results(tmp_path)
+    first, second = results["scans"]
+    hung = [p for p in first["problems"] if p.startswith("recorder hung during hung_001: no reply to")]
+    assert len(hung) == 1, first["problems"]
+    assert "not answered again" in hung[0]
+    assert not first["passed"] and not second["passed"]
+    assert second["problems"][0].startswith("recorder refused to start hung_002"), second["problems"]
+    metrics = (tmp_path / "reports" / "latest" / "metrics.jsonl").read_text()
+    samples = [json.loads(line) for line in metrics.splitlines()]
+    silent = [s for s in samples if s["t"] >= stopped and "error" in (s.get("recorder") or {})]
+    assert silent, "no metrics sample saw the recorder silent"
+    named = silent[0]["t"] + max(0.5, period)  # the poll that began then gave up this much later
+    assert named - stopped <= 2 * period + 0.3, f"named {named - stopped:.2f} s after the stop"
+    assert_all_end(family, "the run's processes to end")

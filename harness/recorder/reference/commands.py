@@ -268,7 +268,9 @@ class ReferenceRecorder:
             path = t.name
             self._end_transfer()
             if written == 0 and os.path.exists(path) and os.path.getsize(path) == 0:
-                os.unlink(path)  # as jive5ab 3.1.0: an empty output file is removed
+                os.unlink(path)  # as jive5ab 3.1.0: an empty output file is removed; unlike it, said
+                self.note_error(f"net2file {path}: nothing written ({self.last_stats.pkt_in} datagrams received, "
+                                f"{self.last_stats.pkt_lost} lost): the empty file was removed")
             return "!net2file=  0 ;"
         if sub != "open":
             return f"!net2file=  2 : {sub} does not apply to net2file ;"

@@ -5,7 +5,10 @@ vbs as jive5ab writes it (shared reference, section 5): chunk ``n`` of scan ``s`
 whole; mount points are taken from the head of a FIFO and put back at its tail (shuffled once
 per scan). A mount point whose mkdir, open or write fails (ENOSPC, EIO, ...) is dropped for the
 rest of the scan and the chunk is rewritten on the next one, as jive5ab does; unlike jive5ab
-the drop is kept for the replies (``error?``) and not only logged.
+the drop is kept for the replies (``error?``) and not only logged. A mount point whose filesystem
+is no longer the one it had when the scan began (unmounted under the recorder: its directory is
+now on the filesystem below, usually the root) is dropped the same way, before anything is
+written there.
 """
 
 from __future__ import annotations
@@ -159,6 +162,8 @@ class VbsSink(BlockSink):
         self.files: list[str] = []
         self._made: set[str] = set()
         self._in_use = 0
+        self._devices = {m: device_of(m) for m in mounts}
+        """Each mount point's filesystem when the scan began (None: it could not be read then)."""
         super().__init__(pool, writers, "vbs")
         self._free = threading.Condition(self._lock)
 
@@ -211,11 +216,17 @@ class VbsSink(BlockSink):
             return
 
     def _write_chunk(self, mount: str, path: str, data: memoryview) -> None:
+        self._check_mounted(mount)
         directory = os.path.dirname(path)
         if directory not in self._made:
             os.makedirs(directory, mode=0o755, exist_ok=True)
             self._made.add(directory)
         fd, direct = open_chunk(path, self.direct)
+        if os.fstat(fd).st_dev != self._devices.get(mount, os.fstat(fd).st_dev):  # unmounted since the check
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            self._check_mounted(mount)
         try:
             write_chunk_data(fd, data, direct)
         except OSError:
@@ -224,6 +235,22 @@ class VbsSink(BlockSink):
                 os.unlink(path)  # a partial chunk must not look like data
             raise
         os.close(fd)
+
+
+    def _check_mounted(self, mount: str) -> None:
+        """Raise ENODEV when ``mount`` is no longer on the filesystem it had when the scan began."""
+        then, now = self._devices.get(mount), device_of(mount)
+        if then is not None and now != then:
+            raise OSError(errno.ENODEV, f"no longer mounted (its directory is now on {mount_of(mount)}): "
+                                        "nothing is written outside the mount points")
+
+
+def device_of(path: str) -> int | None:
+    """The filesystem (st_dev) ``path`` is on, or None when it cannot be read."""
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
 
 
 class FileSink(BlockSink):
