@@ -326,8 +326,8 @@ class ScenarioRun:
                     outcome.apply_check(check, self.scenario.stream.frame_bytes)
                     if outcome.recorder_claims:
                         outcome.problems.extend(judge_counts(CountClaims(**outcome.recorder_claims),
-                                                             valid_frames=outcome.valid_frames,
-                                                             missing_frames=outcome.missing_frames,
+                                                             valid_frames=outcome.frame_counts.valid_frames,
+                                                             missing_frames=outcome.frame_counts.missing_frames,
                                                              fill_frames=int(check.get("fill_frames") or 0)))
             outcome.breaches = scan_breaches(self.scenario.thresholds, outcome)
             outcome.passed = (outcome.validated and not outcome.breaches and not outcome.problems
