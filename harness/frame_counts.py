@@ -76,5 +76,9 @@ class FrameCounts:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> FrameCounts:
-        """The counts of a check's (or a thread's) JSON; a count it lacks is 0."""
-        return cls(**{f.name: int(doc.get(f.name) or 0) for f in fields(cls)})
+        """The counts of a check's (or a thread's) JSON; a count it lacks is 0, but for frames, which a document
+        that gives only the valid ones has as valid plus invalid."""
+        counts = {f.name: int(doc.get(f.name) or 0) for f in fields(cls)}
+        if doc.get("frames") is None:
+            counts["frames"] = int(doc.get("valid_frames") or 0) + counts["invalid_frames"]
+        return cls(**counts)

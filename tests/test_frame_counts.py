@@ -44,6 +44,7 @@ def test_json_is_flat_under_the_names_results_json_has_always_used():
     assert FrameCounts.from_json(DAMAGED.to_json()) == DAMAGED
     # an older or partial document: what it lacks is 0, what it has beside the counts is not a count
     assert FrameCounts.from_json({"frames": 5, "stray_bytes": 9, "payload_errors": None}) == FrameCounts(frames=5)
+    assert FrameCounts.from_json({"valid_frames": 6, "invalid_frames": 2}) == FrameCounts(frames=8, invalid_frames=2)
 
 
 def test_the_checkers_json_keeps_its_counts_flat():
