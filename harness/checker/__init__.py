@@ -1,7 +1,7 @@
 """The recording checker: validates every recording, exactly and fast (``vdif-check``).
 
 >>> result = check_scan("smoke_001", "/srv/lab/disk*", Expectation(frame_bytes=5032, threads=(0, 1, 2, 3)))
->>> result.clean, result.missing_frames, result.to_json()["findings"]
+>>> result.clean, result.frame_counts.missing_frames, result.to_json()["findings"]
 
 Readers (flat file, vbs scan, Mark6 scatter-gather) map the files and hand out windows of
 frames; header rules, continuity, payload integrity and sample statistics work on each window

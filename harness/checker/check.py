@@ -11,6 +11,7 @@ import mmap
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from harness.checker.shape import StreamShape, find_sync, infer_shape
 from harness.checker.statistics import SampleStatistics
 from harness.formats.vdif.header import EDV_FIELDS, station_name, unpack_headers
 from harness.formats.vdif.timecode import iso
+from harness.frame_counts import FrameCounts
 
 WINDOW_BYTES = 16 << 20
 READ_AHEAD = 8  # windows (128 MiB) the kernel reads ahead; 2 halved the cold rate on this VM disk
@@ -269,15 +271,13 @@ class _Checker:
         stream_first = int(slot_first[seen].min()) if seen.any() else 0
         stream_last = int(slot_last[seen].max()) if seen.any() else 0
         for rank, thread in enumerate(shape.threads):
-            report = ThreadReport(thread)
-            report.frames = int(c.placed[rank] + c.stand_in_invalid[rank] + c.stand_in_corrupt[rank])
-            report.invalid_frames = int(c.invalid[rank] + c.stand_in_invalid[rank])
-            report.valid_frames = report.frames - report.invalid_frames
-            report.corrupt_headers = int(c.corrupt[rank] + c.stand_in_corrupt[rank])
-            report.missing_frames = int(c.missing[rank])
-            report.duplicate_frames = int(c.duplicates[rank])
-            report.out_of_order_frames = int(c.out_of_order[rank])
-            report.payload_errors = int(c.payload_errors[rank])
+            report = ThreadReport(thread, FrameCounts(
+                frames=int(c.placed[rank] + c.stand_in_invalid[rank] + c.stand_in_corrupt[rank]),
+                invalid_frames=int(c.invalid[rank] + c.stand_in_invalid[rank]),
+                missing_frames=int(c.missing[rank]), duplicate_frames=int(c.duplicates[rank]),
+                out_of_order_frames=int(c.out_of_order[rank]),
+                corrupt_headers=int(c.corrupt[rank] + c.stand_in_corrupt[rank]),
+                payload_errors=int(c.payload_errors[rank])))
             report.max_displacement = int(c.max_displacement[rank])
             report.time_backwards = int(c.backwards[rank])
             if seen[rank]:
@@ -290,17 +290,16 @@ class _Checker:
         self._thread_findings(threads, seen, stream_first, stream_last)
         station = self.expect.station
         self.declared.findings(self.findings, self.recording.locate,
-                               np.array([r.frames for r in threads.values()], dtype=np.int64),
+                               np.array([r.frame_counts.frames for r in threads.values()], dtype=np.int64),
                                None if station is None else int(station))
         result = CheckResult(source=self.recording.source)
         result.threads = threads
         result.window = self.capture
-        result.frames = self.frames
-        result.invalid_frames = self.invalid
-        result.valid_frames = self.frames - self.invalid
-        result.corrupt_headers = self.corrupt + cont.outliers
-        for name in ("missing_frames", "duplicate_frames", "out_of_order_frames", "payload_errors", "time_backwards"):
-            setattr(result, name, sum(getattr(r, name) for r in threads.values()))
+        # frames, invalid and corrupt ones over the whole recording (those of no thread's too); the rest the threads'
+        result.frame_counts = replace(sum((r.frame_counts for r in threads.values()), FrameCounts()),
+                                      frames=self.frames, invalid_frames=self.invalid,
+                                      corrupt_headers=self.corrupt + cont.outliers)
+        result.time_backwards = sum(r.time_backwards for r in threads.values())
         result.max_displacement = max((r.max_displacement for r in threads.values()), default=0)
         result.stray_bytes = self.stray
         result.truncated_bytes = self.truncated
@@ -346,11 +345,8 @@ class _Checker:
         for rank, (thread, report) in enumerate(threads.items()):
             a = absent[rank]
             report.window_absent_at_start, report.window_absent_at_end = a.window_start, a.window_end
-            report.missing_frames += a.missing
-            report.frames += a.stood_in
-            report.invalid_frames += a.stood_invalid
-            report.valid_frames = report.frames - report.invalid_frames
-            report.corrupt_headers += a.stood_corrupt
+            report.frame_counts += FrameCounts(frames=a.stood_in, invalid_frames=a.stood_invalid,
+                                               missing_frames=a.missing, corrupt_headers=a.stood_corrupt)
             if not seen[rank]:
                 self.findings.add(Finding("missing_thread", None, None, thread, None,
                                           self._missing_thread(thread, a, seen, stream_first, stream_last)))

@@ -128,15 +128,13 @@ def render(result: CheckResult) -> str:
     lines = [f"{name}: {result.summary()}"]
     lines.append(f"  {result.frame_bytes}-byte frames at {result.frame_rate} frames/s per thread "
                  f"({result.frame_rate_source}), station {result.station}, {result.start_time} .. {result.end_time}")
-    lines.append("  " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in (
-        ("frames", result.frames), ("valid_frames", result.valid_frames), ("invalid_frames", result.invalid_frames),
-        ("missing_frames", result.missing_frames), ("duplicate_frames", result.duplicate_frames),
-        ("out_of_order_frames", result.out_of_order_frames), ("corrupt_headers", result.corrupt_headers),
-        ("payload_errors", result.payload_errors), ("stray_bytes", result.stray_bytes))))
+    counts = {**result.frame_counts.to_json(), "stray_bytes": result.stray_bytes}
+    lines.append("  " + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items()))
     for thread, report in sorted(result.threads.items()):
-        lines.append(f"  thread {thread}: {report.frames} frames, {report.missing_frames} missing, "
-                     f"{report.invalid_frames} invalid, {report.duplicate_frames} duplicate, "
-                     f"{report.out_of_order_frames} out of order, {report.frame_rate} frames/s seen")
+        c = report.frame_counts
+        lines.append(f"  thread {thread}: {c.frames} frames, {c.missing_frames} missing, {c.invalid_frames} invalid, "
+                     f"{c.duplicate_frames} duplicate, {c.out_of_order_frames} out of order, "
+                     f"{report.frame_rate} frames/s seen")
     for finding in result.findings:
         where = [finding.file or ""]
         if finding.offset is not None:

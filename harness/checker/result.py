@@ -11,12 +11,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA = 1
+from harness.frame_counts import FrameCounts
 
-COUNT_FIELDS = (
-    "frames", "valid_frames", "invalid_frames", "missing_frames", "duplicate_frames", "out_of_order_frames",
-    "corrupt_headers", "payload_errors",
-)
+SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -78,14 +75,7 @@ class ThreadReport:
     """The counts of one thread (frames whose header names it, plus stand-ins attributed to it)."""
 
     thread: int
-    frames: int = 0
-    valid_frames: int = 0
-    invalid_frames: int = 0
-    missing_frames: int = 0
-    duplicate_frames: int = 0
-    out_of_order_frames: int = 0
-    corrupt_headers: int = 0
-    payload_errors: int = 0
+    frame_counts: FrameCounts = field(default_factory=FrameCounts)
     first_time: str | None = None
     last_time: str | None = None
     frame_rate: int | None = None
@@ -102,8 +92,8 @@ class ThreadReport:
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
-        del doc["thread"]
-        return doc
+        del doc["thread"], doc["frame_counts"]
+        return {**self.frame_counts.to_json(), **doc}
 
 
 @dataclass
@@ -111,14 +101,7 @@ class CheckResult:
     """The checker's verdict on one recording; ``to_json()`` is ``vdif-check --json``."""
 
     source: dict[str, Any]
-    frames: int = 0
-    valid_frames: int = 0
-    invalid_frames: int = 0
-    missing_frames: int = 0
-    duplicate_frames: int = 0
-    out_of_order_frames: int = 0
-    corrupt_headers: int = 0
-    payload_errors: int = 0
+    frame_counts: FrameCounts = field(default_factory=FrameCounts)
     stray_bytes: int = 0
     """Bytes skipped where a frame should have started (lost synchronisation)."""
     truncated_bytes: int = 0
@@ -160,13 +143,14 @@ class CheckResult:
     def summary(self) -> str:
         """One line: the counts that matter."""
         if self.clean:
-            return f"clean: {self.frames} frames, {len(self.threads)} threads, {self.bytes} bytes"
+            return f"clean: {self.frame_counts.frames} frames, {len(self.threads)} threads, {self.bytes} bytes"
         parts = [f"{n} {kind.replace('_', ' ')}" for kind, n in self.counts.items() if n]
-        return f"{self.frames} frames; findings: " + ", ".join(parts)
+        return f"{self.frame_counts.frames} frames; findings: " + ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"schema": SCHEMA, "clean": self.clean, "source": self.source}
-        for name in (*COUNT_FIELDS, "stray_bytes", "truncated_bytes", "bytes", "fill_frames", "time_backwards",
+        doc: dict[str, Any] = {"schema": SCHEMA, "clean": self.clean, "source": self.source,
+                               **self.frame_counts.to_json()}
+        for name in ("stray_bytes", "truncated_bytes", "bytes", "fill_frames", "time_backwards",
                      "max_displacement", "start_time", "end_time", "duration_s", "frame_bytes", "frame_rate",
                      "frame_rate_source", "station", "payload", "window"):
             doc[name] = getattr(self, name)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.frame_counts import JUDGED
+
 if TYPE_CHECKING:
     from harness.pytest_plugin.collect import ScenarioFile
     from harness.scenario.engine import ScenarioRun
@@ -113,9 +115,10 @@ class ScanItem(ScenarioItem):
         failed = []
         for outcome in slot.outcomes:
             where = f"{outcome.recorder_node}:" if slot.expected > 1 else ""
-            for key in ("frames_sent", "valid_frames", "lost_frames", "invalid_frames", "duplicate_frames",
-                        "out_of_order_frames", "payload_errors", "rate_gbps"):
-                self.user_properties.append((f"{where}{key}", getattr(outcome, key)))
+            counts = outcome.counts()
+            shown = {"frames_sent": outcome.frames_sent, "valid_frames": counts["valid_frames"],
+                     **{c.name: counts[c.name] for c in JUDGED}, "rate_gbps": outcome.rate_gbps}
+            self.user_properties.extend((f"{where}{key}", value) for key, value in shown.items())
             if not outcome.passed:
                 node = f" on {outcome.recorder_node}" if slot.expected > 1 else ""
                 failed.append(f"scan {outcome.name}{node}: {outcome.summary() or 'not validated'}")

@@ -6,11 +6,12 @@ mistyped field, it records what it could not use in ``problems`` so the report c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from harness.frame_counts import JUDGED, LOST
 from harness.report.formatting import parse_time
 
 VERDICTS = ("pass", "fail", "interrupted")
@@ -81,12 +82,8 @@ class ScanRow:
     duration_s: float | None
     frames_sent: float | None
     recorded: float | None
-    lost: float | None
-    invalid: float | None
-    duplicate: float | None
-    out_of_order: float | None
-    payload_errors: float | None
-    corrupt_headers: float | None
+    counts: dict[str, float | None]
+    """The judged frame counts (harness/frame_counts.py) by name; None: not checked, or not in results.json."""
     rate_gbps: float | None
     nominal_gbps: float | None
     passed: bool | None  # None: not checked (the run stopped during this scan)
@@ -99,6 +96,10 @@ class ScanRow:
     recorder_node: str = DEFAULT_NODE  # the node that recorded it
     validated_on: str | None = None  # the node the checker ran on; None: not checked there, or not said
     recorder_notes: list[RecorderNoteRow] = field(default_factory=list)  # what the recorder said (newer runs)
+
+    @property
+    def lost(self) -> float | None:
+        return self.counts.get(LOST.name)
 
     @property
     def has_findings(self) -> bool:
@@ -174,9 +175,11 @@ class RunSummary:
         return [s for s in self.scans if s.passed is False]
 
     def total(self, attribute: str) -> float | None:
-        values = [getattr(s, attribute) for s in self.scans]
-        present = [v for v in values if v is not None]
-        return sum(present) if present else None
+        return _total(getattr(s, attribute) for s in self.scans)
+
+    def count_total(self, name: str) -> float | None:
+        """A judged frame count summed over the scans that have it."""
+        return _total(s.counts.get(name) for s in self.scans)
 
     @property
     def achieved_gbps(self) -> float | None:
@@ -189,6 +192,11 @@ class RunSummary:
     def nominal_gbps(self) -> float | None:
         rates = [s.nominal_gbps for s in self.scans if s.nominal_gbps]
         return max(rates) if rates else self.stream_nominal_gbps
+
+
+def _total(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
 
 
 def threshold_rows(raw: Any) -> list[ThresholdRow]:
@@ -253,9 +261,9 @@ def scan_row(raw: Any, index: int) -> ScanRow:
     recorded = pick("frames", source=check)
     if recorded is None:
         recorded = pick("recorded_frames", "valid_frames")
-    lost = pick("lost_frames")
-    if lost is None:
-        lost = pick("missing_frames", source=check)
+    frame_counts = {c.name: pick(c.name) for c in JUDGED}
+    if frame_counts[LOST.name] is None:
+        frame_counts[LOST.name] = pick("missing_frames", source=check)
     started, finished = parse_time(s.get("started")), parse_time(s.get("finished"))
     duration = pick("duration_s")
     if duration is None and started and finished:
@@ -266,16 +274,12 @@ def scan_row(raw: Any, index: int) -> ScanRow:
     listed, counts = findings_of(check)
     checked = s.get("validated") is not False  # the engine's zeros for a scan never checked mean "unknown"
 
-    def counted(*keys: str) -> float | None:
-        return pick(*keys) if checked else None
-
     row = ScanRow(
         name=as_text(s.get("name")) or f"scan {index + 1} (unnamed)",
         started=started, finished=finished, duration_s=duration,
-        frames_sent=pick("frames_sent"), recorded=recorded if checked else None, lost=lost if checked else None,
-        invalid=counted("invalid_frames"), duplicate=counted("duplicate_frames"),
-        out_of_order=counted("out_of_order_frames"), payload_errors=counted("payload_errors"),
-        corrupt_headers=counted("corrupt_headers"), rate_gbps=counted("rate_gbps"), nominal_gbps=pick("nominal_gbps"),
+        frames_sent=pick("frames_sent"), recorded=recorded if checked else None,
+        counts=frame_counts if checked else dict.fromkeys(frame_counts),
+        rate_gbps=pick("rate_gbps") if checked else None, nominal_gbps=pick("nominal_gbps"),
         passed=passed if isinstance(passed, bool) else None,
         breaches=[str(b) for b in as_list(s.get("breaches")) if as_text(b)],
         problems=[str(p) for p in as_list(s.get("problems")) if as_text(p)],

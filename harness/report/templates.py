@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from harness import __version__
+from harness.frame_counts import JUDGED
 from harness.report import formatting
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -46,7 +47,8 @@ def _environment() -> Environment:
         value=formatting.value_text,
         node_id=formatting.html_id,
     )
-    env.globals.update(csp=CONTENT_SECURITY_POLICY, harness_version=__version__, absent=formatting.ABSENT)
+    env.globals.update(csp=CONTENT_SECURITY_POLICY, harness_version=__version__, absent=formatting.ABSENT,
+                       judged_counts=JUDGED)
     return env
 
 

@@ -332,15 +332,13 @@ class ScenarioRun:
                     outcome.apply_check(check, self.scenario.stream.frame_bytes)
                     if outcome.faults:  # each fault's own counter against the harness's count
                         outcome.problems.extend(judge_faults(
-                            outcome.faults, {"lost_frames": outcome.lost_frames,
-                                             "duplicate_frames": outcome.duplicate_frames,
-                                             "out_of_order_frames": outcome.out_of_order_frames},
+                            outcome.faults, outcome.counts(),
                             udps=self.scenario.stream.udps, kernel_udp=outcome.kernel_udp,
                             recorder_stats=outcome.recorder_stats))
                     if outcome.recorder_claims:
                         outcome.problems.extend(judge_counts(CountClaims(**outcome.recorder_claims),
-                                                             valid_frames=outcome.valid_frames,
-                                                             missing_frames=outcome.missing_frames,
+                                                             valid_frames=outcome.frame_counts.valid_frames,
+                                                             missing_frames=outcome.frame_counts.missing_frames,
                                                              fill_frames=int(check.get("fill_frames") or 0)))
             outcome.breaches = scan_breaches(self.scenario.thresholds, outcome)
             outcome.passed = (outcome.validated and not outcome.breaches and not outcome.problems

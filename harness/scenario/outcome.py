@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.frame_counts import LOST, FrameCounts
 from harness.recorder.notes import RecorderNote
 
-COUNTS = ("valid_frames", "invalid_frames", "duplicate_frames", "out_of_order_frames", "payload_errors",
-          "corrupt_headers")
 STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early", "stream_starts_late",
                    "stream_ends_early", "station", "frame_size", "frame_rate", "frame_count")
 """Findings of the stream against what was declared for it: a failed scan's line names them (threads, counts)."""
@@ -35,14 +34,9 @@ class ScanOutcome:
     capture_started: float | None = None
     capture_stopped: float | None = None
     """POSIX times the recorder took record=on (its reply) and was sent record=off: the capture window."""
-    valid_frames: int = 0
+    frame_counts: FrameCounts = field(default_factory=FrameCounts)
+    """The checker's counts of the recording (all 0 until validated)."""
     lost_frames: int = 0
-    invalid_frames: int = 0
-    duplicate_frames: int = 0
-    out_of_order_frames: int = 0
-    payload_errors: int = 0
-    corrupt_headers: int = 0
-    missing_frames: int = 0
     rate_gbps: float = 0.0
     nominal_gbps: float = 0.0
     sender_gbps: float | None = None
@@ -90,20 +84,23 @@ class ScanOutcome:
         self.check = check
         self.validated = True
         self.validated_on = check.get("validated_on")
-        for name in COUNTS:
-            setattr(self, name, int(check.get(name, 0)))
-        self.missing_frames = int(check.get("missing_frames", 0))
+        counts = self.frame_counts = FrameCounts.from_json(check)
         self.problems.extend(f"checker: {f['detail']}" for f in check.get("findings", [])
                              if f.get("kind") in RECORDING_CHANGED)
-        distinct_valid = self.valid_frames - self.duplicate_frames
+        distinct_valid = counts.valid_frames - counts.duplicate_frames
         due = self.frames_expected if self.frames_expected is not None else self.frames_sent
         if due is None:  # external source: gaps, and fill frames standing in for lost datagrams
-            self.lost_frames = self.missing_frames + self.invalid_frames
+            self.lost_frames = counts.missing_frames + counts.invalid_frames
         else:
             self.lost_frames = max(0, due - distinct_valid)
         frame_bytes = int(check.get("frame_bytes") or frame_bytes)  # what was recorded, for external streams
         if self.duration_s > 0:
             self.rate_gbps = round(distinct_valid * frame_bytes * 8 / self.duration_s / 1e9, 6)
+
+    def counts(self) -> dict[str, int]:
+        """Every frame count of the scan by its name in the table (harness/frame_counts.py): the checker's, and
+        lost_frames."""
+        return {**self.frame_counts.to_json(), LOST.name: self.lost_frames}
 
     def summary(self) -> str:
         """One line naming what went wrong in this scan (empty when it passed)."""
@@ -123,6 +120,8 @@ class ScanOutcome:
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        found = asdict(self)
-        del found["faults"]  # listed once, at the top of results.json
-        return found
+        """The scan with its counts flat beside the other fields, each under its name."""
+        doc = asdict(self)
+        del doc["frame_counts"]
+        del doc["faults"]  # listed once, at the top of results.json
+        return {**doc, **self.counts()}

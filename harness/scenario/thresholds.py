@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.frame_counts import JUDGED
 from harness.scenario.outcome import ScanOutcome
 from harness.scenario.schema import Thresholds
-
-COUNT_THRESHOLDS = ("lost_frames", "invalid_frames", "duplicate_frames", "out_of_order_frames", "payload_errors",
-                    "corrupt_headers")
 
 
 @dataclass(frozen=True)
@@ -37,11 +35,12 @@ class ThresholdResult:
 def scan_breaches(thresholds: Thresholds, scan: ScanOutcome) -> list[str]:
     """The count and rate thresholds this scan alone breaches, as one-line texts."""
     found = []
-    for name in COUNT_THRESHOLDS:
-        limit = getattr(thresholds, name)
-        value = getattr(scan, name)
+    counts = scan.counts()
+    for count in JUDGED:
+        limit = getattr(thresholds, count.name)
+        value = counts[count.name]
         if limit is not None and value > limit:
-            found.append(f"{name} {value} > {limit}")
+            found.append(f"{count.name} {value} > {limit}")
     if thresholds.lost_fraction is not None and scan.frames_sent:
         fraction = scan.lost_frames / scan.frames_sent
         if fraction > thresholds.lost_fraction:
@@ -60,11 +59,11 @@ def evaluate(
     """Every configured threshold over the run: totals for counts, worst scan for rate, lowest free space."""
     results = []
     validated = [s for s in scans if s.validated]
-    for name in COUNT_THRESHOLDS:
-        limit = getattr(thresholds, name)
+    for count in JUDGED:
+        limit = getattr(thresholds, count.name)
         if limit is not None:
-            value = sum(getattr(s, name) for s in validated)
-            results.append(ThresholdResult(name, limit, value, value <= limit, "frames"))
+            value = sum(s.counts()[count.name] for s in validated)
+            results.append(ThresholdResult(count.name, limit, value, value <= limit, "frames"))
     sent = sum(s.frames_sent or 0 for s in validated)
     if thresholds.lost_fraction is not None:
         lost = sum(s.lost_frames for s in validated)

@@ -11,6 +11,7 @@ import pytest
 
 from harness.checker import CheckResult, check
 from harness.formats.vdif.stream import FrameGenerator
+from harness.frame_counts import FrameCounts
 from tests.checker.corpus import (
     BLOCK_FRAMES,
     CHUNK_FRAMES,
@@ -35,8 +36,8 @@ from tests.checker.corpus import (
 )
 
 KINDS = ("flat", "vbs", "mark6")
-COUNTS = ("frames", "valid_frames", "invalid_frames", "missing_frames", "duplicate_frames", "out_of_order_frames",
-          "corrupt_headers", "payload_errors", "stray_bytes", "truncated_bytes", "time_backwards")
+OTHER_COUNTS = ("stray_bytes", "truncated_bytes", "time_backwards")
+"""The result's counts beside its frame counts."""
 
 
 @pytest.fixture(autouse=True)
@@ -45,14 +46,11 @@ def small_windows(monkeypatch):
 
 
 def counts(result: CheckResult) -> dict[str, int]:
-    return {name: getattr(result, name) for name in COUNTS}
+    return {**result.frame_counts.to_json(), **{name: getattr(result, name) for name in OTHER_COUNTS}}
 
 
 def clean_counts(frames: int = N, **changes: int) -> dict[str, int]:
-    base = dict.fromkeys(COUNTS, 0)
-    base.update(frames=frames, valid_frames=frames)
-    base.update(changes)
-    return base
+    return {**FrameCounts(frames=frames).to_json(), **dict.fromkeys(OTHER_COUNTS, 0), **changes}
 
 
 def at(rec: Recording, items: list[bytes], index: int, extra: int = 0) -> tuple[str, int]:
@@ -80,7 +78,7 @@ def test_clean_recording_reports_nothing(tmp_path, kind):
     assert result.duration_s == 3.0
     for thread in THREADS:
         report = result.threads[thread]
-        assert (report.frames, report.valid_frames, report.frame_rate) == (N // 4, N // 4, FPS)
+        assert report.frame_counts == FrameCounts(frames=N // 4) and report.frame_rate == FPS
         assert report.first_time == frame_time(0) and report.last_time == frame_time(N // 4 - 1)
 
 
@@ -94,7 +92,7 @@ def test_one_dropped_frame(tmp_path, kind):
     # located at the thread's next frame (old index 1005, now 1004)
     assert located(result) == [("missing_frames", *at(rec, items, 1004), 1)]
     assert result.findings[0].time == frame_time(250)
-    assert result.threads[1].missing_frames == 1 and result.threads[0].missing_frames == 0
+    assert result.threads[1].frame_counts.missing_frames == 1 and result.threads[0].frame_counts.missing_frames == 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -106,7 +104,8 @@ def test_dropped_run(tmp_path, kind):
     result = rec.check(EXPECT)
     assert counts(result) == clean_counts(N - 37, missing_frames=37)
     per_thread = {t: sum(1 for i in gone if thread_of(i) == t) for t in THREADS}
-    assert {t: result.threads[t].missing_frames for t in THREADS} == per_thread == {0: 9, 1: 9, 2: 10, 3: 9}
+    missing = {t: result.threads[t].frame_counts.missing_frames for t in THREADS}
+    assert missing == per_thread == {0: 9, 1: 9, 2: 10, 3: 9}
     expected = []
     for t in THREADS:
         nxt = min(i for i in range(1039, N) if thread_of(i) == t) - 37
@@ -174,8 +173,8 @@ def test_bit_flip_in_header_field(tmp_path, kind, what, word, bit):
     result = rec.check(EXPECT)
     assert counts(result) == clean_counts(corrupt_headers=1), result.findings
     assert located(result) == [("corrupt_headers", *at(rec, items, 1401), 1)]
-    assert result.threads[1].corrupt_headers == 1 and result.threads[1].frames == N // 4
-    assert result.threads[1].missing_frames == 0
+    assert result.threads[1].frame_counts.corrupt_headers == 1 and result.threads[1].frame_counts.frames == N // 4
+    assert result.threads[1].frame_counts.missing_frames == 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -186,7 +185,7 @@ def test_bit_flip_in_invalid_flag(tmp_path, kind):
     result = rec.check(EXPECT)
     assert counts(result) == clean_counts(valid_frames=N - 1, invalid_frames=1)
     assert located(result) == [("invalid_frames", *at(rec, items, 1401), 1)]
-    assert result.fill_frames == 0 and result.threads[1].invalid_frames == 1
+    assert result.fill_frames == 0 and result.threads[1].frame_counts.invalid_frames == 1
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -247,7 +246,7 @@ def test_missing_chunk(tmp_path):
     expected = [("missing_chunk", "corpus_001/corpus_001.00000004", None, None)]
     expected += [("missing_frames", rec.chunk_files[5], t * F, t) for t in THREADS]
     assert located(result) == sorted(expected)
-    assert all(result.threads[t].missing_frames == 64 for t in THREADS)
+    assert all(result.threads[t].frame_counts.missing_frames == 64 for t in THREADS)
 
 
 def test_chunk_with_a_partial_frame(tmp_path):
@@ -290,7 +289,7 @@ def test_thread_that_stops(tmp_path, kind):
     assert located(result) == [("thread_stops_early", *at(rec, items, 399 * 4 + 2), 2)]
     assert result.findings[0].detail == "last frame 350 frames before the stream's last: 350 frames absent at its end"
     assert result.threads[2].absent_at_end == 350 and result.threads[2].last_time == frame_time(399)
-    assert result.threads[2].missing_frames == 350 and result.threads[1].missing_frames == 0
+    assert result.threads[2].frame_counts.missing_frames == 350 and result.threads[1].frame_counts.missing_frames == 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -302,7 +301,7 @@ def test_thread_that_starts_late(tmp_path, kind):
     assert located(result) == [("thread_starts_late", *at(rec, items, 401 - 100), 1)]
     assert result.findings[0].detail == ("first frame 100 frames after the stream's first: "
                                          "100 frames absent at its start")
-    assert result.threads[1].absent_at_start == 100 and result.threads[1].missing_frames == 100
+    assert result.threads[1].absent_at_start == 100 and result.threads[1].frame_counts.missing_frames == 100
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -316,8 +315,8 @@ def test_invalid_fill_frames(tmp_path, kind):
     assert result.fill_frames == 4
     assert located(result) == sorted(("invalid_frames", *at(rec, items, i), thread_of(i))
                                      for i in (1000, 1001, 1002, 2222))
-    assert {t: result.threads[t].invalid_frames for t in THREADS} == {0: 1, 1: 1, 2: 2, 3: 0}
-    assert all(result.threads[t].frames == N // 4 for t in THREADS)
+    assert {t: result.threads[t].frame_counts.invalid_frames for t in THREADS} == {0: 1, 1: 1, 2: 2, 3: 0}
+    assert all(result.threads[t].frame_counts.frames == N // 4 for t in THREADS)
 
 
 def set_station(item: bytes, station: int) -> bytes:
@@ -434,6 +433,6 @@ def test_lossy_recording_settles_gaps_early_with_the_same_counts(tmp_path, monke
     assert early.counts == whole.counts
     dropped = sum(1 for i in range(N) if i % 7 == 3)
     # frames 3 and 2999 (thread 3's first and last) are dropped too: outside the thread's span, not missing
-    assert whole.missing_frames == dropped - 2
-    assert whole.invalid_frames == whole.fill_frames == len(range(5, len(items), 50))
+    assert whole.frame_counts.missing_frames == dropped - 2
+    assert whole.frame_counts.invalid_frames == whole.fill_frames == len(range(5, len(items), 50))
     assert (whole.threads[3].absent_at_start, whole.threads[3].absent_at_end) == (1, 1)

@@ -13,6 +13,7 @@ import pytest
 from harness.checker import Expectation, check
 from harness.checker.absence import Absent, Window, absences
 from harness.formats.vdif.timecode import iso
+from harness.frame_counts import FrameCounts
 from tests.checker.corpus import (
     CHUNK_FRAMES,
     EXPECT,
@@ -89,13 +90,14 @@ SPAN = f"({frame_time(0)} to {frame_time(PER_THREAD - 1)})"
 def test_a_thread_that_never_came_names_its_frames_and_they_are_missing(tmp_path):
     items = [item for i, item in enumerate(clean_items()) if thread_of(i) != 2]
     result = write_flat(tmp_path, b"".join(items)).check(EXPECT)
-    assert result.counts == {"missing_thread": 1} and result.missing_frames == PER_THREAD
+    assert result.counts == {"missing_thread": 1} and result.frame_counts.missing_frames == PER_THREAD
     (finding,) = result.findings
     assert (finding.kind, finding.thread) == ("missing_thread", 2)
     assert finding.detail == f"thread 2 has no frame in the recording: all 750 of its frames due over the " \
                              f"stream's span {SPAN} are missing"
-    assert result.threads[2].missing_frames == 750 and result.threads[2].frames == 0
-    assert result.missing_frames + result.invalid_frames == 750  # what an external scan calls lost
+    assert result.threads[2].frame_counts.missing_frames == 750 and result.threads[2].frame_counts.frames == 0
+    counts = result.frame_counts
+    assert counts.missing_frames + counts.invalid_frames == 750  # what an external scan calls lost
 
 
 def test_a_thread_never_sent_but_filled_by_the_recorder_counts_once(tmp_path):
@@ -104,14 +106,14 @@ def test_a_thread_never_sent_but_filled_by_the_recorder_counts_once(tmp_path):
     items = [fill_frame() if thread_of(i) == 2 else item for i, item in enumerate(clean_items())]
     result = write_flat(tmp_path, b"".join(items)).check(EXPECT)
     assert result.counts == {"missing_thread": 1, "invalid_frames": 750}
-    assert (result.missing_frames, result.invalid_frames, result.fill_frames) == (0, 750, 750)
+    assert (result.frame_counts.missing_frames, result.frame_counts.invalid_frames, result.fill_frames) == (0, 750, 750)
     detail = next(f.detail for f in result.findings if f.kind == "missing_thread")
     assert detail == f"thread 2 has no frame in the recording: all 750 of its frames due over the stream's span " \
                      f"{SPAN} are lost, 750 as invalid or damaged frames in their place (e.g. a recorder's fill for " \
                      "datagrams never received) and 0 missing"
     report = result.threads[2]
-    assert (report.frames, report.invalid_frames, report.valid_frames, report.missing_frames) == (750, 750, 0, 0)
-    assert result.missing_frames + result.invalid_frames == 750
+    assert report.frame_counts == FrameCounts(frames=750, invalid_frames=750) and report.frame_counts.valid_frames == 0
+    assert result.frame_counts.missing_frames + result.frame_counts.invalid_frames == 750
 
 
 def window(start: float, end: float, tolerance: float = 0.5) -> Expectation:
@@ -132,7 +134,8 @@ def test_a_stream_starting_late_and_ending_early_in_its_window(tmp_path):
     result = rec.check(window(-1.0, 4.0))
     # due from START - 0.5 s (125 frames per thread before the first) to START + 3.5 s (125 after the last)
     assert result.counts == {"stream_starts_late": 1, "stream_ends_early": 1}
-    assert result.missing_frames == 4 * 250 and all(r.missing_frames == 250 for r in result.threads.values())
+    assert result.frame_counts.missing_frames == 4 * 250
+    assert all(r.frame_counts.missing_frames == 250 for r in result.threads.values())
     assert all((r.window_absent_at_start, r.window_absent_at_end) == (125, 125) for r in result.threads.values())
     late, early = result.findings
     assert (late.kind, late.file, late.offset, late.time) == ("stream_starts_late", rec.pieces[0][0], 0,
@@ -152,7 +155,7 @@ def test_a_missing_final_chunk_is_frames_absent_at_the_end_of_the_window(tmp_pat
     result = write_vbs(tmp_path, chunks).check(window(-0.2, 3.2))
     # frames to index 639 recorded; due to START + 2.7 s, index 674: 35 per thread absent
     assert result.counts == {"stream_ends_early": 1}
-    assert result.missing_frames == 140 and result.threads[0].window_absent_at_end == 35
+    assert result.frame_counts.missing_frames == 140 and result.threads[0].window_absent_at_end == 35
     assert "35 frames per thread due up to" in result.findings[0].detail
     assert "(140 in all, 4 threads): a final chunk not written" in result.findings[0].detail
 
@@ -161,8 +164,9 @@ def test_a_missing_thread_in_a_window_lacks_its_span_and_the_window_edges(tmp_pa
     items = [item for i, item in enumerate(clean_items()) if thread_of(i) != 1]
     result = write_flat(tmp_path, b"".join(items)).check(window(-1.0, 3.5))
     assert result.counts == {"missing_thread": 1, "stream_starts_late": 1}
-    assert result.threads[1].missing_frames == 750 + 125 and result.threads[0].missing_frames == 125
-    assert result.missing_frames == 750 + 4 * 125
+    assert result.threads[1].frame_counts.missing_frames == 750 + 125
+    assert result.threads[0].frame_counts.missing_frames == 125
+    assert result.frame_counts.missing_frames == 750 + 4 * 125
 
 
 def set_station(item: bytes, station: int) -> bytes:
@@ -175,7 +179,7 @@ def set_station(item: bytes, station: int) -> bytes:
 def test_one_thread_carrying_another_station(tmp_path):
     items = [set_station(item, 0x5858) if thread_of(i) == 3 else item for i, item in enumerate(clean_items())]
     result = write_flat(tmp_path, b"".join(items)).check(EXPECT)
-    assert result.counts == {"corrupt_headers": 750, "station": 1} and result.corrupt_headers == 750
+    assert result.counts == {"corrupt_headers": 750, "station": 1} and result.frame_counts.corrupt_headers == 750
     station = next(f for f in result.findings if f.kind == "station")
     assert (station.thread, station.offset) == (3, 3 * F)
     assert station.detail == ("750 frames carry station 'XX' (0x5858), not the declared 'MK' (0x4d4b) "
@@ -186,8 +190,8 @@ def test_a_stream_of_another_frame_size_is_checked_as_found(tmp_path):
     """Declared 5032-byte frames, recorded 1032-byte ones: not an error but a finding for every frame."""
     rec = write_flat(tmp_path, b"".join(clean_items()))
     result = rec.check(replace(EXPECT, frame_bytes=5032))
-    assert result.frames == N and result.frame_bytes == F and result.missing_frames == 0
-    assert result.counts == {"corrupt_headers": N, "frame_size": 1} and result.corrupt_headers == N
+    assert result.frame_counts.frames == N and result.frame_bytes == F and result.frame_counts.missing_frames == 0
+    assert result.counts == {"corrupt_headers": N, "frame_size": 1} and result.frame_counts.corrupt_headers == N
     size = next(f for f in result.findings if f.kind == "frame_size")
     assert (size.file, size.offset) == (rec.pieces[0][0], 0)
     assert size.detail == ("3000 frames are 1032-byte frames with 32-byte headers, not the declared 5032-byte "
@@ -199,7 +203,7 @@ def test_a_stream_of_another_frame_size_is_checked_as_found(tmp_path):
 
 def test_declared_legacy_headers_where_the_frames_have_32_byte_ones(tmp_path):
     result = write_flat(tmp_path, b"".join(clean_items())).check(replace(EXPECT, edv="legacy"))
-    assert result.counts == {"corrupt_headers": N, "frame_size": 1} and result.frames == N
+    assert result.counts == {"corrupt_headers": N, "frame_size": 1} and result.frame_counts.frames == N
     assert "not the declared 1032-byte frames with 16-byte headers" in next(
         f.detail for f in result.findings if f.kind == "frame_size")
 
@@ -207,7 +211,7 @@ def test_declared_legacy_headers_where_the_frames_have_32_byte_ones(tmp_path):
 def test_frame_numbers_beyond_the_declared_rate(tmp_path):
     """A stream at 250 frames/s declared at 125: frame numbers 125..249 of every second are past the rate."""
     result = write_flat(tmp_path, b"".join(clean_items())).check(replace(EXPECT, fps=125))
-    assert result.counts["frame_rate"] == 4 and result.corrupt_headers == N // 2
+    assert result.counts["frame_rate"] == 4 and result.frame_counts.corrupt_headers == N // 2
     faster = [f for f in result.findings if f.kind == "frame_rate"]
     assert [f.thread for f in faster] == list(THREADS) and [f.offset for f in faster] == [(500 + t) * F
                                                                                       for t in THREADS]
@@ -218,7 +222,7 @@ def test_frame_numbers_beyond_the_declared_rate(tmp_path):
 def test_frame_numbers_short_of_the_declared_rate(tmp_path):
     """A stream at 250 frames/s declared at 500: half of every second's slots are empty."""
     result = write_flat(tmp_path, b"".join(clean_items())).check(replace(EXPECT, fps=500))
-    assert result.counts["frame_rate"] == 4 and result.missing_frames == 4 * 500
+    assert result.counts["frame_rate"] == 4 and result.frame_counts.missing_frames == 4 * 500
     slow = next(f for f in result.findings if f.kind == "frame_rate")
     assert slow.thread == 0
     assert slow.detail == ("frame numbers go up to 249: 250 frames/s, not the 500 expected; 750 frames over the "

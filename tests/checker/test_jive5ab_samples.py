@@ -9,6 +9,7 @@ import pytest
 
 from harness.checker import Expectation, check_files, check_mark6, check_scan
 from harness.formats.vdif.timecode import epoch_start, iso
+from harness.frame_counts import FrameCounts
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "jive5ab"
 DISKS = str(SAMPLES / "disk*")
@@ -32,11 +33,11 @@ def test_samples_are_in_the_repository():
 def test_clean_vbs_scan(expect):
     result = check_scan("mk_clean", DISKS, expect)
     assert result.clean, result.findings
-    assert (result.frames, result.valid_frames, result.invalid_frames) == (2000, 2000, 0)
+    assert result.frame_counts == FrameCounts(frames=2000)
     assert result.source["chunks"] == 2
     assert (result.frame_bytes, result.frame_rate, result.station) == (FRAME, 250, "MK")
     assert sorted(result.threads) == [0, 1, 2, 3]
-    assert all(r.frames == 500 and r.frame_rate == 250 for r in result.threads.values())
+    assert all(r.frame_counts.frames == 500 and r.frame_rate == 250 for r in result.threads.values())
     assert result.start_time == second(12394851) and result.end_time == second(12394852, 249)
 
 
@@ -44,8 +45,8 @@ def test_vbs_scan_with_fill_frames():
     result = check_scan("mk_lossy", DISKS, Expectation(frame_bytes=FRAME, threads=(0, 1, 2, 3), fps=250))
     # 2000 frames; file-order frames 100, 101, 102, 500 and 1500 are jive5ab's fill frames for the
     # datagrams never sent (sequence numbers = file order: frame k of thread t is datagram 4k + t)
-    assert (result.frames, result.valid_frames, result.invalid_frames, result.fill_frames) == (2000, 1995, 5, 5)
-    assert (result.missing_frames, result.duplicate_frames, result.out_of_order_frames) == (0, 0, 0)
+    assert result.frame_counts == FrameCounts(frames=2000, invalid_frames=5) and result.fill_frames == 5
+    assert result.frame_counts.valid_frames == 1995
     assert result.counts == {"invalid_frames": 5}
     chunk0 = str(SAMPLES / "disk0" / "mk_lossy" / "mk_lossy.00000000")
     chunk1 = str(SAMPLES / "disk1" / "mk_lossy" / "mk_lossy.00000001")
@@ -58,13 +59,13 @@ def test_vbs_scan_with_fill_frames():
         (chunk0, 500 * FRAME, 0, second(first_second, 125)),
         (chunk1, (1500 - 1016) * FRAME, 0, second(first_second + 1, 125)),
     ]
-    assert {t: r.invalid_frames for t, r in result.threads.items()} == {0: 3, 1: 1, 2: 1, 3: 0}
+    assert {t: r.frame_counts.invalid_frames for t, r in result.threads.items()} == {0: 3, 1: 1, 2: 1, 3: 0}
 
 
 def test_net2file_with_its_tail_loss():
     path = SAMPLES / "n2f_pudp.vdif"
     result = check_files([path])
-    assert result.clean and result.frames == 254 and result.frame_rate == 100
+    assert result.clean and result.frame_counts.frames == 254 and result.frame_rate == 100
     assert result.start_time == second(12394865, fps=100) and result.end_time == second(12394867, 53, fps=100)
     # told what was sent, the checker shows jive5ab's net2file tail loss: 46 frames never written
     told = check_files([path], Expectation(expected_frames=300))
@@ -75,7 +76,7 @@ def test_net2file_with_its_tail_loss():
 def test_mark6_scatter_gather_scan():
     result = check_mark6("mk_mk6", DISKS)
     assert result.clean, result.findings
-    assert (result.frames, result.valid_frames) == (1000, 1000)
+    assert (result.frame_counts.frames, result.frame_counts.valid_frames) == (1000, 1000)
     assert result.source["blocks"] == 1 and result.source["packet_size"] == FRAME
     assert sorted(result.threads) == [0, 1]
     assert result.start_time == second(12394874)

@@ -18,7 +18,7 @@ def test_duplicate_chunk_on_two_disks(tmp_path):
     copy = tmp_path / "disk0" / "corpus_001" / "corpus_001.00000003"
     shutil.copy(rec.chunk_files[3], copy)  # chunk 3 lives on disk1; a second copy on disk0
     result = check_scan("corpus_001", str(tmp_path / "disk*"), EXPECT)
-    assert result.counts == {"duplicate_chunk": 1} and result.frames == N
+    assert result.counts == {"duplicate_chunk": 1} and result.frame_counts.frames == N
     assert result.findings[0].file == rec.chunk_files[3]
     assert "also at " + str(copy) in result.findings[0].detail
 
@@ -36,7 +36,7 @@ def test_first_chunk_missing(tmp_path):
     chunks[0] = None
     result = write_vbs(tmp_path, chunks).check(EXPECT)
     # the recording then starts at chunk 1: only the chunk is missing, no frame before the first is known
-    assert result.counts == {"missing_chunk": 1} and result.frames == N - CHUNK_FRAMES
+    assert result.counts == {"missing_chunk": 1} and result.frame_counts.frames == N - CHUNK_FRAMES
 
 
 def test_mark6_missing_and_duplicate_blocks(tmp_path):
@@ -49,7 +49,7 @@ def test_mark6_missing_and_duplicate_blocks(tmp_path):
     Path(path).write_bytes(bytes(data))
     result = check_mark6("corpus_mk6", str(tmp_path / "disk*"), EXPECT)
     assert result.counts["duplicate_block"] == 1 and result.counts["missing_block"] == 1
-    assert result.missing_frames == BLOCK_FRAMES  # block 2's frames were not read (the first block 1 was)
+    assert result.frame_counts.missing_frames == BLOCK_FRAMES  # block 2's frames were not read (the first block 1 was)
 
 
 def test_mark6_truncated_file(tmp_path):
@@ -58,7 +58,7 @@ def test_mark6_truncated_file(tmp_path):
     with open(path, "r+b") as handle:
         handle.truncate(offset + length - 3 * F)
     result = check_mark6("corpus_mk6", str(tmp_path / "disk*"), EXPECT)
-    assert result.counts == {"block_size": 1} and result.frames == N - 3
+    assert result.counts == {"block_size": 1} and result.frame_counts.frames == N - 3
     assert "payload bytes announced" in result.findings[0].detail
 
 
@@ -83,7 +83,7 @@ def test_expected_thread_absent_and_an_extra_thread(tmp_path):
     items = [item for i, item in enumerate(clean_items()) if i % 4 != 2]  # thread 2 never sent
     rec = write_vbs(tmp_path, group(items, CHUNK_FRAMES))
     result = rec.check(EXPECT)
-    assert result.counts == {"missing_thread": 1} and result.threads[2].frames == 0
+    assert result.counts == {"missing_thread": 1} and result.threads[2].frame_counts.frames == 0
     fewer = rec.check(EXPECT.__class__(**{**EXPECT.__dict__, "threads": (0, 1)}))
     assert fewer.counts == {"corrupt_headers": N // 4}  # thread 3 is not one of the stream's
     assert "thread 3 is not one of the stream's [0, 1]" in fewer.findings[0].detail
@@ -120,7 +120,7 @@ def test_recording_of_nothing_but_fill_frames(tmp_path):
     with pytest.raises(CheckerError, match="give the threads and frame rate"):
         rec.check(EXPECT.__class__())
     result = rec.check(EXPECT)
-    assert (result.frames, result.invalid_frames, result.fill_frames) == (40, 40, 40)
+    assert (result.frame_counts.frames, result.frame_counts.invalid_frames, result.fill_frames) == (40, 40, 40)
     assert result.counts == {"invalid_frames": 40, "missing_thread": 4}
 
 
@@ -134,5 +134,6 @@ def test_stand_ins_that_can_fill_nothing_are_let_go(tmp_path, monkeypatch):
     monkeypatch.setattr(continuity, "STAND_IN_LIMIT", 8)
     monkeypatch.setattr(check, "WINDOW_BYTES", 100 * F)
     result = write_flat(tmp_path, b"".join(items)).check(EXPECT)
-    assert (result.invalid_frames, result.missing_frames) == (51, 0)
-    assert result.threads[2].invalid_frames == 1 and sum(r.frames for r in result.threads.values()) == N
+    assert (result.frame_counts.invalid_frames, result.frame_counts.missing_frames) == (51, 0)
+    assert result.threads[2].frame_counts.invalid_frames == 1
+    assert sum(r.frame_counts.frames for r in result.threads.values()) == N

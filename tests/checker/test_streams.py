@@ -43,7 +43,7 @@ def test_other_header_kinds_clean_and_one_flip(tmp_path, edv, extra):
     path, frames = record(tmp_path, spec, 1200)
     result = check_files([path], Expectation(payload="pattern"))
     assert result.clean, result.findings
-    assert result.frames == 2400 and sorted(result.threads) == [3, 5] and result.frame_rate == 400
+    assert result.frame_counts.frames == 2400 and sorted(result.threads) == [3, 5] and result.frame_rate == 400
     damaged = frames.copy()
     if edv is None:
         damaged[700, 12] ^= 0x01  # station, the only word-3 field left to hurt in a legacy header
@@ -65,7 +65,7 @@ def test_meerkat_stream_in_vbs_chunks(tmp_path):
     write_vbs(tmp_path, [data[i:i + chunk] for i in range(0, len(data), chunk)], scan="mk_001", disks=3)
     result = check_scan("mk_001", str(tmp_path / "disk*"), Expectation(frame_bytes=5032, threads=(0, 1, 2, 3),
                                                                        fps=3200, payload="pattern", station="MK"))
-    assert result.clean and result.frames == len(frames) and result.duration_s == (2 * 3200 + 17) / 3200
+    assert result.clean and result.frame_counts.frames == len(frames) and result.duration_s == (2 * 3200 + 17) / 3200
 
 
 def test_rate_is_inferred_from_a_complete_second_despite_a_damaged_frame_number(tmp_path):
@@ -173,9 +173,10 @@ def test_several_files_are_one_recording(tmp_path):
         paths.append(tmp_path / f"part{part}.vdif")
         paths[-1].write_bytes(rows.tobytes())
     result = check_files(paths, Expectation(payload="pattern"))
-    assert result.clean and result.frames == 2000
+    assert result.clean and result.frame_counts.frames == 2000
     gap = check_files([paths[0], paths[2]], Expectation(payload="pattern"))
-    assert gap.missing_frames == 800 and gap.findings[0].file == str(paths[2]) and gap.findings[0].offset == 0
+    assert gap.frame_counts.missing_frames == 800
+    assert gap.findings[0].file == str(paths[2]) and gap.findings[0].offset == 0
 
 
 def test_checks_run_in_worker_processes(tmp_path):
@@ -184,7 +185,7 @@ def test_checks_run_in_worker_processes(tmp_path):
     jobs = [CheckJob("files", paths=(p,), expect=Expectation(payload="pattern")) for p in paths]
     jobs.append(CheckJob("scan", name="absent", disks=str(tmp_path)))
     outcomes = check_many(jobs, processes=2)
-    assert [o.frames for o in outcomes[:3]] == [1400] * 3  # type: ignore[union-attr]
+    assert [o.frame_counts.frames for o in outcomes[:3]] == [1400] * 3  # type: ignore[union-attr]
     assert isinstance(outcomes[3], CheckerError) and "no chunks" in outcomes[3].reason
     assert pickle.loads(pickle.dumps(outcomes[3])).path == outcomes[3].path
 

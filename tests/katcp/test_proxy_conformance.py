@@ -44,7 +44,7 @@ def test_a_capture_block_ends_as_the_contract_says(proxy, recorder):
     assert shards and shards == [layout.shard_name(i) for i in range(len(shards))]
     result = check_scan(layout.scan, layout.block_dir, Expectation(frame_bytes=FRAME, threads=tuple(range(THREADS)),
                                                                    fps=FPS, payload="pattern", expected_frames=1200))
-    assert result.clean and result.valid_frames == 1200, result.summary()
+    assert result.clean and result.frame_counts.valid_frames == 1200, result.summary()
 
 
 def test_one_capture_block_at_a_time(proxy):

@@ -208,7 +208,7 @@ def test_two_groups_on_one_port_never_mix(lab, tmp_path, data_port):
         checked = check_scan(scan, str(tmp_path / disk), Expectation(
             frame_bytes=FRAME, threads=tuple(range(THREADS)), station=station, payload="pattern",
             expected_frames=FRAMES * THREADS))
-        assert checked.clean and checked.frames == FRAMES * THREADS, checked.summary()
+        assert checked.clean and checked.frame_counts.frames == FRAMES * THREADS, checked.summary()
 
 
 STRANGER = r"""

@@ -124,7 +124,7 @@ def test_totals_and_achieved_rate_weighted_by_duration():
         {"name": "b", "frames_sent": 50, "rate_gbps": 0.4, "duration_s": 10.0, "passed": True}]))
     assert s.total("frames_sent") == 150
     assert s.total("lost") == 1
-    assert s.total("payload_errors") is None
+    assert s.count_total("payload_errors") is None and s.count_total("lost_frames") == 1
     assert s.achieved_gbps == (1.0 * 30 + 0.4 * 10) / 40
     assert [x.name for x in s.failed_scans] == ["a"]
 
