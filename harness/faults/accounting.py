@@ -7,16 +7,20 @@ count, the two must be equal; a disagreement is a finding that names both number
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+STRAY = ("short_datagram", "long_datagram", "port_scan")
+_WRONG_SIZE = re.compile(r"(\d+) datagrams? of the wrong size")
 LOSING = ("loss", "rate_limit", "recorder_stop", "recorder_kill", "sender_kill", "disk_full", "disk_fail",
           "disk_gone")
 """Kinds that may cost frames: with two of them in one scan, the loss cannot be split between them."""
 
 
 def judge_faults(faults: Sequence[Mapping[str, Any]], counts: Mapping[str, int], *, udps: bool,
-                 kernel_udp: Mapping[str, int], recorder_stats: Mapping[str, Any]) -> list[str]:
+                 kernel_udp: Mapping[str, int], recorder_stats: Mapping[str, Any],
+                 recorder_notes: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     """Findings of one scan: a fault that did not take, and counts that disagree with what a fault injected.
 
     ``counts`` holds the scan's lost_frames, duplicate_frames and out_of_order_frames.
@@ -54,7 +58,26 @@ def judge_faults(faults: Sequence[Mapping[str, Any]], counts: Mapping[str, int],
             found.append(f"faults {', '.join(f['kind'] for f in wire)}: the sender put {what} datagrams on the "
                          f"wire ({injected} below the highest sequence number), the recorder reports {said} out "
                          "of order (evlbi?)")
+    found.extend(_judge_stray(faults, recorder_notes))
     return found
+
+
+def _judge_stray(faults: Sequence[Mapping[str, Any]], notes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Datagrams of the wrong size sent to the data port: the recorder must say it saw each of them."""
+    stray = [f for f in faults if f["kind"] in STRAY and not f.get("error")]
+    if not stray:
+        return []
+    sent = sum(int((f.get("injected") or {}).get("sent", 0)) for f in stray)
+    said = [n for n in notes if n.get("kind") in ("wrong_size_datagrams", "stopped_early")]
+    kinds = ", ".join(sorted({f["kind"] for f in stray}))
+    if not said:
+        return [f"faults {kinds}: {sent} datagrams of the wrong size were sent to the data port, and the recorder "
+                "said nothing of them"]
+    counted = [int(m[1]) for n in said if (m := _WRONG_SIZE.search(str(n.get("text", ""))))]
+    if counted and sum(counted) != sent:
+        return [f"faults {kinds}: {sent} datagrams of the wrong size were sent to the data port, the recorder says "
+                f"{sum(counted)} ({'; '.join(str(n.get('text')) for n in said)})"]
+    return []
 
 
 def _wire_count(fault: Mapping[str, Any]) -> int:

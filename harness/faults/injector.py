@@ -53,6 +53,3 @@ class Injector(ABC):
     def after_close(self) -> dict[str, Any]:
         """Once the recorder has closed the scan: what could only be undone then (a disk it held); counters."""
         return {}
-
-    def parameters(self) -> dict[str, Any]:
-        return self.fault.model_dump(mode="json", exclude={"kind", "scan", "at", "duration"})

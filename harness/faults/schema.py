@@ -52,6 +52,8 @@ class FaultEntry(BaseModel):
     scan: int = Field(ge=1, description="the scan it happens in, 1-based")
     at: Seconds = Field(0.0, ge=0, description="offset from that scan's start (the sender's first frame)")
     duration: Seconds = Field(1.0, gt=0, description="how long it lasts (instant kinds ignore it)")
+    required: bool = Field(True, description="false: where no mechanism here can inject it, the run goes on without "
+                                             "it and says so (else the scenario is refused)")
 
     instant: ClassVar[bool] = False
     """Kinds that happen once (a kill, one datagram): their duration is not theirs to give."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.faults.injector import Injector, ScanContext
-from harness.faults.kinds import INJECTORS, SENDER_SIDE
+from harness.faults.kinds import INJECTORS, SENDER_SIDE, unavailable
 from harness.faults.schema import Duplicate, FaultEntry, Reorder
 from harness.faults.site import FaultError, FaultSite
 
@@ -32,11 +32,14 @@ class FaultRecord:
     """POSIX times it was in force (None: never applied)."""
     injected: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    skipped: str | None = None
+    """Why an optional fault was not injected here (no mechanism on this machine)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "scan": self.scan, "scan_name": self.scan_name, "at": self.at,
                 "duration": self.duration, "start": self.start, "end": self.end, "mechanism": self.mechanism,
-                "parameters": self.parameters, "injected": self.injected, "error": self.error}
+                "parameters": self.parameters, "injected": self.injected, "error": self.error,
+                "skipped": self.skipped}
 
 
 @dataclass
@@ -62,9 +65,13 @@ class ScanFaults:
                 continue
             record = FaultRecord(fault.kind, fault.scan, context.scan, fault.at * scale,
                                  0.0 if fault.instant else fault.duration * scale, "", fault.model_dump(
-                                     mode="json", exclude={"kind", "scan", "at", "duration"}))
+                                     mode="json", exclude={"kind", "scan", "at", "duration", "required"}))
             injector = None
-            if fault.kind in SENDER_SIDE:
+            why = unavailable(fault.kind)
+            if why is not None:  # an optional fault no mechanism here can inject (a required one was refused)
+                record.mechanism = "none on this machine"
+                record.skipped = why
+            elif fault.kind in SENDER_SIDE:
                 record.mechanism = "vdif-send --wire-fault (the sender puts it on the wire)"
             else:
                 injector = INJECTORS[fault.kind](fault, site, context, index)
@@ -134,7 +141,7 @@ class ScanFaults:
             with contextlib.suppress(Exception):  # every fault is removed, whatever one removal raises
                 self._remove(planned)
         for planned in self.plan:
-            if planned.injector is None:  # the sender's: its own counters, its own window
+            if planned.fault.kind in SENDER_SIDE and planned.record.skipped is None:  # the sender's own counts
                 record = planned.record
                 if first_frame is not None:
                     record.start, record.end = first_frame + record.at, first_frame + record.at + record.duration

@@ -334,7 +334,7 @@ class ScenarioRun:
                         outcome.problems.extend(judge_faults(
                             outcome.faults, outcome.counts(),
                             udps=self.scenario.stream.udps, kernel_udp=outcome.kernel_udp,
-                            recorder_stats=outcome.recorder_stats))
+                            recorder_stats=outcome.recorder_stats, recorder_notes=outcome.recorder_notes))
                     if outcome.recorder_claims:
                         outcome.problems.extend(judge_counts(CountClaims(**outcome.recorder_claims),
                                                              valid_frames=outcome.frame_counts.valid_frames,

@@ -95,7 +95,7 @@ def load_scenario(path: Path | str, text: str | None = None) -> Scenario:
         raise ScenarioError(path, _nearest_line(lines, loc), ".".join(loc), f"expected {expected}{more}")
     for n, fault in enumerate(scenario.faults):  # a kind no mechanism here can inject: refused now, not mid-run
         why = unavailable(fault.kind)
-        if why is not None:
+        if why is not None and fault.required:
             loc = ("faults", str(n), "kind")
             raise ScenarioError(path, _nearest_line(lines, loc), ".".join(loc), f"cannot be injected here: {why}")
     return scenario

@@ -1,0 +1,81 @@
+"""Each fault's own counter against the harness's count (pure)."""
+
+from __future__ import annotations
+
+from harness.faults.accounting import judge_faults
+from harness.faults.network import datagrams_in
+
+
+def fault(kind: str, **injected: object) -> dict[str, object]:
+    return {"kind": kind, "scan": 1, "at": 1.0, "duration": 1.0, "injected": injected, "error": None}
+
+
+def test_a_gso_super_packet_counts_as_its_datagrams():
+    # measured on the local lab: 23 packets, 1327244 bytes dropped at the netdev hook = 165 datagrams of 8040
+    assert datagrams_in(23, 1327244, 8040) == 165
+    assert datagrams_in(1, 8040 + 28, 8040) == 1
+
+
+def test_loss_equal_to_the_mechanism_is_no_finding_and_one_off_is():
+    counts = {"lost_frames": 206}
+    assert judge_faults([fault("loss", dropped=206)], counts, udps=True, kernel_udp={}, recorder_stats={}) == []
+    found = judge_faults([fault("loss", dropped=205)], counts, udps=True, kernel_udp={}, recorder_stats={})
+    assert found == ["fault loss: nftables dropped 205 datagrams, but 206 frames are lost in the recording"]
+
+
+def test_a_hung_recorder_is_held_to_the_kernels_socket_drops():
+    counts = {"lost_frames": 19051}
+    kernel = {"RcvbufErrors": 19051}
+    assert judge_faults([fault("recorder_stop")], counts, udps=True, kernel_udp=kernel, recorder_stats={}) == []
+    kernel = {"RcvbufErrors": 19000}
+    assert "19000 datagrams, but 19051 frames" in judge_faults([fault("recorder_stop")], counts, udps=True,
+                                                               kernel_udp=kernel, recorder_stats={})[0]
+
+
+def test_two_losing_faults_in_one_scan_are_not_split():
+    counts = {"lost_frames": 500}
+    faults = [fault("loss", dropped=100), fault("rate_limit", dropped=100)]
+    assert judge_faults(faults, counts, udps=True, kernel_udp={}, recorder_stats={}) == []
+
+
+def test_wire_faults_under_udps_are_absorbed_and_counted_by_the_recorder():
+    faults = [fault("duplicate", duplicated=200), fault("reorder", reordered=400)]
+    ok = judge_faults(faults, {"duplicate_frames": 0, "out_of_order_frames": 0}, udps=True, kernel_udp={},
+                      recorder_stats={"out_of_order": 600})
+    assert ok == []
+    off = judge_faults(faults, {"duplicate_frames": 0}, udps=True, kernel_udp={}, recorder_stats={"out_of_order": 599})
+    assert len(off) == 1 and "recorder reports 599 out of order" in off[0]
+    leaked = judge_faults(faults[:1], {"duplicate_frames": 3}, udps=True, kernel_udp={}, recorder_stats={})
+    assert "the recording has duplicate_frames 3" in leaked[0]
+
+
+def test_wire_faults_without_udps_reach_the_checker_exactly():
+    faults = [fault("reorder", reordered=274)]
+    assert judge_faults(faults, {"out_of_order_frames": 274}, udps=False, kernel_udp={}, recorder_stats={}) == []
+    assert judge_faults(faults, {"out_of_order_frames": 273}, udps=False, kernel_udp={}, recorder_stats={})
+
+
+def test_stray_datagrams_must_each_be_noted_by_the_recorder():
+    faults = [fault("port_scan", sent=20)]
+    note = {"kind": "wrong_size_datagrams", "text": "vbs scan_7: 20 datagrams of the wrong size dropped"}
+    assert judge_faults(faults, {}, udps=True, kernel_udp={}, recorder_stats={}, recorder_notes=[note]) == []
+    note = {**note, "text": "vbs scan_7: 19 datagrams of the wrong size dropped"}
+    assert "the recorder says 19" in judge_faults(faults, {}, udps=True, kernel_udp={}, recorder_stats={},
+                                                  recorder_notes=[note])[0]
+    silent = judge_faults(faults, {}, udps=True, kernel_udp={}, recorder_stats={}, recorder_notes=[])
+    assert silent == ["faults port_scan: 20 datagrams of the wrong size were sent to the data port, and the "
+                      "recorder said nothing of them"]
+
+
+def test_a_fault_that_did_not_take_fails_its_scan():
+    failed = {**fault("disk_full"), "error": "could not apply: fallocate refused"}
+    assert judge_faults([failed], {}, udps=True, kernel_udp={}, recorder_stats={}) == [
+        "fault disk_full (scan 1, +1 s): could not apply: fallocate refused"]
+
+
+def test_files_written_below_a_gone_disk_are_a_finding():
+    gone = fault("disk_gone", mount="/srv/vlbi-lab/disk1",
+                 landed_on_parent_fs={"files": 2, "bytes": 10, "first": ["/srv/vlbi-lab/disk1/s/s.00000001"]})
+    found = judge_faults([gone], {"lost_frames": 0}, udps=True, kernel_udp={}, recorder_stats={})
+    assert len(found) == 1 and "2 files (10 bytes) were written onto the filesystem under /srv/vlbi-lab/disk1" \
+        in found[0]
