@@ -8,7 +8,8 @@ from typing import Any
 COUNTS = ("valid_frames", "invalid_frames", "duplicate_frames", "out_of_order_frames", "payload_errors",
           "corrupt_headers")
 STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early", "stream_starts_late",
-                   "stream_ends_early", "station", "frame_size", "frame_rate", "frame_count")
+                   "stream_ends_early", "first_second_short", "tail_missing", "station", "frame_size", "frame_rate",
+                   "frame_count")
 """Findings of the stream against what was declared for it: a failed scan's line names them (threads, counts)."""
 SHOWN_FINDINGS = 4
 
