@@ -369,7 +369,7 @@ class _Checker:
                        None if window is None else (window.due_from, window.due_to))
         first, counts = self.continuity.seconds.seconds()
         profile = loss_profile(first, counts, shape.fps, shape.threads, due)
-        for finding in profile_findings(profile, stream_last, self._second_time):
+        for finding in profile_findings(profile, (stream_first, stream_last), self._second_time):
             self.findings.add(finding)
         return profile.to_json(self._second_time)
 

@@ -168,20 +168,23 @@ def tail_text(profile: LossProfile, stream_last: int, last_time: str, due_to: st
             f"{len(profile.threads)} threads): no frame after {last_time}, frames were due up to {due_to}")
 
 
-def profile_findings(profile: LossProfile, stream_last: int, time_of: Callable[[float], str]) -> list[Finding]:
-    """Findings naming the loss in the scan's first second and at its tail (the latter against a schedule:
-    against a capture window ``stream_ends_early`` says it). None for a span taken from the stream itself: its
-    edges are the recording's, not the scan's, and gaps and late threads have their own findings."""
+def profile_findings(profile: LossProfile, stream: tuple[int, int], time_of: Callable[[float], str]) -> list[Finding]:
+    """Findings naming the loss in the scan's first second and at its tail, ``stream`` being the stream's first
+    and last slot. Against a capture window, a stream starting late or ending early is ``stream_starts_late``'s
+    and ``stream_ends_early``'s to say; for a span taken from the stream itself, nothing is said: its edges are
+    the recording's, not the scan's, and gaps and late threads have their own findings."""
     found: list[Finding] = []
     if profile.due.source == "stream":
         return found
     due_seconds = np.flatnonzero(profile.expected)
-    if len(due_seconds):
+    late = profile.due.source == "window" and stream[0] > profile.due.first
+    if len(due_seconds) and not late:
         second = int(due_seconds[0])
         text = first_second_text(profile, second)
         if text is not None:
             found.append(Finding("first_second_short", None, None, None, time_of(profile.start + second), text))
     if profile.due.source == "schedule":
+        stream_last = stream[1]
         text = tail_text(profile, stream_last, time_of(stream_last / profile.fps),
                          time_of((profile.due.last + 1) / profile.fps))
         if text is not None:

@@ -128,20 +128,30 @@ def test_without_a_schedule_the_stream_span_is_judged_and_nothing_more_is_said(t
     assert set(result.counts) == {"missing_frames"}  # the gap's own finding; the span's edges are the recording's
 
 
+def external(window_start: float, tolerance: float):
+    return replace(EXPECT, payload=None, window_start=window_start, window_end=float(START + SECONDS),
+                   window_tolerance_s=tolerance)
+
+
 def test_an_external_stream_judged_by_its_capture_window(tmp_path):
-    # record=on half a second before the stream's first frame, 0.2 s tolerance: frames due from 0.3 s before it
+    # record=on 0.2 s before the stream's first frame, 0.2 s tolerance: frames due from the first frame on
     items, kept = holes(clean_items(), lambda i: thread_of(i) == 2 and i // 4 < 20)
-    expect = replace(EXPECT, payload=None, window_start=float(START) - 0.5, window_end=float(START + SECONDS),
-                     window_tolerance_s=0.2)
-    result = write("flat", tmp_path, items).check(expect)
+    result = write("flat", tmp_path, items).check(external(float(START) - 0.2, 0.2))
     profile = result.to_json()["profile"]
-    assert profile["due_source"] == "window" and profile["seconds"] == SECONDS + 1
-    assert profile["present"] == [0, *present_per_second(kept).sum(axis=0).tolist()]
-    [first] = [f for f in result.findings if f.kind == "first_second_short"]
-    assert first.detail == ("frames missing in the first second of the scan, 0.300 s of it due: thread 0 has 0 of "
-                            "75, thread 1 has 0 of 75, thread 2 has 0 of 75, thread 3 has 0 of 75; 300 frames short "
-                            "in that second")
+    assert profile["due_source"] == "window" and (profile["due_first_frame"], profile["seconds"]) == (0, SECONDS)
+    assert profile["present"] == present_per_second(kept).sum(axis=0).tolist()
+    assert [f.detail for f in result.findings if f.kind == "first_second_short"] == [
+        "frames missing in the first second of the scan: thread 2 has 230 of 250; 20 frames short in that second"]
     assert "tail_missing" not in result.counts  # the window's end: stream_ends_early's to say
+
+
+def test_a_stream_starting_late_in_its_window_is_named_once(tmp_path):
+    # record=on 0.5 s before the first frame: 0.3 s of frames due before it, in a second of their own
+    result = write("flat", tmp_path, clean_items()).check(external(float(START) - 0.5, 0.2))
+    profile = result.to_json()["profile"]
+    assert profile["seconds"] == SECONDS + 1 and profile["present"][0] == 0
+    assert profile["short"] == {str(t): {"seconds": 1, "frames": 75, "first": [[0, 0]]} for t in THREADS}
+    assert set(result.counts) == {"stream_starts_late"}
 
 
 def test_the_tally_grows_both_ways():
