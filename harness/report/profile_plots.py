@@ -30,8 +30,9 @@ def scan_profile_svg(profile: ScanProfile, key: str) -> Markup:
         figure = Figure(figsize=(WIDTH_IN, 4.4), layout="constrained")
         rates, short = figure.subplots(2, 1, sharex=True)
         edges = _times(np.r_[profile.t, profile.t[-1] + 1.0])
-        rates.stairs(profile.due, edges, color="#555555", linestyle="--", linewidth=1.0, label="due (checker)")
-        rates.stairs(profile.present, edges, color=ROLE_COLOURS["recorder"], linewidth=1.4,
+        rates.stairs(profile.due, edges, baseline=None, color="#555555", linestyle="--", linewidth=1.0,
+                     label="due (checker)")
+        rates.stairs(profile.present, edges, baseline=None, color=ROLE_COLOURS["recorder"], linewidth=1.4,
                      label="present on disk (checker)")
         short.stairs(profile.short, edges, color=ROLE_COLOURS["error"], fill=True, alpha=0.6,
                      label="short on disk (checker)")
