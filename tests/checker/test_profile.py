@@ -4,6 +4,7 @@ name loss in the scan's first second and at its tail."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 from fractions import Fraction
 
@@ -108,13 +109,26 @@ def test_a_whole_scan_has_a_profile_and_no_finding(tmp_path, kind):
     assert (profile["short_frames"], profile["short_seconds"], profile["seconds"]) == (0, 0, SECONDS)
 
 
-def test_fill_frames_and_duplicates_are_not_frames_present(tmp_path):
+def flip(item: bytes, word: int, bit: int) -> bytes:
+    frame = bytearray(item)
+    (value,) = struct.unpack_from("<I", frame, 4 * word)
+    struct.pack_into("<I", frame, 4 * word, value ^ (1 << bit))
+    return bytes(frame)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_invalid_frames_and_duplicates_are_not_frames_present(tmp_path, kind):
     items = clean_items()
     for i in (1000, 1004, 1008):  # thread 0, frames 250-252: lost datagrams filled by the recorder
         items[i] = fill_frame()
+    items[1501] = flip(items[1501], 0, 31)  # thread 1, frame 375: a frame its sender marked invalid
+    items[2005] = flip(items[2005], 0, 31)  # thread 1, frame 501: another, in the window of the duplicate below
+    items[2502] = flip(items[2502], 3, 25)  # thread 2, frame 625: a damaged thread id, in its slot by position
     items.insert(2001, items[2001])  # thread 1, frame 500 twice
-    result = write("flat", tmp_path, items).check(SCHEDULED)
-    assert result.to_json()["profile"]["short"] == {"0": {"seconds": 1, "frames": 3, "first": [[1, 247]]}}
+    result = write(kind, tmp_path, items).check(SCHEDULED)
+    assert (result.invalid_frames, result.corrupt_headers, result.duplicate_frames) == (5, 1, 1)
+    assert result.to_json()["profile"]["short"] == {"0": {"seconds": 1, "frames": 3, "first": [[1, 247]]},
+                                                    "1": {"seconds": 2, "frames": 2, "first": [[1, 249], [2, 249]]}}
     assert not {"first_second_short", "tail_missing"} & set(result.counts)
 
 
