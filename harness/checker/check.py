@@ -34,6 +34,7 @@ from harness.checker.expectation import Expectation
 from harness.checker.framing import Run, Skip, frame_runs, header_words
 from harness.checker.integrity import check_pattern, payload_view
 from harness.checker.mark6 import mark6_recording
+from harness.checker.profile import due_span, loss_profile, profile_findings
 from harness.checker.readers import Recording, Segment, chunk_size_findings, flat_recording, vbs_recording
 from harness.checker.result import CheckResult, Finding, Findings, ThreadReport
 from harness.checker.rules import RANK_SHIFT, SLOT_BIAS, SLOT_MASK, Fields, Verdicts, describe, judge
@@ -314,6 +315,8 @@ class _Checker:
             result.start_time, result.end_time = self.key_time(
                 np.array([stream_first, stream_last]))
             result.duration_s = (stream_last - stream_first + 1) / shape.fps
+        if seen.any():
+            result.profile = self._profile(stream_first - SLOT_BIAS, stream_last - SLOT_BIAS)
         if self.expect.expected_frames is not None and self.frames != self.expect.expected_frames:
             short = self.expect.expected_frames - self.frames
             self.findings.add(Finding("frame_count", None, None, None, None,
@@ -366,6 +369,25 @@ class _Checker:
                                           f"{report.absent_at_end} frames absent at its end{stood}"))
         if window is not None:
             self._window_findings(window, absent, seen, first_pos, last_pos, stream_first, stream_last)
+
+    def _profile(self, stream_first: int, stream_last: int) -> dict[str, Any]:
+        """The per-second loss profile (JSON) and its findings; slots unbiased."""
+        shape, expect = self.shape, self.expect
+        schedule = None
+        if expect.schedule_start is not None and expect.schedule_end is not None:
+            schedule = (expect.schedule_start, expect.schedule_end)
+        window = self._capture_window()
+        due = due_span(shape.epoch_unix + shape.ref_second, shape.fps, (stream_first, stream_last), schedule,
+                       None if window is None else (window.due_from, window.due_to))
+        first, counts = self.continuity.seconds.seconds()
+        profile = loss_profile(first, counts, shape.fps, shape.threads, due)
+        for finding in profile_findings(profile, (stream_first, stream_last), self._second_time):
+            self.findings.add(finding)
+        return profile.to_json(self._second_time)
+
+    def _second_time(self, seconds: float) -> str:
+        """ISO time of ``seconds`` after the stream's reference second."""
+        return iso(self.shape.epoch_unix + self.shape.ref_second + seconds)
 
     def _capture_window(self) -> Window | None:
         expect = self.expect

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--window-end", type=_when, metavar="TIME", help="the recording ended")
     stream.add_argument("--window-tolerance", type=float, default=0.5, metavar="S",
                         help="recorder start/stop latency allowed at each end of the window (default 0.5 s)")
+    stream.add_argument("--schedule-start", type=_when, metavar="TIME",
+                        help="the source's first frame (a sender's schedule): the loss profile's seconds are due "
+                             "its frames")
+    stream.add_argument("--schedule-end", type=_when, metavar="TIME", help="the end of the source's last frame")
     stream.add_argument("--reorder-window", type=int, default=64,
                         help="frames a frame may be late and count as out of order (default 64)")
     out = p.add_argument_group("output")
@@ -101,8 +105,8 @@ def expectation(args: argparse.Namespace) -> Expectation:
         payload=None if args.payload == "none" else args.payload, station=args.station, bits=args.bits,
         nchan=args.nchan, complex=args.complex, edv=args.edv, tone_hz=args.tone_hz, tone_channel=args.tone_channel,
         expected_frames=args.expected_frames, statistics=args.statistics, window_start=args.window_start,
-        window_end=args.window_end, window_tolerance_s=args.window_tolerance, reorder_window=args.reorder_window,
-        max_findings=args.max_findings,
+        window_end=args.window_end, window_tolerance_s=args.window_tolerance, schedule_start=args.schedule_start,
+        schedule_end=args.schedule_end, reorder_window=args.reorder_window, max_findings=args.max_findings,
     )
 
 

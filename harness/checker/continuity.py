@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.checker.gaps import Coverage, attribute
+from harness.checker.profile import SecondTally
 from harness.checker.result import Finding, Findings
 from harness.checker.rules import RANK_SHIFT, SEGMENT_BITS, SLOT_BIAS, SLOT_BITS, SLOT_MASK
 
@@ -128,6 +129,8 @@ class Continuity:
         self.last = np.full(n, -1, dtype=np.int64)
         """Lowest and highest slot of each thread."""
         self.counts = ThreadCounts(n)
+        self.seconds = SecondTally(n, context.fps)
+        """Valid distinct frames per thread per second (the loss profile)."""
         self.coverage = Coverage()
         self.held = Frames.empty()
         self._stand_pos: list[I64] = []
@@ -239,6 +242,8 @@ class Continuity:
         duplicate = ~first_seen
         late = first_seen & (k < before_max)
         self.coverage.add(unique[fresh], pos[first_index[fresh]])
+        counted = first_seen & ~p.invalid
+        self.seconds.add(r[counted], slot[counted])
 
         def per_thread(mask: Mask) -> I64:
             return np.bincount(r[mask], minlength=T).astype(np.int64)
@@ -276,6 +281,10 @@ class Continuity:
         k = (r << RANK_SHIFT) | (self.segment[r] << SLOT_BITS) | slot
         self.coverage.add_runs(k[heads], k[tails], p.pos[heads], p.pos[tails])
         self.counts.distinct[ranks] += tails - heads + 1
+        if p.invalid.any():
+            self.seconds.add(r[~p.invalid], slot[~p.invalid])
+        else:
+            self.seconds.add(r, slot)
         self.hwm[ranks] = k[tails]
         self._tally(p, slot, k, heads, tails)
         if len(self.coverage) > COVERAGE_LIMIT:
@@ -338,6 +347,8 @@ class Continuity:
                 T = len(self.ctx.threads)
                 self.counts.stand_in_invalid += np.bincount(g_rank[gap][sinv[stand]], minlength=T)
                 self.counts.stand_in_corrupt += np.bincount(g_rank[gap][~sinv[stand]], minlength=T)
+                damaged = ~sinv[stand]  # valid frames whose header was damaged: present in their slot
+                self.seconds.add(g_rank[gap][damaged], slot[damaged] & SLOT_MASK)
                 if self.watched:
                     for g, st, sl in zip(gap.tolist(), stand.tolist(), slot.tolist(), strict=True):
                         if int(spos[st]) in self.watched:

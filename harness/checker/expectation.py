@@ -43,6 +43,10 @@ class Expectation:
     window_end: float | None = None
     """The capture window (POSIX seconds, e.g. record=on .. record=off): frames starting from ``window_start +
     window_tolerance_s`` to ``window_end - window_tolerance_s`` are due; those absent are findings."""
+    schedule_start: float | None = None
+    schedule_end: float | None = None
+    """The source's schedule (POSIX seconds: its first frame's start, its last frame's end), where the harness
+    sent the stream: the per-second loss profile judges each second against the frames of it due there."""
     window_tolerance_s: float = 0.5
     """Recorder start/stop latency (and clock offset) allowed at each end of the window."""
     reorder_window: int = 64
@@ -84,6 +88,11 @@ class Expectation:
             raise CheckerError(None, "a capture window needs both its start and its end")
         if self.window_start is not None and self.window_end is not None and self.window_end < self.window_start:
             raise CheckerError(None, f"capture window ends ({self.window_end}) before it starts ({self.window_start})")
+        if (self.schedule_start is None) != (self.schedule_end is None):
+            raise CheckerError(None, "a schedule needs both its start and its end")
+        if self.schedule_start is not None and self.schedule_end is not None \
+                and self.schedule_end < self.schedule_start:
+            raise CheckerError(None, f"schedule ends ({self.schedule_end}) before it starts ({self.schedule_start})")
         if not self.window_tolerance_s >= 0:
             raise CheckerError(None, f"window tolerance {self.window_tolerance_s} s must not be negative")
         if self.reorder_window < 1:

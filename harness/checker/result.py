@@ -128,6 +128,9 @@ class CheckResult:
     window: dict[str, Any] | None = None
     """The capture window held against the stream (start, end, tolerance_s, due_from, due_to, absent frames per
     thread at its start and end, absent_frames in all); None when none was given."""
+    profile: dict[str, Any] | None = None
+    """Valid distinct frames per second against those due (see ``profile.LossProfile.to_json``); None without
+    frames."""
     elapsed_s: float = 0.0
 
     @property
@@ -152,7 +155,7 @@ class CheckResult:
                                **self.frame_counts.to_json()}
         for name in ("stray_bytes", "truncated_bytes", "bytes", "fill_frames", "time_backwards",
                      "max_displacement", "start_time", "end_time", "duration_s", "frame_bytes", "frame_rate",
-                     "frame_rate_source", "station", "payload", "window"):
+                     "frame_rate_source", "station", "payload", "window", "profile"):
             doc[name] = getattr(self, name)
         doc["threads"] = {str(t): report.to_json() for t, report in sorted(self.threads.items())}
         doc["findings"] = [f.to_json() for f in self.findings]

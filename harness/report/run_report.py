@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.environment import environment_of
+from harness.report.loss_profile import MAX_PROFILE_FIGURES, lossy, scan_profiles
 from harness.report.plots import spectrum_svg, time_figure_svg
+from harness.report.profile_plots import profile_overview_svg, scan_profile_svg
 from harness.report.results import RunSummary, ThresholdRow, as_mapping, as_text, summarize
 from harness.report.run_folder import METRICS, RunFolder, load_run
 from harness.report.series import MAX_POINTS
@@ -50,6 +52,19 @@ def scenario_of(results: dict[str, Any] | None) -> dict[str, str]:
     return {key: as_text(scenario.get(key)) or "" for key in ("name", "file", "description", "text")}
 
 
+def profile_context(folder: RunFolder) -> dict[str, Any]:
+    """The per-second loss profiles: how many scans carry one, the overview, and a figure per scan with loss."""
+    profiles = scan_profiles(as_mapping(folder.results).get("scans") or [], folder.metrics)
+    shown = lossy(profiles)
+    return {
+        "profiled": len(profiles),
+        "profile_lossy": sum(1 for p in profiles if p.short_frames),
+        "profile_overview_svg": profile_overview_svg(profiles) if shown else None,
+        "profile_figures": [(p, scan_profile_svg(p, f"loss-profile-{i}")) for i, p in enumerate(shown)],
+        "profile_limit": MAX_PROFILE_FIGURES,
+    }
+
+
 def run_context(folder: RunFolder) -> dict[str, Any]:
     """Everything run.html.j2 shows, from one loaded run folder."""
     summary = summarize(folder.results)
@@ -77,6 +92,7 @@ def run_context(folder: RunFolder) -> dict[str, Any]:
         "metrics_name": as_text(as_mapping(folder.results).get("metrics")) or METRICS,
         "acceptance_href": ACCEPTANCE if (folder.path / ACCEPTANCE).is_file() else None,
         "generated": datetime.now(UTC),
+        **profile_context(folder),
     }
 
 

@@ -35,7 +35,7 @@ from harness.scenario.run_dir import RunDirectory, utc_now
 from harness.scenario.schema import Scenario
 from harness.scenario.setup import Check, Preflight, RunOptions, bring_up, one_line, tear_down
 from harness.scenario.thresholds import ThresholdResult, evaluate, scan_breaches
-from harness.scenario.validation import HarnessBugOnNode, ScanTarget, expectation_fields, validate
+from harness.scenario.validation import HarnessBugOnNode, ScanTarget, expectation_fields, sender_schedule, validate
 
 
 def ignore_terminal_signals() -> None:
@@ -308,6 +308,8 @@ class ScenarioRun:
         due = outcome.frames_expected if outcome.frames_expected is not None else outcome.frames_sent
         if due is not None and not outcome.interrupted:
             expect["expected_frames"] = due  # a shortfall becomes a finding with its count
+        if self.scenario.stream.source != "external" and not outcome.interrupted:
+            expect.update(sender_schedule(outcome.sender))  # the loss profile's seconds: what was due in each
         expect.update(stand_in.capture_window(self.scenario, outcome))  # external: frames due from record=on on
         return expect
 

@@ -9,7 +9,8 @@ from harness.frame_counts import LOST, FrameCounts
 from harness.recorder.notes import RecorderNote
 
 STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early", "stream_starts_late",
-                   "stream_ends_early", "station", "frame_size", "frame_rate", "frame_count")
+                   "stream_ends_early", "first_second_short", "tail_missing", "station", "frame_size", "frame_rate",
+                   "frame_count")
 """Findings of the stream against what was declared for it: a failed scan's line names them (threads, counts)."""
 SHOWN_FINDINGS = 4
 RECORDING_CHANGED = ("file_shrank",)

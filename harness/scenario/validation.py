@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,14 @@ def expectation_fields(scenario: Scenario) -> dict[str, Any]:
         "tone_hz": stream.tone.frequency_hz if stream.tone else None,
         "tone_channel": stream.tone.channel if stream.tone else 0,
     }
+
+
+def sender_schedule(sender: Mapping[str, Any]) -> dict[str, float]:
+    """Expectation fields for the sender's schedule (its first frame to the end of its last), which the checker's
+    loss profile judges each second by; none where the sender left frames out on purpose."""
+    if "first_frame_posix" not in sender or "schedule_end_posix" not in sender or sender.get("dropped_on_purpose"):
+        return {}
+    return {"schedule_start": float(sender["first_frame_posix"]), "schedule_end": float(sender["schedule_end_posix"])}
 
 
 def validate(target: ScanTarget, expect: dict[str, Any]) -> dict[str, Any]:

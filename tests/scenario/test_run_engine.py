@@ -74,6 +74,9 @@ def test_a_clean_run_passes_with_every_scan_validated(tmp_path):
         assert scan["frames_sent"] == 2 * 1000 * 2 and scan["valid_frames"] == scan["frames_sent"]
         assert scan["lost_frames"] == 0 and scan["payload_errors"] == 0 and scan["check"]["frames"] == 4000
         assert scan["recorder_stats"]["packets"] == 4000
+        profile = scan["check"]["profile"]  # judged by the sender's schedule: 2 s of 1000 frames/s, 2 threads
+        assert profile["due_source"] == "schedule" and profile["short_frames"] == 0 and profile["present"] is None
+        assert profile["due_last_frame"] - profile["due_first_frame"] + 1 == 2000
     assert {t["name"] for t in results["thresholds"]} >= {"lost_frames", "rcvbuf_errors"}
     metrics = [json.loads(line) for line in (tmp_path / "reports/latest/metrics.jsonl").read_text().splitlines()]
     assert len(metrics) >= 6 and any(m["scan"] == "e2e_001" for m in metrics)
