@@ -33,6 +33,7 @@ from harness.scenario.outcome import ScanOutcome
 from harness.scenario.recording import ScanRecorder
 from harness.scenario.run_dir import RunDirectory, utc_now
 from harness.scenario.schema import Scenario
+from harness.scenario.self_report import judge_self_report
 from harness.scenario.setup import Check, Preflight, RunOptions, bring_up, one_line, tear_down
 from harness.scenario.thresholds import ThresholdResult, evaluate, scan_breaches
 from harness.scenario.validation import HarnessBugOnNode, ScanTarget, expectation_fields, sender_schedule, validate
@@ -337,6 +338,10 @@ class ScenarioRun:
                             outcome.faults, outcome.counts(),
                             udps=self.scenario.stream.udps, kernel_udp=outcome.kernel_udp,
                             recorder_stats=outcome.recorder_stats, recorder_notes=outcome.recorder_notes))
+                    if not outcome.recorder_claims:  # (the KATCP control path is judged below, by its sensors)
+                        outcome.problems.extend(judge_self_report(
+                            outcome.recorder_stats, lost_frames=outcome.lost_frames, frames_sent=outcome.frames_sent,
+                            udps=self.scenario.stream.udps, backend=self.scenario.recorder.backend))
                     if outcome.recorder_claims:
                         outcome.problems.extend(judge_counts(CountClaims(**outcome.recorder_claims),
                                                              valid_frames=outcome.frame_counts.valid_frames,

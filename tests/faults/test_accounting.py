@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.faults.accounting import judge_faults
 from harness.faults.network import datagrams_in
+from harness.scenario.self_report import judge_self_report
 
 
 def fault(kind: str, **injected: object) -> dict[str, object]:
@@ -79,3 +80,13 @@ def test_files_written_below_a_gone_disk_are_a_finding():
     found = judge_faults([gone], {"lost_frames": 0}, udps=True, kernel_udp={}, recorder_stats={})
     assert len(found) == 1 and "2 files (10 bytes) were written onto the filesystem under /srv/vlbi-lab/disk1" \
         in found[0]
+
+
+def test_the_recorders_own_loss_count_is_held_to_the_recording():
+    assert judge_self_report({"lost": 206}, lost_frames=206, frames_sent=80000, udps=True, backend="jive5ab") == []
+    assert judge_self_report({"lost": 0}, lost_frames=42772, frames_sent=80000, udps=True, backend="jive5ab") == [
+        "the recorder reports 0 lost (evlbi?); 42772 frames are missing from the recording (+42772)"]
+    # a dead sender's unsent frames, a plain VDIF stream (no sequence numbers), no answer: nothing to hold it to
+    assert judge_self_report({"lost": 0}, lost_frames=9, frames_sent=None, udps=True, backend="reference") == []
+    assert judge_self_report({"lost": 0}, lost_frames=9, frames_sent=10, udps=False, backend="reference") == []
+    assert judge_self_report({}, lost_frames=9, frames_sent=10, udps=True, backend="reference") == []

@@ -1,0 +1,199 @@
+"""Faults injected into live runs on the local lab: each caught, counted exactly by its own mechanism and by the
+harness alike, explained, and always removed (after Ctrl-C too, and by the next run after a SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.lab import lab_down, lab_status, lab_up
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="faults on the local lab need root (nftables, tc, mounts)"),
+]
+
+
+@pytest.fixture(scope="module")
+def local_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    was_up = lab_status().state == "up"
+    log = tmp_path_factory.mktemp("lab") / "lab.log"
+    try:
+        lab_up(inventory="ansible/inventory/local.yml", log=log, disks=2, disk_size="12G")
+        yield
+    finally:
+        if not was_up:
+            lab_down(log=log)
+
+
+def nft_fault_tables() -> list[str]:
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if "vlbi_fault_" in line]
+
+
+def sender_qdiscs() -> str:
+    return subprocess.run(["tc", "-n", "vlbi-sender", "qdisc", "show", "dev", "vlbi-snd0"], capture_output=True,
+                          text=True, check=False).stdout
+
+
+def results(reports: Path) -> dict[str, Any]:
+    return dict(json.loads((reports / "latest" / "results.json").read_text()))
+
+
+def run(scenario: Path, reports: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "local",
+                           "--reports", str(reports), *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+def by_kind(found: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    scans = {s["name"]: s for s in found["scans"]}
+    return {f["kind"]: (f, scans[f["scan_name"]]) for f in found["faults"]}
+
+
+def only(problems: list[str], *patterns: str) -> None:
+    """Each problem matches one of the patterns, and each pattern matches a problem: nothing else is reported."""
+    for problem in problems:
+        assert any(re.search(p, problem) for p in patterns), f"unexpected finding: {problem!r} (all: {problems})"
+    for pattern in patterns:
+        assert any(re.search(pattern, p) for p in problems), f"missing finding {pattern!r} in {problems}"
+
+
+def test_faults_demo_fails_with_exactly_the_injected_findings(local_lab: None, tmp_path: Path) -> None:
+    done = run(ROOT / "scenarios/faults_demo.yaml", tmp_path)
+    assert done.returncode == 1, done.stdout[-3000:]
+    found = results(tmp_path)
+    kinds = by_kind(found)
+    assert len(found["faults"]) == 14 and nft_fault_tables() == [] and "tbf" not in sender_qdiscs()
+    for fault in found["faults"]:
+        assert fault["error"] is None, fault
+        assert fault["skipped"] is None or fault["kind"] in ("delay", "disk_fail"), fault
+
+    fault, scan = kinds["loss"]  # nftables' own counter, converted from packets and bytes to datagrams
+    assert scan["lost_frames"] == fault["injected"]["dropped"] > 0
+    assert scan["invalid_frames"] == scan["lost_frames"]  # the recorder's fill frames stand in for them
+    assert scan["frames_sent"] - scan["kernel_udp"]["InDatagrams"] == fault["injected"]["dropped"]
+    only(scan["problems"])
+
+    fault, scan = kinds["duplicate"]  # under UDPS the recorder absorbs them, and its evlbi? counts them
+    assert fault["injected"]["duplicated"] > 0 and scan["duplicate_frames"] == 0 and scan["lost_frames"] == 0
+    assert scan["recorder_stats"]["out_of_order"] == fault["injected"]["duplicated"] and scan["passed"]
+    fault, scan = kinds["reorder"]
+    assert fault["injected"]["reordered"] > 0 and scan["out_of_order_frames"] == 0
+    assert scan["recorder_stats"]["out_of_order"] == fault["injected"]["reordered"] and scan["passed"]
+
+    fault, scan = kinds["rate_limit"]  # tbf's drops, in datagrams (it splits every GSO super-packet)
+    assert scan["lost_frames"] == fault["injected"]["dropped"] > 0
+    only(scan["problems"])
+
+    fault, scan = kinds["recorder_stop"]  # the kernel dropped at the socket what the hung recorder did not read
+    assert scan["lost_frames"] == scan["kernel_udp"]["RcvbufErrors"] > 0
+    only(scan["problems"], r"hung|did not answer|no complete reply")
+
+    fault, scan = kinds["disk_full"]
+    assert fault["injected"]["free_bytes"] < 256 << 20 and scan["lost_frames"] == 0
+    only(scan["problems"], r"recorder \(error\?\): .*disk1.*(ENOSPC|No space)")
+
+    fault, scan = kinds["disk_gone"]
+    assert fault["injected"]["mounted_again"] != "not yet" and scan["lost_frames"] == 0
+    assert not fault["injected"].get("landed_on_parent_fs", {}).get("files")
+    only(scan["problems"], r"recorder \(error\?\): .*disk1")
+
+    for kind in ("short_datagram", "long_datagram", "port_scan"):
+        fault, scan = kinds[kind]
+        only(scan["problems"], rf"recorder \(error\?\): .*{fault['injected']['sent']} datagrams? of the wrong size")
+        assert scan["lost_frames"] == 0
+
+    fault, scan = kinds["sender_kill"]
+    assert scan["frames_sent"] is None and scan["lost_frames"] == scan["frames_expected"] - scan["valid_frames"] > 0
+    only(scan["problems"], r"vdif-send was killed \(SIGKILL\)", r"the sender's last word")
+
+    fault, scan = kinds["recorder_kill"]
+    assert scan["lost_frames"] > 0
+    only(scan["problems"], r"RecorderDied|the process exited with code -9")
+
+    for kind in ("delay", "disk_fail"):  # not injectable on this machine: named, and the scan is clean
+        fault, scan = kinds[kind]
+        assert fault["skipped"] and fault["start"] is None and scan["passed"]
+    passed = sorted(s["name"] for s in found["scans"] if s["passed"])
+    assert passed == sorted(kinds[k][1]["name"] for k in ("duplicate", "reorder", "delay", "disk_fail"))
+
+    report = (tmp_path / "latest" / "report.html").read_text()
+    assert 'id="fault-table"' in report
+    assert report.count("loss (scan 1)") >= 4  # the band's label on every plot over time
+
+
+LONG_LOSS = """\
+name: fault_cut
+lab: {inventory: local, disks: 2}
+stream: {payload_bytes: 8000, threads: 1, udps: true, fps: 2000, port: 52030}
+recorder: {backend: reference, protocol: udps, workbuf: 16M}
+schedule: {scans: 1, scan_length: 20s}
+faults:
+  - {kind: loss, scan: 1, at: 1s, duration: 15s, every: 50}
+  - {kind: rate_limit, scan: 1, at: 1s, duration: 15s, rate: 10 Gbit/s}
+"""
+
+
+def wait_for(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_ctrl_c_removes_every_fault_in_force(local_lab: None, tmp_path: Path) -> None:
+    scenario = tmp_path / "fault_cut.yaml"
+    scenario.write_text(LONG_LOSS)
+    harness = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab",
+                                "local", "--reports", str(tmp_path / "r")], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: nft_fault_tables() and "tbf" in sender_qdiscs(), 90)
+        os.killpg(harness.pid, signal.SIGINT)
+        harness.communicate(timeout=120)
+    finally:
+        if harness.poll() is None:
+            os.killpg(harness.pid, signal.SIGKILL)
+    assert nft_fault_tables() == [] and "tbf" not in sender_qdiscs()
+    found = results(tmp_path / "r")
+    assert found["verdict"] == "interrupted"
+    assert {f["kind"] for f in found["faults"]} == {"loss", "rate_limit"}
+    assert all(f["end"] is not None and f["end"] - f["start"] < 14 for f in found["faults"])
+
+
+def test_a_killed_run_leaves_its_faults_to_the_next_run(local_lab: None, tmp_path: Path) -> None:
+    scenario = tmp_path / "fault_cut.yaml"
+    scenario.write_text(LONG_LOSS)
+    harness = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab",
+                                "local", "--reports", str(tmp_path / "r")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: nft_fault_tables() and "tbf" in sender_qdiscs(), 90)
+        os.killpg(harness.pid, signal.SIGKILL)  # no finally of the harness runs: its faults stay in force
+        harness.wait(timeout=30)
+    finally:
+        if harness.poll() is None:
+            os.killpg(harness.pid, signal.SIGKILL)
+    assert nft_fault_tables() and "tbf" in sender_qdiscs()
+    clean = tmp_path / "clean.yaml"
+    clean.write_text(LONG_LOSS.split("faults:")[0].replace("name: fault_cut", "name: fault_after")
+                     .replace("scan_length: 20s", "scan_length: 2s"))
+    done = run(clean, tmp_path / "r2")
+    assert nft_fault_tables() == [] and "tbf" not in sender_qdiscs()
+    found = results(tmp_path / "r2")
+    reaped = [line for line in found["orphans_stopped"] if line.startswith("fault ")]
+    assert len(reaped) == 2 and any("nft delete table netdev vlbi_fault_0" in line for line in reaped), reaped
+    assert done.returncode == 0 and found["verdict"] == "pass", done.stdout[-2000:]
