@@ -250,3 +250,32 @@ def test_the_recorders_own_notes_are_shown_in_its_words(runs, tmp_path):
     assert table.count("<tr><td>") == 2
     assert "dropped at chunk 7: ENOSPC: &lt;No space&gt;" in table and "mount_point_dropped" in table
     assert '<td class="bad">data lost</td>' in table and "an ordinary line" in table
+
+
+def test_faults_are_tabled_and_shaded_on_every_plot_over_time(runs, tmp_path):
+    run = copy_run(runs["failed"], tmp_path)
+    results = json.loads((run / "results.json").read_text())
+    first = results["scans"][0]
+    start = datetime.fromisoformat(first["started"]).timestamp()
+    results["faults"] = [
+        {"kind": "loss", "scan": 1, "scan_name": first["name"], "at": 1.0, "duration": 2.0, "start": start + 1,
+         "end": start + 3, "mechanism": "nftables netdev ingress on vlbi-rec0 (vlbi_fault_0)",
+         "parameters": {"fraction": 0.005}, "injected": {"dropped": 206}, "error": None, "skipped": None,
+         "node": "recorder"},
+        {"kind": "recorder_kill", "scan": 1, "scan_name": first["name"], "at": 2.0, "duration": 0.0,
+         "start": start + 2, "end": start + 2, "mechanism": "SIGKILL to the recorder's process", "parameters": {},
+         "injected": {"killed": 1}, "error": None, "skipped": None, "node": "recorder"},
+        {"kind": "delay", "scan": 1, "scan_name": first["name"], "at": 1.0, "duration": 1.0, "start": None,
+         "end": None, "mechanism": "none on this machine", "parameters": {}, "injected": {}, "error": None,
+         "skipped": "delay needs netem: this kernel has no netem qdisc", "node": "recorder"}]
+    (run / "results.json").write_text(json.dumps(results))
+    html = render_run(run).read_text()
+    table = html[html.index('id="fault-table"'):]
+    table = table[:table.index("</table>")]
+    assert "nftables netdev ingress on vlbi-rec0" in table and ">dropped</span> 206" in table
+    assert "not injected: delay needs netem" in table
+    plots = html.count("<svg")
+    assert plots >= 4 and html.count("loss (scan 1)") == html.count("recorder_kill (scan 1)") >= 4
+    assert "delay (scan 1)" not in html.replace(table, "")  # never applied: no band
+    plain = render_run(copy_run(runs["failed"], tmp_path / "plain")).read_text()
+    assert 'id="fault-table"' not in plain and "loss (scan 1)" not in plain
