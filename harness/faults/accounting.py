@@ -11,6 +11,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+AT_THE_SOCKET = ("recorder_stop", "disk_full", "disk_fail", "disk_gone")
+"""Kinds that stall the recorder: what it loses, its socket overflows with (unless it drops blocks itself, which
+its own notes say)."""
 STRAY = ("short_datagram", "long_datagram", "port_scan")
 _WRONG_SIZE = re.compile(r"(\d+) datagrams? of the wrong size")
 LOSING = ("loss", "rate_limit", "recorder_stop", "recorder_kill", "sender_kill", "disk_full", "disk_fail",
@@ -51,13 +54,13 @@ def judge_faults(faults: Sequence[Mapping[str, Any]], counts: Mapping[str, int],
             found.append(f"fault {fault['kind']}: the sender put {injected} on the wire, the checker counts "
                          f"{name} {counts.get(name, 0)}")
     said = recorder_stats.get("out_of_order")
-    if udps and wire and said is not None:  # a duplicate arrives below the highest sequence number too
-        injected = sum(_wire_count(f) for f in wire)
-        if int(said) != injected:
-            what = " and ".join(f"{_wire_count(f)} {f['kind']}d" for f in wire).replace("reorderd", "re-ordered")
-            found.append(f"faults {', '.join(f['kind'] for f in wire)}: the sender put {what} datagrams on the "
-                         f"wire ({injected} below the highest sequence number), the recorder reports {said} out "
-                         "of order (evlbi?)")
+    if udps and wire and said is not None:  # a UDPS reader counts each datagram below the highest seen before it
+        late = max(int(f["injected"].get("late_in_scan", 0)) for f in wire)
+        if int(said) != late:
+            what = ", ".join(f"{_wire_count(f)} {'duplicated' if f['kind'] == 'duplicate' else 're-ordered'}"
+                             for f in wire)
+            found.append(f"faults {', '.join(f['kind'] for f in wire)}: the sender put {late} datagrams below the "
+                         f"highest sequence number on the wire ({what}), the recorder reports {said} out of order")
     found.extend(_judge_stray(faults, recorder_notes))
     return found
 
@@ -91,8 +94,8 @@ def _expected_loss(fault: Mapping[str, Any], kernel_udp: Mapping[str, int]) -> t
         return int(injected.get("dropped", 0)), "nftables dropped"
     if fault["kind"] == "rate_limit":
         return int(injected.get("dropped", 0)), "tbf dropped"
-    if fault["kind"] == "recorder_stop" and "RcvbufErrors" in kernel_udp:
-        return int(kernel_udp["RcvbufErrors"]), "while the recorder was stopped the kernel dropped (RcvbufErrors)"
+    if fault["kind"] in AT_THE_SOCKET and "RcvbufErrors" in kernel_udp:
+        return int(kernel_udp["RcvbufErrors"]), "the kernel dropped at the recorder's socket (RcvbufErrors)"
     return None
 
 

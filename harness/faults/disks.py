@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,8 @@ from harness.faults.schema import DiskFull, DiskGone
 from harness.faults.site import FaultError
 
 FILLER = ".vlbi-fault-fill"
-FILL_TRIES = 20
 REMOUNT_WAIT_S = 15.0
 """How long after the scan closed the unmounted disk may stay busy (its last files being closed)."""
-FILL_STEP = 16 << 20
 
 
 def _mount(injector: Injector, index: int) -> str:
@@ -26,39 +26,29 @@ def _mount(injector: Injector, index: int) -> str:
 
 
 class FillDisk(Injector):
-    """A file that takes all but ``leave`` bytes of one mount point's free space, removed afterwards."""
+    """Filler files that take all but ``leave`` bytes of one mount point's free space, removed afterwards."""
 
     fault: DiskFull
-    mechanism = "fallocate of a filler file"
+    mechanism = "fallocate of filler files (harness.faults.fill)"
 
     def apply(self) -> None:
         self.mount = _mount(self, self.fault.mount)
         self.path = f"{self.mount}/{FILLER}-{self.index}"
-        blocks, block_size = self.site.on_recorder(["stat", "-f", "-c", "%a %S", self.mount]).split()
-        free = int(blocks) * int(block_size)
-        self.size = max(0, free - self.fault.leave)
-        self.site.undo_on_recorder(self.key, ["rm", "-f", "--", self.path])
-        for _ in range(FILL_TRIES):  # XFS keeps some space back from fallocate: less, until it takes it
-            try:
-                self.site.on_recorder(["fallocate", "-l", str(self.size), self.path])
-                break
-            except FaultError:  # a refused fallocate may keep what it got: gone before the next, smaller try
-                self.site.on_recorder(["rm", "-f", "--", self.path], check=False)
-                self.size -= max(FILL_STEP, self.size // 200)
-                if self.size <= 0:
-                    raise
-        else:
-            raise FaultError(f"{self.mount}: fallocate refused {FILL_TRIES} sizes down to {self.size} bytes")
-        blocks, block_size = self.site.on_recorder(["stat", "-f", "-c", "%a %S", self.mount]).split()
-        self.free_after = int(blocks) * int(block_size)
+        self.site.undo_on_recorder(self.key, ["rm", "-rf", "--", self.path])
+        out = self.site.on_recorder([sys.executable, "-m", "harness.faults.fill", self.path, "--leave",
+                                     str(self.fault.leave)], timeout=120)
+        try:
+            self.filled: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            raise FaultError(f"harness.faults.fill said nothing it filled: {out.strip()[-200:]!r}") from None
 
     def remove(self) -> dict[str, Any]:
         path = getattr(self, "path", None)
         if path is None:
             return {}
-        self.site.on_recorder(["rm", "-f", "--", path], check=False)
+        self.site.on_recorder(["rm", "-rf", "--", path], check=False)
         self.site.undo_on_recorder(self.key, None)
-        return {"mount": self.mount, "filled_bytes": self.size, "free_bytes": self.free_after}
+        return {"mount": self.mount, **getattr(self, "filled", {})}
 
 
 class UnmountDisk(Injector):

@@ -4,7 +4,7 @@ sender, with an exact counter), rate limits (tbf on the sender node's data inter
 from __future__ import annotations
 
 import json
-import time
+import tempfile
 from typing import Any
 
 from harness.faults.injector import Injector
@@ -14,10 +14,6 @@ IP_UDP_HEADERS = 28
 """What a netdev hook's byte count adds per packet to the datagram (IPv4 20 + UDP 8); a GSO super-packet
 carries one set of headers for all its datagrams."""
 ETHERNET_HEADER = 14
-DRAIN_RATE = "100gbit"
-DRAIN_TRIES = 50
-"""Before a rate limit is removed it is raised to DRAIN_RATE until its queue is empty (at most this many
-looks, 20 ms apart), so that its drop count is final and deleting it drops nothing."""
 TABLE_PREFIX = "vlbi_fault_"
 
 
@@ -97,22 +93,26 @@ class TbfRateLimit(Injector):
                              "rate", f"{rate_kbit}kbit", "burst", str(burst), "limit", str(fault.limit)])
 
     def remove(self) -> dict[str, Any]:
+        """Its statistics and its removal in one batch, microseconds apart: what it still queues is dropped by
+        the removal, so it counts as dropped (``queued_at_removal``)."""
         interface = self.site.sender_interface
-        try:  # the queue drained first (deleting the qdisc would drop what it holds, uncounted)
-            self.site.on_sender(["tc", "qdisc", "change", "dev", interface, "root", "tbf", "rate", DRAIN_RATE,
-                                 "burst", str(self.burst), "limit", str(self.fault.limit)], check=False)
-            listing = ""
-            for _ in range(DRAIN_TRIES):
+        try:
+            if self.site.sender_shares_files:
+                with tempfile.NamedTemporaryFile("w", prefix="vlbi-fault-tc-", suffix=".batch") as batch:
+                    batch.write(f"qdisc show dev {interface}\nqdisc del dev {interface} root\n")
+                    batch.flush()
+                    listing = self.site.on_sender(["tc", "-s", "-j", "-batch", batch.name], check=False)
+            else:  # another machine: two commands, a few milliseconds apart
                 listing = self.site.on_sender(["tc", "-s", "-j", "qdisc", "show", "dev", interface], check=False)
-                if not next((q for q in _json_list(listing) if q.get("kind") == "tbf"), {}).get("qlen"):
-                    break
-                time.sleep(0.02)
         finally:
-            self.site.on_sender(["tc", "qdisc", "del", "dev", interface, "root"], check=False)
+            self.site.on_sender(["tc", "qdisc", "del", "dev", interface, "root"], check=False)  # (if still there)
             self.site.undo_on_sender(self.key, None)
-        stats = next((q for q in _json_list(listing) if q.get("kind") == "tbf"), {})
-        return {"dropped": int(stats.get("drops", 0)), "overlimits": int(stats.get("overlimits", 0)),
-                "sent_packets": int(stats.get("packets", 0)), "sent_bytes": int(stats.get("bytes", 0))}
+        stats = next((q for q in _json_list(listing.strip().splitlines()[0] if listing.strip() else "")
+                      if q.get("kind") == "tbf"), {})
+        queued = int(stats.get("qlen", 0))
+        return {"dropped": int(stats.get("drops", 0)) + queued, "queued_at_removal": queued,
+                "overlimits": int(stats.get("overlimits", 0)), "sent_packets": int(stats.get("packets", 0)),
+                "sent_bytes": int(stats.get("bytes", 0))}
 
 
 class NetemDelay(Injector):

@@ -44,6 +44,12 @@ class FaultSite:
         raise TypeError(f"no fault site for {type(nodes).__name__}")
 
     @property
+    def sender_shares_files(self) -> bool:
+        """The sender node sees this machine's files (a namespace of it, or loopback)."""
+        return self.sender_netns is not None or isinstance(self.nodes, LoopbackNodes) or \
+            (isinstance(self.nodes, LabInfo) and self.nodes.degraded)
+
+    @property
     def local_recorder(self) -> bool:
         return self.nodes.recorder_ssh is None
 

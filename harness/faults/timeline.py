@@ -146,7 +146,9 @@ class ScanFaults:
                 if first_frame is not None:
                     record.start, record.end = first_frame + record.at, first_frame + record.at + record.duration
                 counted = "duplicated" if planned.fault.kind == "duplicate" else "reordered"
-                record.injected = {counted: int((sender_stats or {}).get(counted, 0))}
+                stats = sender_stats or {}
+                # late: the scan's datagrams below the highest sent before them, this fault's and any other's
+                record.injected = {counted: int(stats.get(counted, 0)), "late_in_scan": int(stats.get("late", 0))}
                 if sender_stats is None:
                     record.error = "the sender printed no statistics: what it put on the wire is unknown"
         return [p.record for p in self.plan]

@@ -37,7 +37,9 @@ class SenderStats:
     dropped_on_purpose: int = 0
     duplicated: int = 0
     reordered: int = 0
-    """Datagrams sent twice, and sent after their successor (--wire-fault)."""
+    late: int = 0
+    """Datagrams sent twice, sent after their thread's next (--wire-fault), and sent below the highest sequence
+    number before them (what a UDPS reader counts out of order)."""
     skipped_threads: tuple[int, ...] = ()
     frames_skipped: int = 0
     """Frames of the skipped threads, scheduled but never sent."""
@@ -83,6 +85,7 @@ class SenderStats:
             "dropped_on_purpose": self.dropped_on_purpose,
             "duplicated": self.duplicated,
             "reordered": self.reordered,
+            "late": self.late,
             "skipped_threads": list(self.skipped_threads),
             "frames_skipped": self.frames_skipped,
             "send_failed": self.failed,
@@ -180,7 +183,8 @@ class Sender:
             np.logical_or.at(sent_ok, order, ok)
             sent[keep] = sent_ok[keep]
             self.stats.failed += int((~sent_ok[keep]).sum())
-            self.stats.duplicated, self.stats.reordered = self.wire_faults.duplicated, self.wire_faults.reordered
+            wire = self.wire_faults
+            self.stats.duplicated, self.stats.reordered, self.stats.late = wire.duplicated, wire.reordered, wire.late
             return sent
         if keep.all():
             ok = self.transport.send(datagrams)

@@ -48,6 +48,10 @@ class WireFaults:
     nthreads: int
     duplicated: int = 0
     reordered: int = 0
+    late: int = 0
+    """Datagrams sent below the highest sequence number sent before them (a duplicate, the one overtaken in a
+    re-order, and any between): what a UDPS reader such as jive5ab's counts as out of order."""
+    highest: int = -1
 
     def order(self, first_datagram: int, kept: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64] | None:
         """The rows of a batch to send, in order (a row twice: duplicated), or None when no fault touches it.
@@ -57,6 +61,8 @@ class WireFaults:
         if not self.faults:
             return None
         rows = np.flatnonzero(kept)
+        if not len(rows):
+            return None
         index = first_datagram + rows
         frame_time = (index // self.nthreads) / self.fps
         repeat = np.ones(len(rows), dtype=np.int64)
@@ -79,6 +85,7 @@ class WireFaults:
                 else:
                     partner[n] = partner[n + step] = True
         if not swap.any() and (repeat == 1).all():
+            self.highest = max(self.highest, int(index[-1]))
             return None
         order = rows.copy()
         where = np.flatnonzero(swap)
@@ -87,4 +94,9 @@ class WireFaults:
         counts[where], counts[where + step] = repeat[where + step], repeat[where]
         self.reordered += len(where)
         self.duplicated += int((repeat - 1).sum())
-        return np.repeat(order, counts)
+        emitted = np.repeat(order, counts)
+        sent = first_datagram + emitted
+        before = np.maximum.accumulate(np.concatenate(([self.highest], sent[:-1])))
+        self.late += int((sent <= before).sum())
+        self.highest = max(self.highest, int(sent.max()))
+        return emitted

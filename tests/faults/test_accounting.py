@@ -31,6 +31,9 @@ def test_a_hung_recorder_is_held_to_the_kernels_socket_drops():
     kernel = {"RcvbufErrors": 19000}
     assert "19000 datagrams, but 19051 frames" in judge_faults([fault("recorder_stop")], counts, udps=True,
                                                                kernel_udp=kernel, recorder_stats={})[0]
+    gone = judge_faults([fault("disk_gone")], {"lost_frames": 2731}, udps=True, kernel_udp={"RcvbufErrors": 2731},
+                        recorder_stats={})
+    assert gone == []
 
 
 def test_two_losing_faults_in_one_scan_are_not_split():
@@ -40,12 +43,13 @@ def test_two_losing_faults_in_one_scan_are_not_split():
 
 
 def test_wire_faults_under_udps_are_absorbed_and_counted_by_the_recorder():
-    faults = [fault("duplicate", duplicated=200), fault("reorder", reordered=400)]
+    faults = [fault("duplicate", duplicated=200, late_in_scan=490), fault("reorder", reordered=145, late_in_scan=490)]
     ok = judge_faults(faults, {"duplicate_frames": 0, "out_of_order_frames": 0}, udps=True, kernel_udp={},
-                      recorder_stats={"out_of_order": 600})
+                      recorder_stats={"out_of_order": 490})
     assert ok == []
-    off = judge_faults(faults, {"duplicate_frames": 0}, udps=True, kernel_udp={}, recorder_stats={"out_of_order": 599})
-    assert len(off) == 1 and "recorder reports 599 out of order" in off[0]
+    off = judge_faults(faults, {"duplicate_frames": 0}, udps=True, kernel_udp={}, recorder_stats={"out_of_order": 489})
+    assert off == ["faults duplicate, reorder: the sender put 490 datagrams below the highest sequence number on the "
+                   "wire (200 duplicated, 145 re-ordered), the recorder reports 489 out of order"]
     leaked = judge_faults(faults[:1], {"duplicate_frames": 3}, udps=True, kernel_udp={}, recorder_stats={})
     assert "the recording has duplicate_frames 3" in leaked[0]
 

@@ -66,3 +66,8 @@ def test_what_the_sender_counts_is_what_a_receiver_sees(udp_receiver):
     assert len(seqs) - len(set(seqs)) == stats["duplicated"]
     later = sum(1 for a, b in itertools.pairwise(seqs) if b < a)
     assert stats["reordered"] > 0 and later == stats["reordered"]
+    highest, late = -1, 0  # as a UDPS reader counts out of order: below the highest seen before it
+    for seq in seqs:
+        late += seq <= highest
+        highest = max(highest, seq)
+    assert late == stats["late"] == stats["duplicated"] + stats["reordered"]  # one thread: one each
