@@ -199,3 +199,50 @@ def test_a_killed_run_leaves_its_faults_to_the_next_run(local_lab: None, tmp_pat
     reaped = [line for line in found["orphans_stopped"] if line.startswith("fault ")]
     assert len(reaped) == 2 and any("nft delete table netdev vlbi_fault_0" in line for line in reaped), reaped
     assert done.returncode == 0 and found["verdict"] == "pass", done.stdout[-2000:]
+
+
+LOSS_IN_ONE_SCAN = """\
+name: fault_loss
+lab: {{inventory: local, disks: 2}}
+stream: {{payload_bytes: 8000, threads: 2, udps: true, fps: 5000, port: 52030}}
+recorder: {{backend: {backend}, protocol: udps, workbuf: 16M{binary}}}
+schedule: {{scans: 3, scan_length: 4s, gap: 1s}}
+faults:
+  - {{kind: loss, scan: 2, at: 1s, duration: 2s, fraction: 0.5%}}
+"""
+
+
+def test_loss_of_half_a_percent_in_one_scan_is_counted_there_and_nowhere_else(local_lab: None,
+                                                                              tmp_path: Path) -> None:
+    scenario = tmp_path / "fault_loss.yaml"
+    scenario.write_text(LOSS_IN_ONE_SCAN.format(backend="reference", binary=""))
+    done = run(scenario, tmp_path / "r")
+    found = results(tmp_path / "r")
+    (fault,) = found["faults"]
+    first, second, third = found["scans"]
+    assert second["lost_frames"] == fault["injected"]["dropped"] > 0, done.stdout[-2000:]
+    assert first["lost_frames"] == third["lost_frames"] == 0 and first["passed"] and third["passed"]
+    assert fault["end"] - fault["start"] == pytest.approx(2.0, abs=0.2)
+    only(second["problems"])
+    assert {"lost_frames", "invalid_frames"} <= set(found["breached"])  # the fill frames stand in for the lost
+
+
+@pytest.mark.jive5ab
+@pytest.mark.skipif(not os.environ.get("JIVE5AB_BIN"), reason="JIVE5AB_BIN is not set: no jive5ab binary to test")
+def test_jive5ab_under_loss_its_own_counters_against_the_truth(local_lab: None, tmp_path: Path) -> None:
+    scenario = tmp_path / "fault_loss.yaml"
+    binary = os.environ["JIVE5AB_BIN"]
+    scenario.write_text(LOSS_IN_ONE_SCAN.format(backend="jive5ab", binary=f", binary: {binary}"))
+    done = run(scenario, tmp_path / "r")
+    found = results(tmp_path / "r")
+    (fault,) = found["faults"]
+    second = found["scans"][1]
+    assert second["lost_frames"] >= fault["injected"]["dropped"] > 0, done.stdout[-2000:]
+    for scan in found["scans"]:  # where evlbi? disagrees with the recording, the scan says so with both numbers
+        said = scan["recorder_stats"].get("lost")
+        disagreement = [p for p in scan["problems"] if p.startswith("the recorder reports ")]
+        if said is not None and said != scan["lost_frames"]:
+            assert disagreement == [f"the recorder reports {said} lost (evlbi?); {scan['lost_frames']} frames are "
+                                    f"missing from the recording ({scan['lost_frames'] - said:+d})"]
+        else:
+            assert disagreement == []
