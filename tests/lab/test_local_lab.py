@@ -28,6 +28,9 @@ from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.root,
+    # the machine's one local lab (its namespace, veth and disks by fixed names): one worker has the whole module;
+    # its bring-ups and small sends are not timing-sensitive, so it runs beside the other parallel tests
+    pytest.mark.xdist_group("local-lab"),
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root (loop devices, mounts, namespaces)"),
     pytest.mark.skipif(not all(shutil.which(t) for t in ("mkfs.xfs", "ip", "losetup", "ping")) or
