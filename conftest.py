@@ -41,3 +41,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if leave:
         config.hook.pytest_deselected(items=leave)
         items[:] = keep
+    if part == "parallel":  # the files that hold a slow test first (stable), so that no worker ends on a long one
+        slow = {item.path for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: item.path not in slow)

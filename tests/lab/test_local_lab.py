@@ -26,11 +26,10 @@ from harness.lab.state import DEFAULT_WORK_DIR
 from tests.lab.vsi import raising, vsi_responder
 from tests.waiting import wait_until
 
+# Not serial: under --dist loadfile one worker has the whole module (one lab up for it), and its bring-ups and small
+# sends are not timing-sensitive; no parallel test touches the lab, its vlbi-* names or its multicast range.
 pytestmark = [
     pytest.mark.root,
-    # the machine's one local lab (its namespace, veth and disks by fixed names): one worker has the whole module;
-    # its bring-ups and small sends are not timing-sensitive, so it runs beside the other parallel tests
-    pytest.mark.xdist_group("local-lab"),
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root (loop devices, mounts, namespaces)"),
     pytest.mark.skipif(not all(shutil.which(t) for t in ("mkfs.xfs", "ip", "losetup", "ping")) or

@@ -20,7 +20,7 @@ from harness.report import render_acceptance, render_index, render_run
 from tests.report.chromium import Chromium, PageLoad, find_chromium
 from tests.report.runfolders import HOSTILE
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one worker, one Chromium for the module
+pytestmark = pytest.mark.browser
 
 FAIL_RED = (0xC0, 0x39, 0x2B)
 
