@@ -49,6 +49,7 @@ def _docker_answers() -> bool:
 
 pytestmark = [
     pytest.mark.docker,
+    pytest.mark.serial,  # a container of a fixed name
     pytest.mark.slow,
     pytest.mark.skipif(not _docker_answers(), reason="needs a running Docker engine (DOCKER_HOST or default socket)"),
 ]

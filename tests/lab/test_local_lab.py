@@ -26,6 +26,8 @@ from harness.lab.state import DEFAULT_WORK_DIR
 from tests.lab.vsi import raising, vsi_responder
 from tests.waiting import wait_until
 
+# Not serial: under --dist loadfile one worker has the whole module (one lab up for it), and its bring-ups and small
+# sends are not timing-sensitive; no parallel test touches the lab, its vlbi-* names or its multicast range.
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,

@@ -26,6 +26,7 @@ from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.root,
+    pytest.mark.serial,  # the machine's one multi-node lab: its namespaces, switch and addresses by fixed names
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="the multi-node lab needs root (namespaces, loop devices, mounts)"),
     pytest.mark.skipif(not all(shutil.which(t) for t in ("mkfs.xfs", "ip", "losetup", "ping", "unshare")) or

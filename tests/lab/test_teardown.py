@@ -12,7 +12,7 @@ import pytest
 from harness.lab import LabError, lab_down, lab_status
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.root,
+pytestmark = [pytest.mark.root, pytest.mark.serial,  # makes vlbi-* namespaces, which the lab tests must not see
               pytest.mark.skipif(os.geteuid() != 0, reason="makes and removes a network namespace (root)")]
 
 

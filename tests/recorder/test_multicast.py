@@ -17,7 +17,8 @@ import pytest
 from harness.recorder import RecorderConfig, open_recorder
 from tests.recorder.conftest import IS_ROOT, drained, listening_address, read_chunks, send
 
-pytestmark = [pytest.mark.root, pytest.mark.skipif(not IS_ROOT, reason="needs root for a network namespace")]
+pytestmark = [pytest.mark.root, pytest.mark.skipif(not IS_ROOT, reason="needs root for a network namespace"),
+              pytest.mark.serial]  # fixed addresses and group; the host's multicast route
 
 HOST_IP, NODE_IP, GROUP = "198.19.250.1", "198.19.250.2", "239.1.2.3"
 

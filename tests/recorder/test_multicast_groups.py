@@ -32,7 +32,8 @@ from harness.recorder import RecorderConfig, ScanResult, VsisRecorder, open_reco
 from harness.recorder.processes import wait_for_port
 from tests.recorder.conftest import IS_ROOT, JIVE5AB_BIN, drained, listening_address, read_chunks, send
 
-pytestmark = [pytest.mark.root, pytest.mark.skipif(not IS_ROOT, reason="needs root for network namespaces")]
+pytestmark = [pytest.mark.root, pytest.mark.skipif(not IS_ROOT, reason="needs root for network namespaces"),
+              pytest.mark.serial]  # fixed addresses and groups; the host's multicast routes
 
 GROUP_A, GROUP_B = "239.7.1.1", "239.7.1.2"
 STATION_A, STATION_B = "AA", "BB"

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.root, pytest.mark.lab,
+pytestmark = [pytest.mark.root, pytest.mark.lab, pytest.mark.serial,  # the local lab, at its rates
               pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root (loop disks, namespaces)")]
 
 
