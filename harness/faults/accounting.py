@@ -35,7 +35,7 @@ def judge_faults(faults: Sequence[Mapping[str, Any]], counts: Mapping[str, int],
             found.append(f"fault {fault['kind']}: {landed['files']} files ({landed['bytes']} bytes) were written "
                          f"onto the filesystem under {fault['injected'].get('mount')} while its disk was gone, "
                          f"hidden again once it was mounted (first: {', '.join(landed.get('first', [])[:2])})")
-    losing = [f for f in faults if f["kind"] in LOSING and not f.get("error")]
+    losing = [f for f in faults if f["kind"] in LOSING and not f.get("error") and not f.get("skipped")]
     lost = counts.get("lost_frames", 0)
     if len(losing) == 1:
         fault = losing[0]
@@ -43,7 +43,7 @@ def judge_faults(faults: Sequence[Mapping[str, Any]], counts: Mapping[str, int],
         if expected is not None and expected[0] != lost:
             found.append(f"fault {fault['kind']}: {expected[1]} {expected[0]} datagrams, but {lost} frames are "
                          f"lost in the recording")
-    wire = [f for f in faults if f["kind"] in ("duplicate", "reorder") and not f.get("error")]
+    wire = [f for f in faults if f["kind"] in ("duplicate", "reorder") and not f.get("error") and not f.get("skipped")]
     for fault in wire:
         injected = _wire_count(fault)
         name = "duplicate_frames" if fault["kind"] == "duplicate" else "out_of_order_frames"
