@@ -89,6 +89,7 @@ class TbfRateLimit(Injector):
         rate_kbit = max(1, round(fault.rate * 1e6))
         self.burst = burst = fault.burst or 2 * (self.context.datagram_bytes + IP_UDP_HEADERS + ETHERNET_HEADER)
         self.site.undo_on_sender(self.key, ["tc", "qdisc", "del", "dev", self.site.sender_interface, "root"])
+        self.links_before = self._link_drops()
         self.site.on_sender(["tc", "qdisc", "add", "dev", self.site.sender_interface, "root", "tbf",
                              "rate", f"{rate_kbit}kbit", "burst", str(burst), "limit", str(fault.limit)])
 
@@ -110,9 +111,24 @@ class TbfRateLimit(Injector):
         stats = next((q for q in _json_list(listing.strip().splitlines()[0] if listing.strip() else "")
                       if q.get("kind") == "tbf"), {})
         queued = int(stats.get("qlen", 0))
-        return {"dropped": int(stats.get("drops", 0)) + queued, "queued_at_removal": queued,
+        links = self._link_drops()
+        link_dropped = sum(links.get(k, 0) - v for k, v in getattr(self, "links_before", {}).items())
+        return {"dropped": int(stats.get("drops", 0)) + queued + link_dropped, "queued_at_removal": queued,
+                "link_dropped": link_dropped,
                 "overlimits": int(stats.get("overlimits", 0)), "sent_packets": int(stats.get("packets", 0)),
                 "sent_bytes": int(stats.get("bytes", 0))}
+
+
+    def _link_drops(self) -> dict[str, int]:
+        """What the data link's two ends dropped so far (the sender's transmit side, the recorder's receive side):
+        a shaped sender that catches up after the limit goes can overflow them."""
+        found = {}
+        for side, interface, run, direction in (
+                ("sender", self.site.sender_interface, self.site.on_sender, "tx"),
+                ("recorder", self.site.recorder_interface, self.site.on_recorder, "rx")):
+            for link in _json_list(run(["ip", "-s", "-j", "link", "show", "dev", interface], check=False)):
+                found[f"{side} {direction}"] = int(link.get("stats64", {}).get(direction, {}).get("dropped", 0))
+        return found
 
 
 class NetemDelay(Injector):

@@ -113,12 +113,12 @@ class ScanFaults:
         with self._lock:
             if self._stop.is_set() or planned.injector is None:
                 return
-            planned.record.start = time.time()
             planned.applied = True
             try:
                 planned.injector.apply()
             except FaultError as exc:
                 planned.record.error = f"could not apply: {exc}"
+            planned.record.start = time.time()  # in force from here (a fill or an unmount takes its time)
 
     def _remove(self, planned: _Planned) -> None:
         with self._lock:
