@@ -87,7 +87,10 @@ class TbfRateLimit(Injector):
     def apply(self) -> None:
         fault = self.fault
         rate_kbit = max(1, round(fault.rate * 1e6))
-        self.burst = burst = fault.burst or 2 * (self.context.datagram_bytes + IP_UDP_HEADERS + ETHERNET_HEADER)
+        # under two datagrams: a GSO super-packet of even two is more than the bucket holds, so tbf splits it and
+        # counts what it drops in datagrams (a burst of exactly two let two-datagram super-packets through whole,
+        # and one drop was two datagrams: measured 4237 counted for 4572 lost)
+        self.burst = burst = fault.burst or (self.context.datagram_bytes + IP_UDP_HEADERS + ETHERNET_HEADER) * 3 // 2
         self.site.undo_on_sender(self.key, ["tc", "qdisc", "del", "dev", self.site.sender_interface, "root"])
         self.links_before = self._link_drops()
         self.site.on_sender(["tc", "qdisc", "add", "dev", self.site.sender_interface, "root", "tbf",

@@ -104,8 +104,8 @@ class RateLimit(FaultEntry):
 
     kind: Literal["rate_limit"]
     rate: Gbps
-    burst: Bytes | None = Field(None, gt=0, description="default: two datagrams, so that tbf splits every GSO "
-                                                          "super-packet and counts what it drops in datagrams")
+    burst: Bytes | None = Field(None, gt=0, description="default: one and a half datagrams, so that tbf splits every "
+                                                          "GSO super-packet and counts what it drops in datagrams")
     limit: Bytes = Field(4 << 20, gt=0, description="bytes queued before the limiter drops")
 
 
