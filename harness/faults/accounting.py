@@ -39,7 +39,7 @@ def judge_faults(faults: Sequence[Mapping[str, Any]], counts: Mapping[str, int],
     lost = counts.get("lost_frames", 0)
     if len(losing) == 1:
         fault = losing[0]
-        expected = _expected_loss(fault, kernel_udp)
+        expected = _expected_loss(fault, kernel_udp, counts.get("frames_sent"))
         if expected is not None and expected[0] != lost:
             found.append(f"fault {fault['kind']}: {expected[1]} {expected[0]} datagrams, but {lost} frames are "
                          f"lost in the recording")
@@ -87,11 +87,16 @@ def _wire_count(fault: Mapping[str, Any]) -> int:
     return int(fault["injected"].get("duplicated" if fault["kind"] == "duplicate" else "reordered", 0))
 
 
-def _expected_loss(fault: Mapping[str, Any], kernel_udp: Mapping[str, int]) -> tuple[int, str] | None:
-    """The frames this fault alone must have cost, by its own counter, and that counter's name."""
+def _expected_loss(fault: Mapping[str, Any], kernel_udp: Mapping[str, int],
+                   sent: int | None) -> tuple[int, str] | None:
+    """The frames this fault alone must have cost, by a counter that is not the harness's, and its name."""
     injected = fault.get("injected") or {}
     if fault["kind"] == "loss":
         return int(injected.get("dropped", 0)), "nftables dropped"
+    if fault["kind"] == "rate_limit" and sent and "InDatagrams" in kernel_udp:
+        # tbf's own drop count misses what it holds as it is removed (measured 9 of 4538): the kernel's count of
+        # what reached the recorder's UDP layer is exact; the link lost the rest
+        return sent - int(kernel_udp["InDatagrams"]), "of the datagrams sent, the recorder node's kernel never saw"
     if fault["kind"] == "rate_limit":
         return int(injected.get("dropped", 0)), "tbf dropped"
     if fault["kind"] in AT_THE_SOCKET and "RcvbufErrors" in kernel_udp:

@@ -335,7 +335,7 @@ class ScenarioRun:
                     outcome.apply_check(check, self.scenario.stream.frame_bytes)
                     if outcome.faults:  # each fault's own counter against the harness's count
                         outcome.problems.extend(judge_faults(
-                            outcome.faults, outcome.counts(),
+                            outcome.faults, {**outcome.counts(), "frames_sent": outcome.frames_sent or 0},
                             udps=self.scenario.stream.udps, kernel_udp=outcome.kernel_udp,
                             recorder_stats=outcome.recorder_stats, recorder_notes=outcome.recorder_notes))
                     if not outcome.recorder_claims:  # (the KATCP control path is judged below, by its sensors)

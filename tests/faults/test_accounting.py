@@ -36,6 +36,15 @@ def test_a_hung_recorder_is_held_to_the_kernels_socket_drops():
     assert gone == []
 
 
+def test_a_rate_limit_is_held_to_what_the_kernel_never_saw():
+    counts = {"lost_frames": 4538, "frames_sent": 60000}
+    assert judge_faults([fault("rate_limit", dropped=4529)], counts, udps=True,
+                        kernel_udp={"InDatagrams": 55462}, recorder_stats={}) == []
+    assert judge_faults([fault("rate_limit", dropped=4529)], counts, udps=True, kernel_udp={"InDatagrams": 55463},
+                        recorder_stats={}) == ["fault rate_limit: of the datagrams sent, the recorder node's kernel "
+                                               "never saw 4537 datagrams, but 4538 frames are lost in the recording"]
+
+
 def test_two_losing_faults_in_one_scan_are_not_split():
     counts = {"lost_frames": 500}
     faults = [fault("loss", dropped=100), fault("rate_limit", dropped=100)]

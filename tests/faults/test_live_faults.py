@@ -98,8 +98,9 @@ def test_faults_demo_fails_with_exactly_the_injected_findings(local_lab: None, t
     assert scan["recorder_stats"]["out_of_order"] == late
     assert scan["duplicate_frames"] == scan["out_of_order_frames"] == scan["lost_frames"] == 0 and scan["passed"]
 
-    fault, scan = kinds["rate_limit"]  # tbf's drops, in datagrams (it splits every GSO super-packet)
-    assert scan["lost_frames"] == fault["injected"]["dropped"] > 0
+    fault, scan = kinds["rate_limit"]  # lost on the link: what the kernel never saw; tbf's own count within 1 %
+    assert scan["lost_frames"] == scan["frames_sent"] - scan["kernel_udp"]["InDatagrams"] > 0
+    assert abs(fault["injected"]["dropped"] - scan["lost_frames"]) <= scan["lost_frames"] // 100
     only(scan["problems"])
 
     fault, scan = kinds["recorder_stop"]  # the kernel dropped at the socket what the hung recorder did not read
