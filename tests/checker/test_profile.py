@@ -126,7 +126,8 @@ def test_invalid_frames_and_duplicates_are_not_frames_present(tmp_path, kind):
     items[2502] = flip(items[2502], 3, 25)  # thread 2, frame 625: a damaged thread id, in its slot by position
     items.insert(2001, items[2001])  # thread 1, frame 500 twice
     result = write(kind, tmp_path, items).check(SCHEDULED)
-    assert (result.invalid_frames, result.corrupt_headers, result.duplicate_frames) == (5, 1, 1)
+    counts = result.frame_counts
+    assert (counts.invalid_frames, counts.corrupt_headers, counts.duplicate_frames) == (5, 1, 1)
     assert result.to_json()["profile"]["short"] == {"0": {"seconds": 1, "frames": 3, "first": [[1, 247]]},
                                                     "1": {"seconds": 2, "frames": 2, "first": [[1, 249], [2, 249]]}}
     assert not {"first_second_short", "tail_missing"} & set(result.counts)

@@ -188,10 +188,10 @@ from harness.scenario.recording import ScanRecorder
 _send = ScanRecorder._send
 
 
-def broken(self, outcome):
+def broken(self, outcome, *rest):
     if outcome.name.endswith("_001"):
         raise TypeError("injected harness bug")
-    return _send(self, outcome)
+    return _send(self, outcome, *rest)
 
 
 ScanRecorder._send = broken
@@ -203,7 +203,7 @@ def test_a_harness_bug_is_a_traceback_on_its_scan_not_a_finding(tmp_path):
     scenario = write_scenario(tmp_path, "buggy", length="1s")
     result = run_pytest(tmp_path, scenario, "-p", "inject_bug")
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "TypeError: injected harness bug" in result.stdout and "def broken(self, outcome):" in result.stdout
+    assert "TypeError: injected harness bug" in result.stdout and "def broken(self, outcome, *rest):" in result.stdout
     assert "FAILED buggy.yaml::buggy_001 - " in result.stdout, result.stdout[-3000:]
     assert "HarnessBug: scan buggy_001: TypeError: injected harness bug" in result.stdout
     results = latest_results(tmp_path)
