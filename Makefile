@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: smoke test test-soak lint bench deps debs clean lab-up lab-down
+.PHONY: smoke test test-soak test-extended lint bench deps debs clean lab-up lab-down
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
@@ -33,11 +33,15 @@ test: deps
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy scripts/repeat-tests
 	$(VENV)/bin/mypy scripts/test-suite
-	$(PY) scripts/test-suite -m "not soak" $(PYTEST_ARGS)
+	$(PY) scripts/test-suite -m "not soak and not extended" $(PYTEST_ARGS)
 
 # The opt-in long tests (scaled multi-hour scenarios): not part of make test.
 test-soak: deps
 	$(VENV)/bin/pytest -m soak $(PYTEST_ARGS)
+
+# The opt-in longer live runs (a killed harness's faults reaped by the next run): not part of make test.
+test-extended: deps
+	$(VENV)/bin/pytest -m extended $(PYTEST_ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check harness tests bench scripts/repeat-tests scripts/test-suite

@@ -125,8 +125,8 @@ def test_faults_demo_fails_with_exactly_the_injected_findings(local_lab: None, t
     assert scan["frames_sent"] is None and scan["lost_frames"] == scan["frames_expected"] - scan["valid_frames"] > 0
     only(scan["problems"], r"vdif-send was killed \(SIGKILL\)", r"the sender's last word")
 
-    fault, scan = kinds["recorder_kill"]
-    assert scan["lost_frames"] > 0
+    fault, scan = kinds["recorder_kill"]  # it wrote nothing of the scan before it died: nothing to validate
+    assert not scan["validated"] and scan["kernel_udp"]["NoPorts"] > 0  # the rest found no socket
     only(scan["problems"], r"RecorderDied: .*the process exited with code -9", r"no chunks of scan")
 
     for kind in ("delay", "disk_fail"):  # not injectable on this machine: named, never applied
@@ -179,6 +179,7 @@ def test_ctrl_c_removes_every_fault_in_force(local_lab: None, tmp_path: Path) ->
     assert all(f["end"] is not None and f["end"] - f["start"] < 14 for f in found["faults"])
 
 
+@pytest.mark.extended
 def test_a_killed_run_leaves_its_faults_to_the_next_run(local_lab: None, tmp_path: Path) -> None:
     scenario = tmp_path / "fault_cut.yaml"
     scenario.write_text(LONG_LOSS)
