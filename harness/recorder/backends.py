@@ -99,7 +99,9 @@ def open_reference(
         process.stop()
         raise
     host = match[1] if match[1] != "0.0.0.0" else bind
-    return _connect("reference", host, int(match[2]), log_dir, process)
+    recorder = _connect("reference", host, int(match[2]), log_dir, process)
+    recorder.files_here = launch is None
+    return recorder
 
 
 def open_jive5ab(
@@ -144,7 +146,9 @@ def open_jive5ab(
     except RecorderError as exc:
         owner.stop()
         raise RecorderError(exc.message, backend="jive5ab", log_tail=owner.log_tail()) from None
-    return _connect("jive5ab", host, port, log_dir, owner)
+    recorder = _connect("jive5ab", host, port, log_dir, owner)
+    recorder.files_here = not remote
+    return recorder
 
 
 def open_katcp(**options: Any) -> Recorder:

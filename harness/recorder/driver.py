@@ -77,6 +77,9 @@ class VsisRecorder:
         self.net2file_path: str | None = None
         self.capture_block: str | None = None
         self._closed = False
+        self.files_here = True
+        """Its mount points are this machine's: its files can be set against its counters here (a recorder
+        started on another node is judged there, by the checker on that node)."""
         self._devices: dict[str, int] = {}
         """Each mount point's filesystem when configured: a chunk found elsewhere landed outside it."""
         self._log_mark = 0
@@ -258,10 +261,10 @@ class VsisRecorder:
             replies["tstat="] = self._collect("tstat", query=False)
             replies["record=off"] = self._ask("record", "off", ok=(0, 1), timeout=OFF_TIMEOUT).raw
         self.scan = None
-        files = self._chunk_files(scan)
+        files = self._chunk_files(scan) if self.files_here else []
         said.extend(classify(text, "files") for text in misplaced_chunks(files, self._devices))
         result = self._finish(scan, replies, said, stopped_early, files)
-        if not result.files:
+        if not result.files and self.files_here:
             result.bytes = state.bytes or 0
             if result.packets:  # what the recorder said it received, where it left nothing to check
                 self._say(result, classify(f"no chunk file of {scan} on any mount point, yet the recorder counted "
@@ -373,6 +376,8 @@ class VsisRecorder:
         result = self._finish(path, replies, said, not active, [path] if present else [])
         cfg = self._require_config()
         counted = result.packets * cfg.frame_bytes
+        if not self.files_here:  # on another node: the checker there reads it
+            return result
         if not present:  # jive5ab 3.1.0 deletes a net2file output it wrote nothing to: say what it had received
             self._say(result, classify(f"{path} does not exist after net2file=stop: the recorder removed it or never "
                                        f"wrote it; it counted {result.packets} datagrams ({result.lost} lost, evlbi?), "
