@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.lab.commands import lab_log
+from harness.lab.confine import check_state
 from harness.lab.errors import LabError
 from harness.lab.info import LabInfo
 from harness.lab.runner import ANSIBLE_DIR, LOCAL_INVENTORY, SITE_PLAYBOOK, run_playbook
@@ -230,6 +231,7 @@ def lab_status(*, work_dir: Path | None = None) -> LabStatus:
             continue  # root's lab: not this user's to read
         state = _read_candidate(candidate, explicit=work_dir is not None)
         if state is not None:
+            check_state(state, candidate)  # status reads pidfiles the state names: only the lab's own
             return probe(state, candidate)
     return LabStatus("down", str(candidates[0]))
 

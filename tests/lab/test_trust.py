@@ -73,7 +73,7 @@ def test_a_state_that_names_what_no_lab_makes_is_refused_before_anything_is_done
     work = tmp_path / "lab"
     write_state(work, planted_state(work))  # root's own file, but not a lab's contents
     panic = Path("/proc/sys/kernel/panic").read_text()
-    with pytest.raises(LabError, match=r"names what the lab never makes: mount root /; .*image /etc/passwd.*"
+    with pytest.raises(LabError, match=r"names what the lab never makes: mount root / \(is /\); .*image /etc/passwd.*"
                                        r"netns some-container \(not vlbi-\*\); veth_recorder eth0.*; nothing done"):
         lab_down(work_dir=work)
     assert Path("/proc/sys/kernel/panic").read_text() == panic and (work / "state.json").exists()
