@@ -104,15 +104,20 @@ def _warn_degraded(reason: str) -> None:
 def _degraded_up(work_dir: Path, disks: int, mount_root: Path | None, reason: str) -> LabInfo:
     _warn_degraded(reason)
     root_dir = mount_root or work_dir / "disks"
+    # the mount root may lie outside the work dir (--mount-root): checked before either is made, so that a
+    # directory someone else made (or a link they planted) is refused before anything is put into it
+    for folder in (work_dir, root_dir):
+        private_dir(folder, create=False)
     private_dir(work_dir, create=True)
     state = read_state(work_dir)
     if state and state.get("lab") == "degraded":
         _check_layout(state, disks, None, root_dir)
+    private_dir(root_dir, create=True)
     made = []
     for n in range(disks):
         disk = root_dir / f"disk{n}"
-        if not disk.is_dir():
-            disk.mkdir(parents=True)
+        if not private_dir(disk, create=False):
+            private_dir(disk, create=True)
             made.append(str(disk))
     state = {"schema": 1, "lab": "degraded", "work_dir": str(work_dir), "mount_root": str(root_dir),
              "disks": [{"mount": str(root_dir / f"disk{n}")} for n in range(disks)],

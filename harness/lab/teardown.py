@@ -22,7 +22,7 @@ from harness.lab.confine import check_state
 from harness.lab.confine import inside as _inside
 from harness.lab.errors import CommandFailed, LabError
 from harness.lab.state import loop_devices_for, mounted_filesystems, netns_exists, state_path
-from harness.lab.trust import read_private
+from harness.lab.trust import private_dir, read_private
 
 log = logging.getLogger("harness.lab")
 
@@ -169,7 +169,10 @@ def teardown(state: dict[str, Any], work_dir: Path) -> list[str]:
     problems: list[str] = []
     mount_root = Path(state["mount_root"])
     if state.get("lab") == "degraded":
-        for mount in map(Path, (d["mount"] for d in state.get("disks", []))):
+        mounts = [Path(d["mount"]) for d in state.get("disks", [])]
+        for folder in (mount_root, *mounts):  # all of them this user's before any is removed
+            private_dir(folder, create=False)
+        for mount in mounts:
             if mount.is_dir() and _inside(mount, mount_root):
                 shutil.rmtree(mount)
                 removed.append(f"directory {mount}")
