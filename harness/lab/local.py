@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.lab.commands import lab_log
+from harness.lab.confine import check_state
 from harness.lab.errors import LabError
 from harness.lab.info import LabInfo
 from harness.lab.runner import ANSIBLE_DIR, LOCAL_INVENTORY, SITE_PLAYBOOK, run_playbook
@@ -103,15 +104,20 @@ def _warn_degraded(reason: str) -> None:
 def _degraded_up(work_dir: Path, disks: int, mount_root: Path | None, reason: str) -> LabInfo:
     _warn_degraded(reason)
     root_dir = mount_root or work_dir / "disks"
+    # the mount root may lie outside the work dir (--mount-root): checked before either is made, so that a
+    # directory someone else made (or a link they planted) is refused before anything is put into it
+    for folder in (work_dir, root_dir):
+        private_dir(folder, create=False)
     private_dir(work_dir, create=True)
     state = read_state(work_dir)
     if state and state.get("lab") == "degraded":
         _check_layout(state, disks, None, root_dir)
+    private_dir(root_dir, create=True)
     made = []
     for n in range(disks):
         disk = root_dir / f"disk{n}"
-        if not disk.is_dir():
-            disk.mkdir(parents=True)
+        if not private_dir(disk, create=False):
+            private_dir(disk, create=True)
             made.append(str(disk))
     state = {"schema": 1, "lab": "degraded", "work_dir": str(work_dir), "mount_root": str(root_dir),
              "disks": [{"mount": str(root_dir / f"disk{n}")} for n in range(disks)],
@@ -230,6 +236,7 @@ def lab_status(*, work_dir: Path | None = None) -> LabStatus:
             continue  # root's lab: not this user's to read
         state = _read_candidate(candidate, explicit=work_dir is not None)
         if state is not None:
+            check_state(state, candidate)  # status reads pidfiles the state names: only the lab's own
             return probe(state, candidate)
     return LabStatus("down", str(candidates[0]))
 

@@ -21,14 +21,13 @@ from typing import Any
 
 from harness.lab import commands
 from harness.lab.commands import lab_log
+from harness.lab.confine import check_netns_state, inside
 from harness.lab.errors import LabError
 from harness.lab.inventory import read_inventory
 from harness.lab.runner import SITE_PLAYBOOK, run_playbook
 from harness.lab.state import interface_mtu, loop_devices_for, netns_exists, pid_from_file, read_state, state_path
 from harness.lab.teardown import (
-    LAB_PREFIX,
     _detach_loops,
-    _inside,
     _remove_run_netns,
     _restore_sysctls,
     _stop_namespace_processes,
@@ -120,30 +119,6 @@ def probe(state: dict[str, Any]) -> dict[str, bool]:
     return present
 
 
-def check_netns_state(state: dict[str, Any], work_dir: Path) -> None:
-    """Refuse a state naming what this lab never makes (outside its folders, not vlbi-*); nothing done."""
-    wrong: list[str] = []
-    mount_root = Path(state["mount_root"])
-    if not mount_root.is_absolute() or mount_root.resolve() == Path("/"):
-        wrong.append(f"mount root {mount_root}")
-    for name in (state["switch"], state["controller_link"], *(n["netns"] for n in state["nodes"])):
-        if not str(name).startswith(LAB_PREFIX):
-            wrong.append(f"{name} (not {LAB_PREFIX}*)")
-    for node in state["nodes"]:
-        for disk in node["disks"]:
-            if not _inside(Path(disk["mount"]), mount_root):
-                wrong.append(f"mount {disk['mount']} (outside {mount_root})")
-            if not _inside(Path(disk["device"]), work_dir):
-                wrong.append(f"image {disk['device']} (outside {work_dir})")
-        if not _inside(Path(node["pidfile"]), work_dir):
-            wrong.append(f"pidfile {node['pidfile']} (outside {work_dir})")
-    for value in (state["ssh"]["dir"], state.get("sysctl_before")):
-        if value and not _inside(Path(value), work_dir):
-            wrong.append(f"{value} (outside {work_dir})")
-    if wrong:
-        raise LabError(f"{state_path(work_dir)}: names what the lab never makes: {'; '.join(wrong)}; nothing done")
-
-
 def netns_teardown(state: dict[str, Any], work_dir: Path) -> list[str]:
     """Remove everything the state names; what was removed. LabError if something stays."""
     check_netns_state(state, work_dir)
@@ -168,7 +143,7 @@ def netns_teardown(state: dict[str, Any], work_dir: Path) -> list[str]:
             except OSError as exc:  # written to while unmounted: keep it, say so
                 problems.append(f"{mount} is not empty ({exc.strerror}); left in place")
     for node_dir in sorted({Path(d["mount"]).parent for d in disks}):
-        if node_dir.is_dir() and _inside(node_dir, mount_root) and not any(node_dir.iterdir()):
+        if node_dir.is_dir() and inside(node_dir, mount_root) and not any(node_dir.iterdir()):
             node_dir.rmdir()
     for name in [node["netns"] for node in state["nodes"]] + [state["switch"]]:
         if netns_exists(name):
@@ -185,7 +160,7 @@ def netns_teardown(state: dict[str, Any], work_dir: Path) -> list[str]:
     _restore_sysctls(state, removed)
     for folder in ("ssh", "nodes", "images", "wheel"):
         path = work_dir / folder
-        if path.is_dir() and _inside(path, work_dir):
+        if path.is_dir() and inside(path, work_dir):
             shutil.rmtree(path)
             removed.append(f"directory {path}")
     for disk in disks:

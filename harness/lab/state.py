@@ -184,7 +184,7 @@ def probe(state: dict[str, Any], work_dir: Path) -> LabStatus:
         kind = "up" if all(present.values()) else ("down" if not any(present.values()) else "partial")
         return LabStatus(kind, str(work_dir), present, None, lab="netns")
     if state.get("lab") == "degraded":
-        present = {m: Path(m).is_dir() for m in mount_points(state)}
+        present = {m: private_dir(Path(m), create=False) for m in mount_points(state)}  # this user's, or refused
         return LabStatus("degraded", str(work_dir), present, info_from_state(state))
     mounts = mounted_filesystems()
     for disk in state.get("disks", []):

@@ -18,23 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.lab import commands
+from harness.lab.confine import check_state
+from harness.lab.confine import inside as _inside
 from harness.lab.errors import CommandFailed, LabError
 from harness.lab.state import loop_devices_for, mounted_filesystems, netns_exists, state_path
-from harness.lab.trust import read_private
+from harness.lab.trust import private_dir, read_private
 
 log = logging.getLogger("harness.lab")
 
 MANAGED_MARK = "Managed by Ansible (role udp_tuning)"
-LAB_PREFIX = "vlbi-"
-"""Every namespace and link a lab makes is named so."""
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return path.resolve() != root.resolve()
 
 
 def _alive(pid: int) -> bool:
@@ -153,29 +145,6 @@ def _remove_run_netns(removed: list[str]) -> None:
         removed.append("mount /run/netns (ip netns' own)")
 
 
-def check_state(state: dict[str, Any], work_dir: Path) -> None:
-    """Refuse, before anything is done, a state that names what a lab never makes: a mount outside its mount
-    root, an image, key or saved sysctl file outside its work directory, a namespace or link not named vlbi-*."""
-    wrong: list[str] = []
-    mount_root = Path(state["mount_root"])
-    if not mount_root.is_absolute() or mount_root.resolve() == Path("/"):
-        wrong.append(f"mount root {mount_root}")
-    for disk in state.get("disks", []):
-        if not _inside(Path(disk["mount"]), mount_root):
-            wrong.append(f"mount {disk['mount']} (outside {mount_root})")
-        if "device" in disk and not _inside(Path(disk["device"]), work_dir):
-            wrong.append(f"image {disk['device']} (outside {work_dir})")
-    if state.get("lab") != "degraded":
-        for key in ("netns", "veth_recorder"):
-            if not str(state[key]).startswith(LAB_PREFIX):
-                wrong.append(f"{key} {state[key]} (not {LAB_PREFIX}*)")
-        for name, value in (("ssh dir", state["ssh"]["dir"]), ("sysctl_before", state.get("sysctl_before"))):
-            if value and not _inside(Path(value), work_dir):
-                wrong.append(f"{name} {value} (outside {work_dir})")
-    if wrong:
-        raise LabError(f"{state_path(work_dir)}: names what the lab never makes: {'; '.join(wrong)}; nothing done")
-
-
 def _restore_sysctls(state: dict[str, Any], removed: list[str]) -> None:
     saved = Path(state.get("sysctl_before") or "")
     text = read_private(saved) if saved.name else None
@@ -195,13 +164,15 @@ def _restore_sysctls(state: dict[str, Any], removed: list[str]) -> None:
 
 def teardown(state: dict[str, Any], work_dir: Path) -> list[str]:
     """Remove everything the state names; returns what was removed. Raises LabError if something stays."""
-    if state.get("lab") != "netns":
-        check_state(state, work_dir)
+    check_state(state, work_dir)  # before anything is done: every path the lab's own
     removed: list[str] = []
     problems: list[str] = []
     mount_root = Path(state["mount_root"])
     if state.get("lab") == "degraded":
-        for mount in map(Path, (d["mount"] for d in state.get("disks", []))):
+        mounts = [Path(d["mount"]) for d in state.get("disks", [])]
+        for folder in (mount_root, *mounts):  # all of them this user's before any is removed
+            private_dir(folder, create=False)
+        for mount in mounts:
             if mount.is_dir() and _inside(mount, mount_root):
                 shutil.rmtree(mount)
                 removed.append(f"directory {mount}")

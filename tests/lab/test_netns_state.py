@@ -39,6 +39,11 @@ def test_a_state_the_lab_made_passes():
     ({"ssh": {"dir": "/root/.ssh"}}, "/root/.ssh (outside"),
     ({"sysctl_before": "/etc/sysctl.conf"}, "/etc/sysctl.conf (outside"),
     ({"mount_root": "/"}, "mount root /"),
+    ({"ssh": {"dir": str(WORK / "ssh"), "identity": "/root/.ssh/id_ed25519"}}, "ssh identity /root/.ssh/id_ed"),
+    ({"ssh": {"dir": str(WORK / "ssh"), "known_hosts": "/etc/ssh/ssh_known_hosts"}}, "ssh known_hosts /etc/ssh/ssh_kn"),
+    ({"pidfile": str(WORK / "ssh/../../../../run/sshd.pid")}, "/run/sshd.pid (has '..' in it)"),
+    ({"sysctl_file": "/etc/sysctl.d/60-vlbi-flexbuff.conf"}, "sysctl_file /etc/sysctl.d/60-vlbi-flexbuff.conf (not"),
+    ({"work_dir": "/var/lib/vlbi-lab"}, "work_dir /var/lib/vlbi-lab (read from /var/lib/vlbi-lab-multinode)"),
 ])
 def test_a_state_naming_what_the_lab_never_makes_is_refused_before_anything_is_done(change, named):
     with pytest.raises(LabError, match="names what the lab never makes") as refused:

@@ -73,7 +73,7 @@ def test_a_state_that_names_what_no_lab_makes_is_refused_before_anything_is_done
     work = tmp_path / "lab"
     write_state(work, planted_state(work))  # root's own file, but not a lab's contents
     panic = Path("/proc/sys/kernel/panic").read_text()
-    with pytest.raises(LabError, match=r"names what the lab never makes: mount root /; .*image /etc/passwd.*"
+    with pytest.raises(LabError, match=r"names what the lab never makes: mount root / \(is /\); .*image /etc/passwd.*"
                                        r"netns some-container \(not vlbi-\*\); veth_recorder eth0.*; nothing done"):
         lab_down(work_dir=work)
     assert Path("/proc/sys/kernel/panic").read_text() == panic and (work / "state.json").exists()
@@ -132,3 +132,52 @@ def test_a_lock_planted_as_a_symbolic_link_is_not_followed(shared: Path) -> None
     with pytest.raises(LabError, match=r"\.lab\.lock: cannot open the lab lock: Too many levels of symbolic links"):
         lab_up(work_dir=work, degraded=True)
     assert victim.read_text() == "root's file\n" and not work.exists()
+
+
+def test_the_default_degraded_dir_squatted_by_another_user_is_refused(shared: Path) -> None:
+    """$TMPDIR/vlbi-lab-<uid> has a name anyone can guess: one that someone else made first is never used."""
+    squatted = shared / f"vlbi-lab-{os.getuid()}"
+    as_nobody("mkdir", "-m", "0700", str(squatted))
+    cli = subprocess.run([sys.executable, "-m", "harness.lab", "up", "--inventory", "none", "--log",
+                          str(shared / "lab.log")], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         check=False, env={**os.environ, "TMPDIR": str(shared)})
+    assert cli.returncode != 0 and "Traceback" not in cli.stderr, cli.stderr
+    refusal = [line for line in cli.stderr.splitlines() if "refusing" in line]
+    assert len(refusal) == 1 and f"{squatted}: is owned by nobody (uid {NOBODY}), not by root (uid 0)" in refusal[0]
+    assert list(squatted.iterdir()) == []
+
+
+def test_a_degraded_mount_root_another_user_made_is_refused_before_anything_is_made(shared: Path) -> None:
+    theirs, work = shared / "disks", shared / "w"
+    as_nobody("mkdir", "-m", "0755", str(theirs))  # `up --mount-root` pointed into a shared folder
+    with pytest.raises(LabError, match=rf"^{theirs}: is owned by nobody \(uid {NOBODY}\)"):
+        lab_up(work_dir=work, mount_root=theirs, degraded=True)
+    assert not work.exists() and list(theirs.iterdir()) == []
+
+
+def test_a_degraded_disk_that_is_a_symbolic_link_is_never_followed(tmp_path: Path) -> None:
+    victim, mount_root = tmp_path / "victim", tmp_path / "disks"
+    victim.mkdir()
+    mount_root.mkdir(mode=0o700)
+    (mount_root / "disk0").symlink_to(victim)  # the recorder would write through it, `down` remove through it
+    with pytest.raises(LabError, match=rf"^{mount_root}/disk0: is a symbolic link"):
+        lab_up(work_dir=tmp_path / "w", mount_root=mount_root, degraded=True)
+    assert victim.is_dir() and not (tmp_path / "w" / "state.json").exists()
+
+
+def test_a_degraded_disk_that_changed_hands_is_refused_by_down_and_status(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    info = lab_up(work_dir=work, degraded=True, disks=2)
+    assert all(stat_mode(m) == 0o700 for m in info.mount_points)
+    os.chown(info.mount_points[1], NOBODY, NOBODY)
+    for attempt in (lambda: lab_down(work_dir=work), lambda: lab_status(work_dir=work)):
+        with pytest.raises(LabError, match=rf"^{info.mount_points[1]}: is owned by nobody"):
+            attempt()
+    assert all(Path(m).is_dir() for m in info.mount_points)  # nothing removed, not even the first disk
+    os.chown(info.mount_points[1], 0, 0)
+    lab_down(work_dir=work)
+    assert not work.exists()
+
+
+def stat_mode(path: str) -> int:
+    return os.lstat(path).st_mode & 0o777

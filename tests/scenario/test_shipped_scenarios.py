@@ -92,6 +92,58 @@ def test_ctrl_c_on_the_lab_stops_the_remote_sender_and_keeps_results(tmp_path):
         assert not lab_is_up()
 
 
+# psutil's /proc walk can leave a scandir iterator to the GC when a process exits mid-walk
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_three_ctrl_c_on_the_lab_still_stop_everything_the_run_started(tmp_path):
+    """Ctrl-C three times within a second while a run that brought the local lab up records: the second and
+    third press only hurry the stop (harness/scenario/engine.py signals_deferred, hurry_stop); the recorder,
+    the remote sender and the lab itself (when the run brought it up; else it is left up) are all stopped."""
+    import signal
+    import time
+
+    import psutil
+
+    was_up = lab_is_up()  # then the run uses that lab and must leave it up; else it brings it up and down
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "scenarios/smoke.yaml",
+                                "--duration-scale", "10", "--reports", str(tmp_path / "reports")],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = tmp_path / "reports" / "latest" / "metrics.jsonl"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (metrics.exists() and '"frames":' in metrics.read_text()):
+        time.sleep(0.5)
+    family = psutil.Process(process.pid).children(recursive=True)
+    commands = [" ".join(p.cmdline()) for p in family]
+    assert any("harness.recorder" in c for c in commands) and any("harness.lab.remote" in c for c in commands), \
+        commands  # the recorder, and the SSH session to the sender node
+    assert lab_is_up()
+    for _ in range(3):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    out, _ = process.communicate(timeout=300)
+    assert "Traceback" not in out, out[-3000:]
+    assert json.loads((tmp_path / "reports/latest/results.json").read_text())["verdict"] == "interrupted", out[-3000:]
+
+    def running(process: psutil.Process) -> bool:
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 10  # multiprocessing's resource tracker ends once it sees its pipe close
+    while time.monotonic() < deadline and any(running(p) for p in family):
+        time.sleep(0.1)
+    assert not [p for p in family if running(p)], [p.cmdline() for p in family if running(p)]
+    senders = subprocess.run(["pgrep", "-f", "harness.sender --dest 198.18"], capture_output=True, text=True)
+    assert senders.stdout == "", "a sender is still running on the sender node"
+    if was_up:
+        assert lab_is_up(), "the run took down a lab it did not bring up"
+        return
+    assert not lab_is_up()
+    assert "vlbi" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "/srv/vlbi-lab" not in subprocess.run(["findmnt", "-l"], capture_output=True, text=True).stdout
+    assert "vlbi-lab" not in subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+
+
 def test_a_run_killed_with_sigkill_on_the_lab_leaves_nothing_once_the_next_run_ends(tmp_path):
     """A harness killed with SIGKILL while the lab it brought up records: the next run (here a loopback one)
     stops the killed run's recorder and sender, takes the lab over and takes it down at its end."""
