@@ -25,9 +25,9 @@ debs:
 smoke: deps
 	$(VENV)/bin/pytest -p no:cacheprovider scenarios/smoke.yaml $(PYTEST_ARGS)
 
-# The suite but the opt-in soak tests, in two parts (scripts/test-suite): first what is safe side by side on two
-# pytest-xdist workers, then alone the tests marked serial (pacing, the lab's rates, fixed namespaces). About 10 to
-# 11 minutes on 2 cores. PYTEST_ARGS go to both parts (-k, -x, --junitxml, paths; a later -n overrides -n 2).
+# The suite but the opt-in soak and extended tests, in two parts (scripts/test-suite): first what is safe side by
+# side on two pytest-xdist workers, then alone the tests marked serial (pacing, the lab's rates, fixed namespaces,
+# the live fault runs). About 16 minutes on 2 cores. PYTEST_ARGS go to both parts (-k, -x, --junitxml, paths; a later -n overrides -n 2).
 test: deps
 	$(VENV)/bin/ruff check harness tests bench scripts/repeat-tests scripts/test-suite
 	$(VENV)/bin/mypy
