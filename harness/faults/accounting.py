@@ -103,14 +103,3 @@ def _expected_loss(fault: Mapping[str, Any], kernel_udp: Mapping[str, int],
         return int(kernel_udp["RcvbufErrors"]), "the kernel dropped at the recorder's socket (RcvbufErrors)"
     return None
 
-
-def explain(faults: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per fault of a scan, for the report: what was injected, by what, and its counters."""
-    lines = []
-    for fault in faults:
-        counters = ", ".join(f"{k} {v}" for k, v in (fault.get("injected") or {}).items()
-                             if isinstance(v, int | float | str))
-        error = f" (error: {fault['error']})" if fault.get("error") else ""
-        lines.append(f"{fault['kind']} at +{fault['at']:g} s for {fault['duration']:g} s by {fault['mechanism']}"
-                     f"{': ' + counters if counters else ''}{error}")
-    return lines

@@ -37,23 +37,23 @@ class RecorderStop(_Signal):
         return {"pid": self.pid, "stopped_s": round(time.monotonic() - self.stopped, 3)}
 
 
-class RecorderKill(_Signal):
+class _Kill(_Signal):
+    """SIGKILL to one process: the recorder's, or vdif-send's on the sender node."""
+
+    on = "recorder"
+
+    def apply(self) -> None:
+        self.pid = self.context.recorder_pid() if self.on == "recorder" else self.context.sender_pid()
+        self._signal(self.on, self.pid, "KILL")
+
+    def remove(self) -> dict[str, Any]:
+        return {"pid": getattr(self, "pid", None), "killed": 1 if getattr(self, "pid", None) else 0}
+
+
+class RecorderKill(_Kill):
     mechanism = "SIGKILL to the recorder's process"
 
-    def apply(self) -> None:
-        self.pid = self.context.recorder_pid()
-        self._signal("recorder", self.pid, "KILL")
 
-    def remove(self) -> dict[str, Any]:
-        return {"pid": getattr(self, "pid", None), "killed": 1 if getattr(self, "pid", None) else 0}
-
-
-class SenderKill(_Signal):
+class SenderKill(_Kill):
     mechanism = "SIGKILL to vdif-send on the sender node"
-
-    def apply(self) -> None:
-        self.pid = self.context.sender_pid()
-        self._signal("sender", self.pid, "KILL")
-
-    def remove(self) -> dict[str, Any]:
-        return {"pid": getattr(self, "pid", None), "killed": 1 if getattr(self, "pid", None) else 0}
+    on = "sender"

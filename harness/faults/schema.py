@@ -178,5 +178,3 @@ class PortScan(FaultEntry):
 Fault = Annotated[Loss | Duplicate | Reorder | Delay | RateLimit | RecorderStop | RecorderKill | SenderKill |
                   DiskFull | DiskFail | DiskGone | ShortDatagram | LongDatagram | PortScan,
                   Field(discriminator="kind")]
-KINDS = ("loss", "duplicate", "reorder", "delay", "rate_limit", "recorder_stop", "recorder_kill", "sender_kill",
-         "disk_full", "disk_fail", "disk_gone", "short_datagram", "long_datagram", "port_scan")

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.lab.info import LabInfo
 from harness.scenario.nodes import LoopbackNodes, NodePair, Nodes
@@ -27,7 +26,6 @@ class FaultSite:
     sender_netns: str | None = None
     """The local lab's sender node is a namespace of this machine: its commands run in it directly."""
     log: Path | None = None
-    ran: list[str] = field(default_factory=list)
     keep_undo: Callable[[str, list[str] | None], None] | None = None
     """Told each fault's undo command while it is in force (and None once removed): the run lock keeps them, so
     that the run after a killed one removes what this one left applied."""
@@ -75,7 +73,6 @@ class FaultSite:
 
     def _run(self, argv: list[str], *, check: bool, timeout: float) -> str:
         shown = " ".join(argv)
-        self.ran.append(shown)
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -91,5 +88,3 @@ class FaultSite:
             raise FaultError(f"{shown}: {answer or f'exit {done.returncode}'}")
         return done.stdout
 
-    def to_json(self) -> dict[str, Any]:
-        return {"recorder_interface": self.recorder_interface, "sender_interface": self.sender_interface}
