@@ -1,10 +1,11 @@
-"""Jinja filters for the VLBI lab roles: FlexBuff disk lists and never-lower sysctl targets.
+"""Jinja filters for the VLBI lab roles: FlexBuff disk lists, never-lower sysctl targets, IP addresses.
 
 Kept as plain functions so that the harness's tests can call them without Ansible.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 
@@ -53,7 +54,20 @@ def sysctl_differs(targets: dict[str, str], current_lines: list[str]) -> list[st
             if " ".join(line.split()) != value]
 
 
+def ip_address(value: Any) -> str:
+    """The address in its canonical form (IPv6 compressed), or "" when the value is not an IP address.
+
+    sshd's AllowUsers and ListenAddress take host names too, but a name would make the lock-out check
+    (the address this connection comes from) meaningless and AllowUsers would depend on reverse DNS.
+    """
+    try:
+        return ipaddress.ip_address(str(value).strip()).compressed
+    except ValueError:
+        return ""
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"vlbi_lab_disks": lab_disks, "vlbi_sysctl_targets": sysctl_targets,
-                "vlbi_sysctl_differs": sysctl_differs, "vlbi_sysctl_at_least": sysctl_at_least}
+                "vlbi_sysctl_differs": sysctl_differs, "vlbi_sysctl_at_least": sysctl_at_least,
+                "vlbi_ip_address": ip_address}

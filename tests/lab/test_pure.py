@@ -41,6 +41,14 @@ def test_sysctl_at_least(current: str, wanted: str, expected: str) -> None:
     assert filters.sysctl_at_least(current, wanted) == expected
 
 
+@pytest.mark.parametrize(("value", "expected"), [
+    ("198.18.0.1", "198.18.0.1"), (" 10.107.0.1 ", "10.107.0.1"), ("2001:DB8:0::1", "2001:db8::1"),
+    ("", ""), ("controller.lab", ""), ("10.107.0.300", ""), ("10.107.0.0/24", ""), (None, ""),
+])
+def test_ip_address_is_canonical_or_empty(value: object, expected: str) -> None:
+    assert filters.ip_address(value) == expected
+
+
 def test_sysctl_targets_raise_minima_and_set_the_rest_exactly() -> None:
     wanted = {"net.core.rmem_max": 201326592, "vm.vfs_cache_pressure": 50}
     current = ["402653184", "100"]
