@@ -35,6 +35,12 @@ def judge_faults(faults: Sequence[Mapping[str, Any]], counts: Mapping[str, int],
             found.append(f"fault {fault['kind']}: {landed['files']} files ({landed['bytes']} bytes) were written "
                          f"onto the filesystem under {fault['injected'].get('mount')} while its disk was gone, "
                          f"hidden again once it was mounted (first: {', '.join(landed.get('first', [])[:2])})")
+    for fault in faults:
+        failed = (fault.get("injected") or {}).get("device_writes_failed")
+        if fault["kind"] == "disk_fail" and failed == 0 and not fault.get("error"):
+            found.append(f"fault disk_fail: no write reached {fault['injected'].get('mount')} while it was failing "
+                         f"(+{fault['at']:g} s for {fault['duration']:g} s): the fault proved nothing; give it "
+                         "the whole scan")
     losing = [f for f in faults if f["kind"] in LOSING and not f.get("error") and not f.get("skipped")]
     lost = counts.get("lost_frames", 0)
     if len(losing) == 1:

@@ -1,4 +1,4 @@
-"""Faults of the recorder's disks: a mount point filled, or unmounted under the recorder."""
+"""Faults of the recorder's disks: a mount point filled, failing at the device, or unmounted under the recorder."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.faults.injector import Injector
-from harness.faults.schema import DiskFull, DiskGone
-from harness.faults.site import FaultError
+from harness.faults.schema import DiskFail, DiskFull, DiskGone
+from harness.faults.site import FaultError, FaultSite
 
 FILLER = ".vlbi-fault-fill"
+IMMUTABLE_REFUSES_WRITES = ("ext4", "ext3", "ext2")
+"""Backing filesystems whose write path refuses a write to an immutable file (EPERM), so that a loop device over an
+image there fails every write at the device. Tried here on ext4; others (xfs, tmpfs) are not assumed."""
 REMOUNT_WAIT_S = 15.0
 """How long after the scan closed the unmounted disk may stay busy (its last files being closed)."""
 
@@ -49,6 +52,80 @@ class FillDisk(Injector):
         self.site.on_recorder(["rm", "-rf", "--", path], check=False)
         self.site.undo_on_recorder(self.key, None)
         return {"mount": self.mount, **getattr(self, "filled", {})}
+
+
+class FailDisk(Injector):
+    """Writes to one mount point fail at the device: the backing image of its loop device made immutable
+    (``chattr +i``), so the loop driver's every write gets EPERM and the filesystem sees an I/O error (EIO), while
+    it still believes it has space. Made writable again at the end; a filesystem that shut itself down meanwhile
+    (a log write failed) is mounted again once the recorder has closed the scan.
+
+    A block-device disk needs device-mapper's error target (dm-error) instead, which this harness does not drive."""
+
+    fault: DiskFail
+    mechanism = "chattr +i of the loop device's backing image (the device's writes fail: EIO)"
+
+    def apply(self) -> None:
+        self.mount = _mount(self, self.fault.mount)
+        found = self.site.on_recorder(["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "--mountpoint",
+                                       self.mount]).split()
+        if len(found) != 3:
+            raise FaultError(f"{self.mount} is not a mount point")
+        self.device, self.fstype, self.options = found
+        if not self.device.startswith("/dev/loop"):
+            raise FaultError(f"disk_fail: {self.mount} is on {self.device}, not an image file; failing a block "
+                             "device needs device-mapper's error target (dm-error), which the harness does not drive")
+        self.backing = self.site.on_recorder(["losetup", "-n", "-O", "BACK-FILE", self.device]).strip()
+        under = self.site.on_recorder(["findmnt", "-n", "-o", "FSTYPE", "--target", self.backing]).strip()
+        if under not in IMMUTABLE_REFUSES_WRITES:
+            raise FaultError(f"disk_fail: {self.mount}'s image {self.backing} is on {under or 'an unknown filesystem'}"
+                             f", whose writes to an immutable file are not known to fail (only "
+                             f"{', '.join(IMMUTABLE_REFUSES_WRITES)})")
+        self.writes_before = _device_writes(self.site, self.device)
+        self.site.undo_on_recorder(self.key, ["chattr", "-i", "--", self.backing])
+        self.site.on_recorder(["chattr", "+i", "--", self.backing])
+        self.failing = True
+
+    def remove(self) -> dict[str, Any]:
+        if not getattr(self, "failing", False):
+            return {}
+        writes = _device_writes(self.site, self.device)
+        self.site.on_recorder(["chattr", "-i", "--", self.backing], check=False)
+        self.failing = False
+        self.site.undo_on_recorder(self.key, None)
+        self.found: dict[str, Any] = {"mount": self.mount, "device": self.device, "image": self.backing,
+                                      "device_writes_failed": writes[0] - self.writes_before[0],
+                                      "sectors_failed": writes[1] - self.writes_before[1]}
+        return self.found
+
+    def after_close(self) -> dict[str, Any]:
+        """A filesystem that shut down on a failed log write answers EIO to everything: mounted again (its log
+        replayed), so that the chunks it holds can be validated."""
+        if not hasattr(self, "found"):
+            return {}
+        probe = f"{self.mount}/{FILLER}-probe-{self.index}"
+        try:
+            self.site.on_recorder(["sh", "-c", 'touch -- "$1" && rm -f -- "$1"', "sh", probe])
+            return {"filesystem": "still writable after the fault"}
+        except FaultError as exc:
+            self._mount_again()
+            return {"filesystem": f"shut down ({str(exc).rpartition(': ')[2]}); mounted again after the scan"}
+
+    def _mount_again(self) -> None:
+        self.site.on_recorder(["umount", self.mount])
+        attached = self.site.on_recorder(["losetup", "-n", "-O", "BACK-FILE", self.device],
+                                         check=False).strip() == self.backing
+        self.site.on_recorder(["mount", "-t", self.fstype, "-o", ("" if attached else "loop,") + self.options,
+                               self.device if attached else self.backing, self.mount])
+        if not attached:
+            device = self.site.on_recorder(["findmnt", "-n", "-o", "SOURCE", "--mountpoint", self.mount])
+            self.site.on_recorder(["losetup", "--direct-io=on", device.strip()], check=False)
+
+
+def _device_writes(site: FaultSite, device: str) -> tuple[int, int]:
+    """Write requests and sectors the block device completed, failed ones too (/sys/block/<dev>/stat)."""
+    fields = site.on_recorder(["cat", f"/sys/block/{Path(device).name}/stat"]).split()
+    return int(fields[4]), int(fields[6])
 
 
 class UnmountDisk(Injector):

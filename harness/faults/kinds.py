@@ -8,7 +8,7 @@ import uuid
 from functools import cache
 
 from harness.faults.datagrams import StrayDatagrams
-from harness.faults.disks import FillDisk, UnmountDisk
+from harness.faults.disks import FailDisk, FillDisk, UnmountDisk
 from harness.faults.injector import Injector
 from harness.faults.network import NetemDelay, NftLoss, TbfRateLimit
 from harness.faults.processes import RecorderKill, RecorderStop, SenderKill
@@ -24,6 +24,7 @@ INJECTORS: dict[str, type[Injector]] = {
     "recorder_kill": RecorderKill,
     "sender_kill": SenderKill,
     "disk_full": FillDisk,
+    "disk_fail": FailDisk,
     "disk_gone": UnmountDisk,
     "short_datagram": StrayDatagrams,
     "long_datagram": StrayDatagrams,
@@ -52,9 +53,8 @@ def unavailable(kind: str) -> str | None:
     if kind == "delay":
         missing = netem_missing()
         return None if missing is None else f"delay needs netem: {missing}"
-    if kind == "disk_fail":
-        return ("disk_fail needs device-mapper's error target (dm-error) or a disk on a size-capped backing store; "
-                "the harness has neither mechanism yet")
+    if kind == "disk_fail" and (shutil.which("chattr") is None or shutil.which("losetup") is None):
+        return "disk_fail needs chattr and losetup (a loop device whose image is made immutable)"
     if kind in ("loss",) and shutil.which("nft") is None:
         return "loss needs nftables (nft is not installed)"
     return None

@@ -87,6 +87,15 @@ def test_a_fault_that_did_not_take_fails_its_scan():
         "fault disk_full (scan 1, +1 s): could not apply: fallocate refused"]
 
 
+def test_a_failing_disk_that_no_write_reached_proved_nothing():
+    idle = fault("disk_fail", mount="/srv/vlbi-lab/disk0", device_writes_failed=0)
+    assert judge_faults([idle], {"lost_frames": 0}, udps=True, kernel_udp={"RcvbufErrors": 0}, recorder_stats={}) == [
+        "fault disk_fail: no write reached /srv/vlbi-lab/disk0 while it was failing (+1 s for 1 s): the fault proved "
+        "nothing; give it the whole scan"]
+    hit = fault("disk_fail", mount="/srv/vlbi-lab/disk0", device_writes_failed=128)
+    assert judge_faults([hit], {"lost_frames": 0}, udps=True, kernel_udp={"RcvbufErrors": 0}, recorder_stats={}) == []
+
+
 def test_files_written_below_a_gone_disk_are_a_finding():
     gone = fault("disk_gone", mount="/srv/vlbi-lab/disk1",
                  landed_on_parent_fs={"files": 2, "bytes": 10, "first": ["/srv/vlbi-lab/disk1/s/s.00000001"]})

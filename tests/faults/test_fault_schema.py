@@ -49,10 +49,10 @@ def test_a_bad_fault_is_named_in_one_line(faults, expected):
     assert expected in text and "\n" not in text
 
 
-def test_a_kind_no_mechanism_here_can_inject_is_refused_at_collection_unless_optional():
-    why = unavailable("disk_fail")
-    assert why is not None
-    with pytest.raises(ScenarioError, match=r"faults\.0\.kind: cannot be injected here: disk_fail needs"):
+def test_a_kind_no_mechanism_here_can_inject_is_refused_at_collection_unless_optional(monkeypatch):
+    assert unavailable("disk_fail") is None  # chattr and losetup: an image file made immutable
+    monkeypatch.setattr("harness.faults.kinds.shutil.which", lambda name: None if name == "chattr" else name)
+    with pytest.raises(ScenarioError, match=r"faults\.0\.kind: cannot be injected here: disk_fail needs chattr"):
         load("  - {kind: disk_fail, scan: 1}\n")
     assert load("  - {kind: disk_fail, scan: 1, required: false}\n").faults[0].kind == "disk_fail"
 

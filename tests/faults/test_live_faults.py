@@ -3,74 +3,35 @@ harness alike, explained, and always removed (after Ctrl-C too, and by the next 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.lab import lab_down, lab_status, lab_up
+from tests.faults.live import (
+    ROOT,
+    by_kind,
+    local_lab,
+    nft_fault_tables,
+    only,
+    recordings_removed,
+    results,
+    run,
+    sender_qdiscs,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["local_lab", "recordings_removed"]  # the module's fixtures
 pytestmark = [
     pytest.mark.root,
     pytest.mark.lab,
     pytest.mark.serial,
     pytest.mark.skipif(os.geteuid() != 0, reason="faults on the local lab need root (nftables, tc, mounts)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def local_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    was_up = lab_status().state == "up"
-    log = tmp_path_factory.mktemp("lab") / "lab.log"
-    try:
-        lab_up(inventory="ansible/inventory/local.yml", log=log, disks=2, disk_size="12G")
-        yield
-    finally:
-        if not was_up:
-            lab_down(log=log)
-
-
-def nft_fault_tables() -> list[str]:
-    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if "vlbi_fault_" in line]
-
-
-def sender_qdiscs() -> str:
-    return subprocess.run(["tc", "-n", "vlbi-sender", "qdisc", "show", "dev", "vlbi-snd0"], capture_output=True,
-                          text=True, check=False).stdout
-
-
-def results(reports: Path) -> dict[str, Any]:
-    return dict(json.loads((reports / "latest" / "results.json").read_text()))
-
-
-def run(scenario: Path, reports: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "local",
-                           "--reports", str(reports), *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)
-
-
-def by_kind(found: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Each kind's fault (one of each) and the scan it was injected in."""
-    scans = {s["name"]: s for s in found["scans"]}
-    return {f["kind"]: (f, scans[f["scan_name"]]) for f in found["faults"]}
-
-
-def only(problems: list[str], *patterns: str) -> None:
-    """Each problem matches one of the patterns, and each pattern matches a problem: nothing else is reported."""
-    for problem in problems:
-        assert any(re.search(p, problem) for p in patterns), f"unexpected finding: {problem!r} (all: {problems})"
-    for pattern in patterns:
-        assert any(re.search(pattern, p) for p in problems), f"missing finding {pattern!r} in {problems}"
 
 
 def test_faults_demo_fails_with_exactly_the_injected_findings(local_lab: None, tmp_path: Path) -> None:
@@ -82,7 +43,7 @@ def test_faults_demo_fails_with_exactly_the_injected_findings(local_lab: None, t
     assert nft_fault_tables() == [] and "tbf" not in sender_qdiscs()
     for fault in found["faults"]:
         assert fault["error"] is None, fault
-        assert fault["skipped"] is None or fault["kind"] in ("delay", "disk_fail"), fault
+        assert fault["skipped"] is None or fault["kind"] == "delay", fault
 
     fault, scan = kinds["loss"]  # nftables' own counter, converted from packets and bytes to datagrams
     assert scan["lost_frames"] == fault["injected"]["dropped"] > 0
@@ -118,8 +79,11 @@ def test_faults_demo_fails_with_exactly_the_injected_findings(local_lab: None, t
 
     sent = sum(kinds[k][0]["injected"]["sent"] for k in ("short_datagram", "long_datagram", "port_scan"))
     scan = kinds["port_scan"][1]  # the three in one scan: the recorder must have noted every one
-    assert sent == 22 and scan["lost_frames"] == 0
-    only(scan["problems"], r"recorder \(error\?\): .*22 datagrams? of the wrong size")
+    assert sent == 22 and scan["lost_frames"] == scan["kernel_udp"]["RcvbufErrors"] == 0
+    failed = kinds["disk_fail"][0]["injected"]  # in the same scan: its writes failed at the device, disk1 took them
+    assert kinds["disk_fail"][1] is scan and failed["device_writes_failed"] > 0
+    only(scan["problems"], r"recorder \(error\?\): .*22 datagrams? of the wrong size",
+         r"recorder \(error\?\): .*disk0 dropped at chunk \d+: EIO")
 
     fault, scan = kinds["sender_kill"]
     assert scan["frames_sent"] is None and scan["lost_frames"] == scan["frames_expected"] - scan["valid_frames"] > 0
@@ -129,9 +93,8 @@ def test_faults_demo_fails_with_exactly_the_injected_findings(local_lab: None, t
     assert not scan["validated"] and scan["kernel_udp"]["NoPorts"] > 0  # the rest found no socket
     only(scan["problems"], r"RecorderDied: .*the process exited with code -9", r"no chunks of scan")
 
-    for kind in ("delay", "disk_fail"):  # not injectable on this machine: named, never applied
-        fault, scan = kinds[kind]
-        assert fault["skipped"] and fault["start"] is None
+    fault, scan = kinds["delay"]  # not injectable on this machine (no netem): named, never applied
+    assert fault["skipped"] and fault["start"] is None
     passed = [s["name"] for s in found["scans"] if s["passed"]]
     assert passed == [kinds["duplicate"][1]["name"]]  # duplicates and re-orders under UDPS: absorbed
 
