@@ -45,7 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--acceptance", action="store_true", help="also write the acceptance report")
     group.addoption("--keep-lab", action="store_true", help="leave a lab this run brought up running")
     group.addoption("--provision", action="store_true",
-                    help="inventory labs: run ansible/site.yml and install the harness on every node first")
+                    help="inventory labs: run ansible/site.yml and install the harness on every node first; the "
+                         "local lab: converge it with Ansible even when it is up (else a lab that is up is used as "
+                         "it is, and the preflight checks it)")
     group.addoption("--skip-lab-check", action="store_true",
                     help="inventory labs: no site.yml --check before the preflight (its testinfra checks still run)")
     group.addoption("--stand-in-sender", action="store_true",

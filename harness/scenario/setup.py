@@ -40,7 +40,9 @@ class RunOptions:
     acceptance: bool = False
     keep_lab: bool = False
     provision: bool = False
-    """Inventory labs: run ansible/site.yml (and install the harness on the nodes) before the preflight."""
+    """Inventory labs: run ansible/site.yml (and install the harness on the nodes) before the preflight. The local
+    lab: converge it with Ansible even when every part of it is up (otherwise a lab that is up is used as it is,
+    and the preflight checks it: its sysctls, MTU, jumbo path and disks)."""
     lab_check: bool = True
     """Inventory labs without provision: site.yml --check first (what drifted is said, nothing changed)."""
     recorder_control: str | None = None
@@ -193,7 +195,7 @@ def _local_lab(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     if not was_up:
         preflight.before_lab_up()
     info = lab_up(inventory="ansible/inventory/local.yml", log=run_dir.log("lab"), disks=scenario.lab.disks,
-                  disk_size=f"{max(1, scenario.lab.disk_size // (1 << 20))}M")
+                  disk_size=f"{max(1, scenario.lab.disk_size // (1 << 20))}M", converge=options.provision)
     preflight.lab_brought_up = not was_up
     preflight.lab_kind = "local"
     if info.degraded:  # without root the local lab is loopback and plain directories: the one loopback lab
