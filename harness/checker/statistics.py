@@ -3,9 +3,9 @@
 Both come from a subset of each thread's checked frames, and the result says which. State counts
 are exact over every ``COUNT_EVERY``-th frame of a thread (states.py: popcounts for 1- and 2-bit
 single-channel data, byte tables otherwise), the same frames through the whole recording; the
-optimal 2-bit quantiser gives about 16/34/34/16 %. The power spectrum is made from a bounded
-sample of frames per thread spread over the recording, decoded through baseband (the reference
-decoder), and must show an injected tone at its frequency. Widths neither kernel reads (16 and
+optimal 2-bit quantiser gives about 16/34/34/16 %. The power spectrum is made from at most
+``SPECTRUM_FRAMES`` frames per thread, evenly spaced over the recording, decoded through baseband
+(the reference decoder), and must show an injected tone at its frequency. Widths neither kernel reads (16 and
 32 bits) get state counts from the spectrum's sample.
 """
 
@@ -39,11 +39,12 @@ MIN_SAMPLES_FOR_VERDICT = 10_000
 class SampleStatistics:
     """Accumulates state counts and spectrum samples per thread rank, window by window."""
 
-    def __init__(self, shape: StreamShape, expect: Expectation, windows: int = 1) -> None:
+    def __init__(self, shape: StreamShape, expect: Expectation, frames_per_thread: int = 0) -> None:
         self.shape = shape
         self.expect = expect
-        self.per_window = max(1, -(-SPECTRUM_FRAMES // max(1, windows)))
-        """Frames per thread taken for the spectrum from each window, so the sample spans the recording."""
+        self.spectrum_every = max(1, frames_per_thread // SPECTRUM_FRAMES)
+        """The spectrum takes every so many frames of a thread (from the recording's size), so its sample spans
+        the recording: the first frames alone misrepresent a stream that changes (a tone's phase drifting)."""
         n = len(shape.threads)
         self.nchan = [1 << v for v in shape.lg2_nchan]
         self.bits = [v + 1 for v in shape.bits_m1]
@@ -66,13 +67,15 @@ class SampleStatistics:
         who = rank[rows]
         for t in np.unique(who).tolist():
             mine = rows[who == t]
-            room = min(SPECTRUM_FRAMES - len(self.samples[t]), self.per_window)
-            for i in mine[: max(room, 0)].tolist():
-                self.samples[t].append(np.array(payloads[i]).view(np.uint8))
+            # the thread's frames 0, N, 2N, ... of all windows: the spectrum's until it has its frames, the counts'
+            ordinal = int(self.checked[t])
+            room = SPECTRUM_FRAMES - len(self.samples[t])
+            if room > 0:
+                for i in mine[(-ordinal) % self.spectrum_every:: self.spectrum_every][:room].tolist():
+                    self.samples[t].append(np.array(payloads[i]).view(np.uint8))
             counter = self.counters[t]
             if counter is not None:
-                # the thread's frames 0, N, 2N, ... counted on across windows
-                chosen = mine[(-int(self.checked[t])) % COUNT_EVERY:: COUNT_EVERY]
+                chosen = mine[(-ordinal) % COUNT_EVERY:: COUNT_EVERY]
                 if len(chosen):
                     self.counts[t] += counter(payloads, chosen)
                     self.counted[t] += len(chosen)
