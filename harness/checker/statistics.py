@@ -5,8 +5,8 @@ are exact over every ``COUNT_EVERY``-th frame of a thread (states.py: popcounts 
 single-channel data, byte tables otherwise), the same frames through the whole recording; the
 optimal 2-bit quantiser gives about 16/34/34/16 %. The power spectrum is made from at most
 ``SPECTRUM_FRAMES`` frames per thread, evenly spaced over the recording, decoded through baseband
-(the reference decoder), and must show an injected tone at its frequency. Widths neither kernel reads (16 and
-32 bits) get state counts from the spectrum's sample.
+(the reference decoder), and must show an injected tone at its frequency. Widths neither kernel
+reads (16 and 32 bits) get state counts from the spectrum's sample.
 """
 
 from __future__ import annotations
