@@ -6,7 +6,8 @@ The recording is MeerKAT's stream (4 threads, 5032-byte frames, pattern payload)
 the parallel run checks that many vbs scans (128 MiB chunks over two folders) at once. Cold figures
 drop the page cache (``echo 3 > /proc/sys/vm/drop_caches``) and need root; without it they are
 skipped. Targets (issue 4): every check but sample statistics at >= 3 GB/s on one core over cached
-data; on cold data >= 80 % of cat's rate. Sample statistics are timed apart, on a noise recording.
+data; on cold data >= 80 % of cat's rate. Sample statistics are timed apart, on a noise recording
+(all checks plus the statistics), at >= 2 GB/s on one core (issue 13).
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                              "check_headers_only": time_check(flat, Expectation(frame_bytes=5032, fps=FPS))}
         figures["cached"]["check"] = max(figures["cached"]["check"], time_check(flat, PATTERN),
                                          key=lambda f: f["cpu_gbps"])
-        figures["statistics"] = time_check(noise, NOISE)
+        # best of two, as the pattern check: the first also pays the import of baseband (the spectrum's decoder)
+        figures["statistics"] = max(time_check(noise, NOISE), time_check(noise, NOISE), key=lambda f: f["cpu_gbps"])
         figures["baseband_header_walk"] = time_baseband(flat, args.baseband_frames)
         if names:
             time_cat(sorted(root.glob("disk*/bench_*/*")))
@@ -175,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     cached = figures["cached"]
-    figures["targets"] = {"cached_3_gbps_one_core": cached["check"]["cpu_gbps"] >= 3.0}
+    figures["targets"] = {"cached_3_gbps_one_core": cached["check"]["cpu_gbps"] >= 3.0,
+                          "statistics_2_gbps_one_core": figures["statistics"]["cpu_gbps"] >= 2.0}
     if isinstance(figures["cold"], dict):
         figures["targets"]["cold_80pct_of_cat"] = figures["cold"]["ratio_to_cat"] >= 0.8
     if args.json:
@@ -198,7 +201,8 @@ def report(f: dict[str, Any]) -> str:
     lines.append(f"  baseband header walk: {bb['headers_per_s'] / 1e3:.0f} k headers/s = {bb['gbps']:.2f} GB/s "
                  f"({bb['headers']} frames)")
     st = f["statistics"]
-    lines.append(f"  sample statistics (noise payload): {st['gbps']:.2f} GB/s wall")
+    lines.append(f"  sample statistics (noise payload): {st['gbps']:.2f} GB/s wall, "
+                 f"{st['cpu_gbps']:.2f} GB/s per CPU second")
     cold = f["cold"]
     if isinstance(cold, dict):
         lines.append(f"  cold         cat {cold['cat_gbps']:6.2f} GB/s | checker {cold['check']['gbps']:5.2f} GB/s = "

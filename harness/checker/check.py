@@ -111,8 +111,8 @@ class _Checker:
         self.rank_table = shape.rank_table()
         self.continuity = Continuity(Context(self.findings, recording.locate_many, self.key_time, shape.threads,
                                              shape.frame_bytes, shape.fps), expect.reorder_window)
-        windows = recording.total_bytes // (self.window * shape.frame_bytes) + 1
-        self.statistics = SampleStatistics(shape, expect, windows) if expect.wants_statistics else None
+        per_thread = recording.total_bytes // shape.frame_bytes // len(shape.threads)
+        self.statistics = SampleStatistics(shape, expect, per_thread) if expect.wants_statistics else None
         self.declared = DeclaredTally(shape, station_declared=expect.station is not None)
         self.capture: dict[str, Any] | None = None
         self.frames = self.invalid = self.corrupt = self.fill = 0

@@ -15,6 +15,7 @@ import pytest
 from harness.checker import CheckerError, CheckJob, Expectation, check_files, check_many, check_scan
 from harness.checker.check import check_recording
 from harness.checker.readers import flat_recording
+from harness.checker.statistics import COUNT_EVERY
 from harness.formats.vdif.payload import (
     OPTIMAL_2BIT_THRESHOLD,
     PayloadKind,
@@ -93,9 +94,10 @@ def test_noise_statistics_match_the_generator_and_baseband(tmp_path):
     assert result.clean, result.findings
     stats = result.statistics[0]
     counts = np.array(stats["state_counts"])
-    assert counts.shape == (4, 4) and stats["state_counts_frames"] == 300
-    # the popcount counts equal an independent unpacking of the same payloads
-    mine = frames[0::2, 32:]
+    # every COUNT_EVERY-th frame of the thread, and the counts equal an independent unpacking of those payloads
+    assert counts.shape == (4, 4) and stats["state_counts_frames"] == 38
+    assert stats["state_counts_fraction"] == pytest.approx(38 / 300, rel=1e-5)
+    mine = frames[0::2, 32:][::COUNT_EVERY]
     assert np.array_equal(counts, state_counts(mine, 2, 4, False))
     share = counts / counts.sum(axis=1, keepdims=True)
     outer = 0.5 * math.erfc(OPTIMAL_2BIT_THRESHOLD / math.sqrt(2))  # 16.3 % for the optimal quantiser
@@ -130,7 +132,8 @@ def test_complex_noise(tmp_path):
     (tmp_path / "complex.vdif").write_bytes(frames.tobytes())
     result = check_files([tmp_path / "complex.vdif"], Expectation(payload="noise", fps=1000, complex=True, nchan=2))
     assert result.clean, result.findings
-    assert np.array_equal(np.array(result.statistics[0]["state_counts"]), state_counts(frames[:, 32:], 2, 2, True))
+    assert np.array_equal(np.array(result.statistics[0]["state_counts"]),
+                          state_counts(frames[::COUNT_EVERY, 32:], 2, 2, True))
     freq = result.statistics[0]["spectrum"]["frequency_hz"]
     assert freq[0] == -4_000_000 and 0 < freq[-1] < 4_000_000  # complex: -fs/2 .. fs/2
 
