@@ -122,3 +122,26 @@ def test_oversized_slow_and_half_open_clients_do_not_hang_the_others(proxy: Prox
             conn.close()
     assert proxy.process.poll() is None and answers(proxy)
 
+
+
+def test_a_client_that_never_reads_its_replies_hangs_no_one_and_memory_stays_bounded(proxy: Proxy) -> None:
+    process = psutil.Process(proxy.process.pid)
+    rss_before = process.memory_info().rss
+    greedy = connect(proxy)
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # its replies pile up at the proxy, not here
+    try:
+        greedy.settimeout(0.5)
+        requests = b"?watchdog\n" * 20_000
+        sent = 0
+        deadline = time.monotonic() + 20
+        while sent < 100 * len(requests) and time.monotonic() < deadline:  # 2 million requests, none of it read
+            try:
+                sent += greedy.send(requests)
+            except TimeoutError:  # the proxy stopped reading it: as it should, once its replies back up
+                break
+        assert sent < 100 * len(requests), "the proxy read 20 MB of requests whose replies no one took"
+        assert answers(proxy, timeout=2.0)  # another client is served meanwhile
+        assert process.memory_info().rss - rss_before < 32 << 20, "replies to a client that never reads pile up"
+    finally:
+        greedy.close()
+    assert proxy.process.poll() is None and answers(proxy)
