@@ -38,6 +38,13 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("recorder_bytes", "recorder", "bytes"),
     ("recorder_cpu_pct", "recorder", "cpu_pct"),
     ("recorder_rss_bytes", "recorder", "rss_bytes"),
+    ("recorder_fds", "recorder", "fds"),
+    ("recorder_threads", "recorder", "threads"),
+    ("harness_rss_bytes", "harness", "rss_bytes"),
+    ("harness_fds", "harness", "fds"),
+    ("harness_threads", "harness", "threads"),
+    ("harness_results_bytes", "harness", "results_bytes"),
+    ("harness_metrics_bytes", "harness", "metrics_bytes"),
     ("udp_in_datagrams", "udp", "InDatagrams"),
     ("udp_rcvbuf_errors", "udp", "RcvbufErrors"),
     ("udp_in_errors", "udp", "InErrors"),
@@ -48,7 +55,8 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("sensor_lost_total", "sensors", "input-packets-lost-total"),
 )
 DISK_FIELDS: tuple[str, ...] = ("write_bytes_per_s", "free_bytes", "total_bytes")
-SECTIONS: tuple[str, ...] = ("sender", "recorder", "udp", "disks", "recorder_node", "sender_node", "sensors")
+SECTIONS: tuple[str, ...] = ("sender", "recorder", "harness", "udp", "disks", "recorder_node", "sender_node",
+                             "sensors")
 PROBED_PROCESS_KEYS: tuple[str, ...] = ("cpu_pct", "rss_bytes")
 """Taken from a recorder node's probe (``recorder_node.recorder``) where the recorder's status lacks them."""
 

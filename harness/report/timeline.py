@@ -255,6 +255,26 @@ def _processes(c: MetricColumns, n: int, title: str = "CPU and memory of sender 
     return TimeFigure("processes", title, panels)
 
 
+def _resources(c: MetricColumns, n: int) -> TimeFigure | None:
+    """What a leak grows: memory, open files and threads of the harness and the recorder, and the harness's
+    own output files (a soak judges their slopes: bench/soak.py)."""
+    if not c.has("harness_fds"):
+        return None
+    panels = []
+    for unit, key, scale in (("RSS MiB", "rss_bytes", 1 / MIB), ("open files", "fds", 1.0),
+                             ("threads", "threads", 1.0)):
+        lines = [Line(label, _scaled(reduce_envelope(c.t, c.column(f"{role}_{key}"), n), scale), role=colour)
+                 for label, role, colour in (("harness", "harness", ""), ("recorder", "recorder", "recorder"))
+                 if c.has(f"{role}_{key}")]
+        panels.append(Panel(unit, lines))
+    files = [Line(name, _scaled(reduce_envelope(c.t, c.column(column), n), 1 / MIB))
+             for name, column in (("results.json", "harness_results_bytes"), ("metrics.jsonl", "harness_metrics_bytes"))
+             if c.has(column)]
+    panels.append(Panel("output MiB", files))
+    return TimeFigure("resources", "Memory, open files and threads of harness and recorder; the run's own files",
+                      [p for p in panels if p.lines])
+
+
 PROBE_SECTIONS = {"recorder_node": "recorder node's probe", "sender_node": "sender node's probe"}
 """Sections of a metrics line that hold a node's own probe sample, as the notes name them."""
 
@@ -298,6 +318,9 @@ def run_timeline(columns: MetricColumns | None, nominal_gbps: float | None = Non
     sensors = _sensors(columns, max_points)
     if sensors is not None:  # only where a KATCP proxy was sampled: no 'missing' line for the other backends
         makers = (*makers, ("sensors", lambda: sensors))
+    resources = _resources(columns, max_points)
+    if resources is not None:  # runs from before the harness sampled itself have none: no 'missing' line
+        makers = (*makers, ("resources", lambda: resources))
     for what, make in makers:
         figure = make()
         if figure is None:

@@ -55,7 +55,7 @@ def sectors_written(diskstats: str | None = None) -> dict[str, int]:
 
 @dataclass
 class ProcessProbe:
-    """CPU % and RSS of one process (psutil), tolerant of it exiting."""
+    """CPU %, RSS, open file descriptors and threads of one process (psutil), tolerant of it exiting."""
 
     pid: int | None
 
@@ -76,6 +76,8 @@ class ProcessProbe:
                 times = self._process.cpu_times()
                 cpu = times.user + times.system
                 rss = self._process.memory_info().rss
+                fds = self._process.num_fds()
+                threads = self._process.num_threads()
         except psutil.Error:
             return None
         now = time.monotonic()
@@ -84,7 +86,8 @@ class ProcessProbe:
             then, cpu_then = self._cpu_before
             percent = round(100 * (cpu - cpu_then) / max(now - then, 1e-6), 1)
         self._cpu_before = (now, cpu)
-        return {"cpu_pct": percent if percent is not None else 0.0, "rss_bytes": int(rss)}
+        return {"cpu_pct": percent if percent is not None else 0.0, "rss_bytes": int(rss), "fds": fds,
+                "threads": threads}
 
 
 class MetricsSampler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -58,6 +59,7 @@ class ScanRecorder:
         self.node = nodes.recorder_node
         self.probes = probes or {}
         self._recorder_probe = ProcessProbe(None if self.remote else recorder.pid)
+        self._harness_probe = ProcessProbe(os.getpid())
         self._last_sender: tuple[float, int] | None = None
         self._gbps: float | None = None
         sources: dict[str, Callable[[], dict[str, Any] | None]] = {
@@ -117,11 +119,13 @@ class ScanRecorder:
         """The control path's sensors as the recorder source just read them (KATCP), else nothing."""
         return self.recorder.sensor_readings()
 
-    @staticmethod
-    def _harness_metrics() -> dict[str, Any]:
-        with open(f"/proc/{os.getpid()}/statm") as fh:
-            rss_pages = int(fh.read().split()[1])
-        return {"rss_bytes": rss_pages * os.sysconf("SC_PAGE_SIZE")}
+    def _harness_metrics(self) -> dict[str, Any]:
+        """The harness's own process, and the size of what it writes that grows with the run (a soak's slopes)."""
+        sample: dict[str, Any] = dict(self._harness_probe.sample() or {})
+        for key, name in (("results_bytes", "results.json"), ("metrics_bytes", "metrics.jsonl")):
+            with contextlib.suppress(OSError):
+                sample[key] = (self.run_dir.path / name).stat().st_size
+        return sample
 
     def current_gbps(self) -> float | None:
         return self._gbps

@@ -79,3 +79,19 @@ def test_long_mount_points_are_labelled_by_what_differs():
         "/tmp/vlbi-smoke-h37sksla")
     assert mount_labels(["/mnt/disk0", "/mnt/disk1"])[1] == ""
     assert mount_labels(["/a/very/long/mount/point", "relative/very/long/name"])[1] == ""
+
+
+def test_the_harness_and_recorder_resources_are_drawn_where_sampled():
+    sampled = rows(600)
+    for k, row in enumerate(sampled):
+        row["harness"] = {"rss_bytes": 5e7 + 1000 * k, "fds": 20 + k // 300, "threads": 9, "results_bytes": 10 * k,
+                          "metrics_bytes": 2 << 20}
+        row["recorder"].update(fds=12, threads=4)
+    timeline = run_timeline(columns_from_rows(sampled))
+    resources = next(f for f in timeline.figures if f.key == "resources")
+    assert [(p.ylabel, [line.label for line in p.lines]) for p in resources.panels] == [
+        ("RSS MiB", ["harness", "recorder"]), ("open files", ["harness", "recorder"]),
+        ("threads", ["harness", "recorder"]), ("output MiB", ["results.json", "metrics.jsonl"])]
+    fds = resources.panels[1].lines[0].series
+    assert np.nanmin(fds.lo) == 20 and np.nanmax(fds.hi) == 21  # a leaked descriptor shows as a step
+    assert "resources" not in [f.key for f in run_timeline(columns_from_rows(rows(600))).figures]
