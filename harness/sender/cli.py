@@ -21,6 +21,7 @@ from harness.formats.vdif.header import HeaderError, station_id
 from harness.formats.vdif.payload import PayloadKind, Tone
 from harness.formats.vdif.rates import RateError, parse_mode
 from harness.formats.vdif.stream import StreamSpec
+from harness.sender.processes import run_split
 from harness.sender.run import Sender, SenderStats
 from harness.sender.transport import SendRefused, UdpTransport
 from harness.sender.wire_faults import WireFault
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, help="seconds to send")
     run.add_argument("--frames", type=int, help="frames to send per thread")
     run.add_argument("--start-time", help="ISO-8601 UTC or POSIX seconds; default the next whole second")
+    run.add_argument("--processes", type=int, default=1, metavar="N",
+                     help="share the threads out over N processes (one core each) that keep one schedule and one "
+                          "sequence-number space (default 1)")
     run.add_argument("--json", action="store_true", help="final statistics as JSON on stdout")
     run.add_argument("--progress", type=float, default=0.0, metavar="S",
                      help="every S seconds a JSON progress line on stderr")
@@ -139,14 +143,29 @@ def main(argv: list[str] | None = None) -> int:
             duration_frames = round(args.duration * spec.fps)
             frames = duration_frames if frames is None else min(frames, duration_frames)
         wire_faults = tuple(WireFault.parse(text) for text in args.wire_fault)
+        if not 1 <= args.processes <= len(spec.threads) - len(skip):
+            raise ValueError(f"--processes {args.processes}: 1 up to the threads sent "
+                             f"({len(spec.threads) - len(skip)})")
+        if args.processes > 1 and wire_faults:
+            raise ValueError("--wire-fault needs one process (--processes 1): a re-order spans the threads")
         start = start_time(args.start_time, spec.fps)
-        transport = UdpTransport(
-            args.dest, args.port, spec.datagram_bytes, bind=args.bind, ttl=args.ttl,
-            allow_fragmentation=args.allow_fragmentation, gso=not args.no_gso,
-        )
+
+        def make_transport() -> UdpTransport:
+            return UdpTransport(args.dest, args.port, spec.datagram_bytes, bind=args.bind, ttl=args.ttl,
+                                allow_fragmentation=args.allow_fragmentation, gso=not args.no_gso)
+
+        transport = make_transport()  # refused here, before any process starts, if it must be
     except (ValueError, SendRefused) as exc:
         print(f"vdif-send: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    if args.processes > 1:
+        transport.close()
+        stats = run_split(spec, start, args.processes, make_transport, frames=frames, first_sequence=args.seq_start,
+                          drop_every=args.drop_every, skip_threads=skip, progress=args.progress)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        report(stats, spec, args.json)
+        return 0
     sender = Sender(spec, transport, start, frames=frames, first_sequence=args.seq_start,
                     drop_every=args.drop_every, skip_threads=skip, progress=args.progress,
                     wire_faults=wire_faults)

@@ -8,6 +8,7 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TextIO
@@ -111,10 +112,15 @@ class Sender:
         self.drop_every = drop_every
         self.skip = np.isin(np.asarray(spec.threads), skip_threads)
         """Per thread (in the stream's order): never sent."""
+        self.positions = np.flatnonzero(~self.skip) if self.skip.any() and not wire_faults else None
+        """The threads made at all (a process of --processes, or --skip-thread): the others are never generated;
+        with wire faults every row is made, as they reorder across threads."""
         self.progress = progress
         self.progress_out = progress_out
         self.wire_faults = WireFaults(wire_faults, spec.fps, len(spec.threads))
         self.stop = threading.Event()
+        self.on_batch: Callable[[np.ndarray], None] | None = None
+        """Called with the frames sent so far per thread (in the stream's order) after each batch."""
         self.stats = SenderStats(
             threads=dict.fromkeys(spec.threads, 0), frame_bytes=spec.frame_bytes,
             datagram_bytes=spec.datagram_bytes, fps=spec.fps, start=float(start),
@@ -141,9 +147,16 @@ class Sender:
             count = min(due - index, burst)
             if self.frames is not None:
                 count = min(count, self.frames - index)
-            datagrams = self.generator.batch(index, count)
-            sent_rows = self._send(datagrams, index * nthreads)
-            sent_per_row += sent_rows.reshape(count, nthreads).sum(axis=0)
+            if self.positions is None:
+                datagrams = self.generator.batch(index, count)
+                sent_rows = self._send(datagrams, index * nthreads)
+                sent_per_row += sent_rows.reshape(count, nthreads).sum(axis=0)
+            else:
+                datagrams = self.generator.batch(index, count, self.positions)
+                sent_rows = self._send_made(datagrams, index, count)
+                sent_per_row[self.positions] += sent_rows.reshape(count, len(self.positions)).sum(axis=0)
+            if self.on_batch is not None:
+                self.on_batch(sent_per_row)
             after = time.time()
             stats.pacing.record(after, int(sent_rows.sum()), after - schedule.due_time(index))
             index += count
@@ -191,6 +204,23 @@ class Sender:
         else:  # the rows that go, back to back, so that GSO still sends many per call
             ok = self.transport.send(np.ascontiguousarray(datagrams[keep]))
         sent[keep] = ok  # a failed datagram is not retried later: it is counted
+        self.stats.failed += int((~ok).sum())
+        return sent
+
+    def _send_made(self, datagrams: np.ndarray, index: int, count: int) -> np.ndarray:
+        """Send a batch made of the sent threads' rows alone (``positions``), leaving out every ``drop_every``-th
+        datagram of the whole stream; 1 per row that left."""
+        assert self.positions is not None
+        nthreads = len(self.spec.threads)
+        self.stats.frames_skipped += count * (nthreads - len(self.positions))
+        keep = np.ones(datagrams.shape[0], dtype=bool)
+        if self.drop_every:
+            numbers = (index + np.arange(count, dtype=np.int64))[:, None] * nthreads + self.positions[None, :]
+            keep = (numbers.reshape(-1) % self.drop_every) != self.drop_every - 1
+            self.stats.dropped_on_purpose += int((~keep).sum())
+        sent = np.zeros(datagrams.shape[0], dtype=np.int64)
+        ok = self.transport.send(datagrams if keep.all() else np.ascontiguousarray(datagrams[keep]))
+        sent[keep] = ok
         self.stats.failed += int((~ok).sum())
         return sent
 

@@ -148,3 +148,28 @@ def test_send_errors_are_counted_by_errno():
     stats = json.loads(out)
     assert stats["frames_sent"] == 10 and stats["send_errors"].get("ECONNREFUSED", 0) >= 1
     assert stats["transport"]["gso"] is False
+
+
+def test_two_processes_send_the_one_stream_a_single_process_would(udp_receiver):
+    port = udp_receiver.getsockname()[1]
+    sender = run_sender(port, "--fps", "1000", "--threads", "4", "--payload-bytes", "64", "--udps", "--seq-start",
+                        "5", "--frames", "300", "--processes", "2", "--drop-every", "70")
+    rows, _ = receive(udp_receiver, 1200 - 17, 104)  # 1200 scheduled, those numbered 69, 139, ... 1189 dropped
+    out, err = sender.communicate(timeout=30)
+    assert sender.returncode == 0, err
+    sequence = rows[:, :8].copy().view("<u8")[:, 0]
+    fields = unpack_headers(headers_view(rows[:, 8:].copy().reshape(-1), 96)[:, :8])
+    order = np.argsort(sequence, kind="stable")  # side by side, the two interleave within a burst: sorted, one stream
+    np.testing.assert_array_equal(sequence[order], [5 + i for i in range(1200) if i % 70 != 69])
+    np.testing.assert_array_equal((sequence[order] - 5) % 4, fields["thread_id"][order])  # each in its place
+    index = fields["seconds"] * 1000 + fields["frame_nr"]
+    np.testing.assert_array_equal(index[order], index[order][0] + (sequence[order] - 5) // 4)  # one schedule
+    keys = pattern_keys(fields["station"], fields["thread_id"], fields["seconds"], fields["frame_nr"])
+    np.testing.assert_array_equal(rows[:, 8 + 32:].copy().view("<u8"), keys[:, None] ^ pattern_row(8)[None, :])
+    stats = json.loads(out)
+    assert stats["frames_sent"] == 1183 and stats["dropped_on_purpose"] == 17 and stats["send_failed"] == 0
+    assert [stats["threads"][t]["frames"] for t in "0123"] == [300 - sum(1 for i in range(1200)
+                                                                           if i % 70 == 69 and i % 4 == t)
+                                                               for t in range(4)]
+    assert stats["transport"]["processes"] == 2 and stats["datagrams_scheduled"] == 1200
+    assert stats["frames_skipped"] == 0 and stats["skipped_threads"] == []

@@ -118,26 +118,32 @@ class FrameGenerator:
             )
         self._buffer = np.empty(0, dtype=np.uint8)
 
-    def batch(self, first_index: int, count: int) -> npt.NDArray[np.uint8]:
-        """Datagrams for frame indices ``first_index .. first_index+count-1`` of every thread.
+    def batch(self, first_index: int, count: int,
+              positions: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.uint8]:
+        """Datagrams for frame indices ``first_index .. first_index+count-1`` of every thread, or only of the
+        threads at ``positions`` (indices into the stream's threads, ascending): each made exactly as in the
+        whole stream, with the sequence number it has there.
 
         The returned ``(count * threads, datagram_bytes)`` array reuses one buffer: it is valid
         until the next call.
         """
         spec = self.spec
         nthreads = len(self._threads)
-        rows = count * nthreads
+        place = np.arange(nthreads, dtype=np.int64) if positions is None else np.asarray(positions, dtype=np.int64)
+        width = len(place)
+        rows = count * width
         size = rows * spec.datagram_bytes
         if self._buffer.size < size:
             self._buffer = np.empty(size, dtype=np.uint8)
         out = self._buffer[:size].reshape(rows, spec.datagram_bytes)
-        index = np.repeat(np.arange(first_index, first_index + count, dtype=np.int64), nthreads)
-        thread = np.tile(self._threads, count)
+        index = np.repeat(np.arange(first_index, first_index + count, dtype=np.int64), width)
+        column = np.tile(place, count)
+        thread = self._threads[column]
         absolute = self.first_frame + index
         seconds, frame_nr = np.divmod(absolute, spec.fps)
         prefix = 0
         if spec.udps:
-            sequence = self.first_sequence + first_index * nthreads + np.arange(rows, dtype=np.uint64)
+            sequence = (self.first_sequence + index * nthreads + column).astype(np.uint64)
             out[:, :SEQUENCE_BYTES].view("<u8")[:, 0] = sequence
             prefix = SEQUENCE_BYTES
         values: dict[str, npt.ArrayLike] = {
@@ -154,7 +160,7 @@ class FrameGenerator:
             keys = pattern_keys(spec.station, thread, seconds, frame_nr)
             write_pattern(payloads.view("<u8"), keys)
         else:
-            payloads[:] = self._pool[(absolute * nthreads + np.arange(rows) % nthreads) % len(self._pool)]
+            payloads[:] = self._pool[(absolute * nthreads + column) % len(self._pool)]
         return out
 
     def frame_time(self, index: int) -> Fraction:
