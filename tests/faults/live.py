@@ -31,7 +31,7 @@ def local_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             lab_down(log=log)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def recordings_removed(local_lab: None) -> Iterator[None]:
     """Each test's scans taken off the lab's disks after it: a module's runs would otherwise fill them (the
     preflight refuses a run the disks have no room for)."""

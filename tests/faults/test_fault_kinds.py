@@ -111,6 +111,7 @@ def test_every_kind_has_its_scenario_and_its_expectations() -> None:
 
 
 @pytest.mark.extended
+@pytest.mark.usefixtures("recordings_removed")
 @pytest.mark.root
 @pytest.mark.lab
 @pytest.mark.serial

@@ -30,6 +30,7 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.lab,
     pytest.mark.serial,
+    pytest.mark.usefixtures("recordings_removed"),
     pytest.mark.skipif(os.geteuid() != 0, reason="faults on the local lab need root (nftables, tc, mounts)"),
 ]
 

@@ -65,6 +65,9 @@ def test_meerkat_rate_scaled_every_scan_validated_nothing_lost(tmp_path):
     assert {len(s["check"]["threads"]) for s in scans} == {4}
 
 
+# The default suite has the loopback run's Ctrl-C (test_run_engine: results kept, the scan validated) and three
+# Ctrl-C on the lab (a run that brought the lab up through ansible-runner: the remote sender and the lab stopped)
+@pytest.mark.extended
 def test_ctrl_c_on_the_lab_stops_the_remote_sender_and_keeps_results(tmp_path):
     """Provisioning runs ansible-runner in-process, which takes over SIGINT/SIGTERM: the run must take them
     back, or Ctrl-C would be swallowed and the soak would run on."""
