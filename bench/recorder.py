@@ -7,7 +7,12 @@ net.core.rmem_max for the run, and undoes all of it at the end. Without root it 
 directories and says so. jive5ab is measured where ``JIVE5AB_BIN`` (or ``--jive5ab-bin``) names a
 binary, with the same sender, stream, configuration and disks. Each step of the binary search on rate
 passes only if every repeat is lossless: every datagram counted, none lost, every frame on disk,
-and the sender on its schedule. Prints one line per step and a summary (``--json`` for a document).
+and the sender on its schedule. The search goes up to the loopback limit (what vdif-send alone gets through
+loopback here, measured first with the kernel as receiver; ``--max-gbps`` overrides it). Every scan is profiled
+(bench/recorder_profile.py: the recorder's CPU and its busiest thread, the machine's CPU, the socket's
+RcvbufErrors, the disks' write rate), and the first loss above the highest lossless rate is explained from its
+profile: the sender, the recorder's CPU, the machine's CPU, the socket, or the recorder's buffers and disks.
+Prints one line per step and a summary (``--json`` for a document).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.arguments import positive_float, positive_int
-from bench.sender import highest_lossless, raise_socket_limits, restore
+from bench.recorder_profile import Profiler, limit
+from bench.sender import highest_lossless, raise_socket_limits, restore, run_ours
 from harness.arguments import OneLineParser
 from harness.recorder import RecorderConfig, RecorderError, VsisRecorder, open_recorder
 from harness.recorder.model import size_argument
@@ -113,11 +119,12 @@ class Trial:
         datagram = PAYLOAD + 32 + 8
         fps = max(1, round(gbps * 1e9 / 8 / datagram))
         name = self.rec.record_on(f"bench_{len(self.scans):03d}")
-        sender = subprocess.run(
-            [sys.executable, "-m", "harness.sender", "--dest", "127.0.0.1", "--port", str(self.port), "--fps", str(fps),
-             "--payload-bytes", str(PAYLOAD), "--udps", "--duration", str(self.args.seconds), "--json"],
-            cwd=ROOT, capture_output=True, text=True, timeout=self.args.seconds + 60, check=False)
-        time.sleep(0.5)
+        with Profiler(self.rec.pid, self.disks) as profiler:
+            sender = subprocess.run(
+                [sys.executable, "-m", "harness.sender", "--dest", "127.0.0.1", "--port", str(self.port), "--fps",
+                 str(fps), "--payload-bytes", str(PAYLOAD), "--udps", "--duration", str(self.args.seconds), "--json"],
+                cwd=ROOT, capture_output=True, text=True, timeout=self.args.seconds + 60, check=False)
+            time.sleep(0.5)
         result = self.rec.record_off()
         sent = json.loads(sender.stdout) if sender.returncode == 0 else {}
         frames = int(sent.get("frames_sent", -1))
@@ -127,7 +134,8 @@ class Trial:
                     and not result.stopped_early)
         self.scans.append({"gbps": round(gbps, 3), "frames_sent": frames, "packets": result.packets,
                            "lost": result.lost, "bytes_on_disk": result.bytes, "sender_kept_up": kept_up,
-                           "stopped_early": result.stopped_early, "lossless": lossless})
+                           "stopped_early": result.stopped_early, "on_disk": on_disk, "lossless": lossless,
+                           "profile": profiler.result.to_json()})
         print(f"    {name}: {gbps:5.2f} Gbit/s offered, {frames} sent, {result.packets} counted, {result.lost} lost, "
               f"{result.bytes / (PAYLOAD + 32):.0f} frames on disk{'' if kept_up else ', SENDER BEHIND'}",
               file=sys.stderr)
@@ -153,7 +161,14 @@ def measure(backend: str, disks: list[str], args: argparse.Namespace, log_dir: P
     except RecorderError as exc:
         print(f"{backend}: failed: {exc}", file=sys.stderr)
         return {"backend": backend, "error": str(exc)}
-    return {"backend": backend, "version": version, "highest_lossless_gbps": round(best, 3), "scans": trial.scans}
+    above = [s for s in trial.scans if not s["lossless"] and s["gbps"] > best]
+    first_loss = min(above, key=lambda s: s["gbps"]) if above else None
+    at_best = [s for s in trial.scans if s["lossless"] and s["gbps"] == round(best, 3)]
+    return {"backend": backend, "version": version, "highest_lossless_gbps": round(best, 3), "scans": trial.scans,
+            "limit": limit(first_loss) if first_loss else f"none found up to {args.max_gbps:g} Gbit/s (the top)",
+            "first_loss_gbps": first_loss["gbps"] if first_loss else None,
+            "profile_at_best": at_best[-1]["profile"] if at_best else None,
+            "profile_at_first_loss": first_loss["profile"] if first_loss else None}
 
 
 def main() -> int:
@@ -163,7 +178,9 @@ def main() -> int:
                         help="scans per step, all lossless to pass (default 2)")
     parser.add_argument("--steps", type=positive_int, default=5, help="binary search steps (default 5)")
     parser.add_argument("--min-gbps", type=positive_float, default=1.0)
-    parser.add_argument("--max-gbps", type=positive_float, default=8.0)
+    parser.add_argument("--max-gbps", type=positive_float,
+                        help="top of the search (default: the loopback limit, what vdif-send alone gets through "
+                             "loopback here, measured first)")
     parser.add_argument("--writers", type=positive_int, default=2)
     parser.add_argument("--nbuf", type=positive_int, default=4)
     parser.add_argument("--socket-buffer", type=jive5ab_size, default="128M")
@@ -179,6 +196,10 @@ def main() -> int:
               file=sys.stderr)
     backends = ["reference"] + (["jive5ab"] if args.jive5ab_bin else [])
     results = []
+    if args.max_gbps is None:  # the loopback limit: the sender alone, received by the kernel (bench.kernel_count)
+        print("the loopback limit: vdif-send alone, 3 s per step", file=sys.stderr)
+        args.max_gbps = highest_lossless(lambda g: run_ours(g, 3.0, PAYLOAD + 32)[0], 0.0, 32.0, 6) or 8.0
+        print(f"  searching the recorders up to {args.max_gbps:.2f} Gbit/s", file=sys.stderr)
     try:
         with loop_disks(args.disks, args.disk_size) if root else plain_directories(args.disks) as disks, \
                 tempfile.TemporaryDirectory(prefix="bench-recorder-logs-") as logs:
@@ -187,6 +208,7 @@ def main() -> int:
     finally:
         restore(saved)
     document = {"frame_bytes": PAYLOAD + 32, "datagram_bytes": PAYLOAD + 40, "seconds": args.seconds,
+                "loopback_limit_gbps": args.max_gbps,
                 "repeats": args.repeats, "disks": f"{args.disks} x XFS loop (direct I/O)" if root else "directories",
                 "results": results}
     if args.json:
@@ -195,6 +217,15 @@ def main() -> int:
     for entry in results:
         figure = f"{entry['highest_lossless_gbps']:.2f} Gbit/s" if "highest_lossless_gbps" in entry else entry["error"]
         print(f"  {entry['backend']:10s} {entry.get('version', ''):22s} {figure}", file=sys.stderr)
+        if "limit" in entry:
+            print(f"             limited by {entry['limit']}", file=sys.stderr)
+            for when in ("profile_at_best", "profile_at_first_loss"):
+                if entry.get(when):
+                    p = entry[when]
+                    print(f"             {when.removeprefix('profile_').replace('_', ' ')}: recorder "
+                          f"{p['recorder_cpu_pct']:.0f} % CPU (busiest thread {p['busiest_thread']} "
+                          f"{p['busiest_thread_pct']:.0f} %), machine {p['machine_cpu_pct']:.0f} %, "
+                          f"{p['rcvbuf_errors']} RcvbufErrors, disks {p['disk_mb_per_s']:.0f} MB/s", file=sys.stderr)
     if not args.jive5ab_bin:
         print("  jive5ab    not measured: set JIVE5AB_BIN to a jive5ab binary", file=sys.stderr)
     return 0
