@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from harness.formats.mark5b.format import MARK5B
 from harness.formats.vdif.format import VDIF
 
 HeaderFields = Mapping[str, npt.NDArray[Any]]
@@ -64,7 +65,7 @@ class FrameFormat(Protocol):
         ...
 
 
-FORMATS: Mapping[str, FrameFormat] = {"vdif": VDIF}
+FORMATS: Mapping[str, FrameFormat] = {"vdif": VDIF, "mark5b": MARK5B}
 """The formats, by the name a scenario and the command lines use."""
 
 
