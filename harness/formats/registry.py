@@ -35,6 +35,14 @@ class FrameFormat(Protocol):
         """Bytes of one frame header."""
         ...
 
+    @property
+    def sync_word(self) -> int | None:
+        """The 32-bit word every header carries at word ``sync_word_index`` (``None``: the format has none)."""
+        ...
+
+    @property
+    def sync_word_index(self) -> int: ...
+
     def frame_bytes(self, payload_bytes: int) -> int:
         """Bytes of one frame with a ``payload_bytes`` payload (refused where the format fixes it)."""
         ...

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.formats.mark5b.header import FRAME_BYTES, HEADER_BYTES, PAYLOAD_BYTES, pack_headers, unpack_headers
+from harness.formats.mark5b.header import (
+    FRAME_BYTES,
+    HEADER_BYTES,
+    PAYLOAD_BYTES,
+    SYNC_WORD,
+    pack_headers,
+    unpack_headers,
+)
 from harness.formats.mark5b.timecode import RateError, frames_per_second, to_mark5b, to_unix, unwrap_frame_nr
 from harness.formats.pattern import pattern_keys
 
@@ -24,6 +31,8 @@ class Mark5bFormat:
     """
 
     name: str = "mark5b"
+    sync_word: int | None = SYNC_WORD
+    sync_word_index: int = 0
 
     @property
     def header_bytes(self) -> int:

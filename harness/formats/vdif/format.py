@@ -25,6 +25,9 @@ class VdifFormat:
 
     edv: int | None = 0
     name: str = "vdif"
+    sync_word: int | None = None
+    """None: a VDIF frame is found by its frame length field (EDV 1/3/4's word-5 sync is not for framing)."""
+    sync_word_index: int = 0
 
     @property
     def header_bytes(self) -> int:
