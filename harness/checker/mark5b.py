@@ -24,7 +24,15 @@ from harness.checker.readers import Recording
 from harness.checker.rules import MAX_TIME_OFFSET, Fields, Rule, thread_rule
 from harness.checker.shape import PREPASS_MAX_FRAMES, PREPASS_MIN_FRAMES, StreamShape, infer_fps
 from harness.formats.mark5b.header import FRAME_BYTES, HEADER_BYTES, SYNC_WORD, time_code_crc
-from harness.formats.mark5b.timecode import DAY, MJD_UNIX_EPOCH, WRAP, fraction_of, mjd_of, unwrap_frame_nr
+from harness.formats.mark5b.timecode import (
+    DAY,
+    FRACTION_UNITS,
+    MJD_UNIX_EPOCH,
+    WRAP,
+    fraction_of,
+    mjd_of,
+    unwrap_frame_nr,
+)
 from harness.formats.registry import frame_format
 from harness.formats.vdif.header import station_name
 
@@ -121,7 +129,7 @@ def _fraction_bad(f: Fields, w: npt.NDArray[np.uint32], s: StreamShape, r: npt.N
     """The BCD fraction disagrees with frame number x frame time (truncated or rounded to 0.1 ms; 0 allowed)."""
     nr = f["frame_nr"].astype(np.int64)
     truncated = fraction_of(nr, s.fps)
-    rounded = (nr * 20000 + s.fps) // (2 * s.fps)
+    rounded = (nr * 2 * FRACTION_UNITS + s.fps) // (2 * s.fps)
     fraction = f["fraction"]
     return f["bcd_ok"] & (fraction != 0) & (fraction != truncated) & (fraction != rounded)
 
@@ -136,7 +144,7 @@ def _crc(f: Fields, i: int) -> int:
 
 RULES: tuple[Rule, ...] = (
     Rule("sync word", True, lambda f, w, s, r: ~f["sync_ok"],
-         lambda f, w, s, i, r: f"sync word 0x{int(w[i, 0]):08x}, not 0x{SYNC_WORD:08x}"),
+         lambda f, w, s, i, r: f"sync word 0x{int(f['sync'][i]):08x}, not 0x{SYNC_WORD:08x}"),
     Rule("BCD time code", True, lambda f, w, s, r: ~f["bcd_ok"],
          lambda f, w, s, i, r: f"time code {_time_code(f, i)} has a digit that is not decimal"),
     Rule("CRC", True, lambda f, w, s, r: ~f["crc_ok"],
