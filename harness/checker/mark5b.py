@@ -60,6 +60,11 @@ def infer_shape(recording: Recording, sync: SyncRef, expect: Expectation, window
     """Station (user bits), frame rate and reference second from the good headers at the start."""
     if expect.wants_statistics:
         raise CheckerError(recording.segments[0].path, "sample statistics of Mark5B payloads are not implemented")
+    vdif_only = [name for name, value in (("threads", expect.threads not in (None, (0,))), ("edv", expect.edv),
+                                          ("bits", expect.bits), ("nchan", expect.nchan),
+                                          ("complex", expect.complex)) if value not in (None, False)]
+    if vdif_only:
+        raise CheckerError(None, f"{', '.join(vdif_only)}: not for a Mark5B stream (one stream, thread 0)")
     collected: list[npt.NDArray[np.uint32]] = []
     total = 0
     for index, segment in enumerate(recording.segments):

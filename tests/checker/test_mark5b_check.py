@@ -133,11 +133,22 @@ def test_a_truncated_last_frame_and_stray_bytes(tmp_path):
     assert result.frame_counts.frames == 299 and result.frame_counts.missing_frames == 0
 
 
-def test_refusals():
+def test_refusals(tmp_path):
     with pytest.raises(CheckerError, match="'mark4' is not known"):
         Expectation(format="mark4")
     with pytest.raises(CheckerError, match="10000 bytes, not 8000"):
         Expectation(format="mark5b", frame_bytes=8016)
+    with pytest.raises(CheckerError, match="threads, bits: not for a Mark5B stream"):
+        check(tmp_path, frames(), Expectation(format="mark5b", threads=(0, 1), bits=2))
+    with pytest.raises(CheckerError, match="sample statistics of Mark5B"):
+        check(tmp_path, frames(), Expectation(format="mark5b", statistics=True))
+
+
+def test_the_checker_reads_every_format_of_the_table():
+    from harness.checker.headers import READINGS
+    from harness.formats.registry import FORMATS
+
+    assert set(READINGS) == set(FORMATS)
 
 
 def test_vdif_check_format_mark5b_on_the_command_line(tmp_path):

@@ -18,10 +18,13 @@ START = Fraction(1782864000 + 12394851)
 
 
 def test_the_table_names_each_format_once_and_refuses_others():
+    from harness.formats.mark5b.format import MARK5B
+
     assert frame_format("vdif") is VDIF
     assert frame_format("VDIF") is VDIF
+    assert frame_format("mark5b") is MARK5B
     assert all(fmt.name == name for name, fmt in FORMATS.items())
-    with pytest.raises(FormatError, match=r"'mark4' is not known .*vdif"):
+    with pytest.raises(FormatError, match=r"'mark4' is not known \(known: vdif, mark5b\)"):
         frame_format("mark4")
 
 
