@@ -32,15 +32,16 @@ from harness.checker.declared import DeclaredTally
 from harness.checker.errors import CheckerError
 from harness.checker.expectation import Expectation
 from harness.checker.framing import Run, Skip, frame_runs, header_words
+from harness.checker.headers import reading
 from harness.checker.integrity import check_pattern, payload_view
 from harness.checker.mark6 import mark6_recording
 from harness.checker.profile import due_span, loss_profile, profile_findings
 from harness.checker.readers import Recording, Segment, chunk_size_findings, flat_recording, vbs_recording
 from harness.checker.result import CheckResult, Finding, Findings, ThreadReport
-from harness.checker.rules import RANK_SHIFT, SLOT_BIAS, SLOT_MASK, Fields, Verdicts, describe, judge
-from harness.checker.shape import StreamShape, find_sync, infer_shape
+from harness.checker.rules import RANK_SHIFT, SLOT_BIAS, SLOT_MASK, Fields, Verdicts, describe, judge, rule_bits
+from harness.checker.shape import StreamShape
 from harness.checker.statistics import SampleStatistics
-from harness.formats.vdif.header import EDV_FIELDS, station_name, unpack_headers
+from harness.formats.vdif.header import station_name
 from harness.formats.vdif.timecode import iso
 from harness.frame_counts import FrameCounts
 
@@ -72,8 +73,9 @@ def check_recording(recording: Recording, expect: Expectation) -> CheckResult:
     with recording:
         try:
             window = max(16, WINDOW_BYTES // (expect.frame_bytes or 8192))
-            sync = find_sync(recording, expect)
-            shape = infer_shape(recording, sync, expect, window)
+            how = reading(expect.format)
+            sync = how.find_sync(recording, expect)
+            shape = how.infer_shape(recording, sync, expect, window)
             checker = _Checker(recording, shape, expect)
             checker.run()
             result = checker.result()
@@ -81,12 +83,6 @@ def check_recording(recording: Recording, expect: Expectation) -> CheckResult:
             raise CheckerError(getattr(exc, "filename", None), f"cannot read: {exc.strerror or exc}") from None
     result.elapsed_s = time.perf_counter() - started
     return result
-
-
-def _edv_layout(shape: StreamShape) -> int | None:
-    if shape.sync.legacy:
-        return None
-    return shape.edv if shape.edv in EDV_FIELDS else 0
 
 
 class _Checker:
@@ -107,13 +103,14 @@ class _Checker:
                                       f"file header packet size {packet_size}, "
                                       f"the frames are {shape.frame_bytes} bytes"))
         self.window = max(16, WINDOW_BYTES // shape.frame_bytes)
-        self.layout = _edv_layout(shape)
+        self.reading = reading(expect.format)
         self.rank_table = shape.rank_table()
         self.continuity = Continuity(Context(self.findings, recording.locate_many, self.key_time, shape.threads,
                                              shape.frame_bytes, shape.fps), expect.reorder_window)
         per_thread = recording.total_bytes // shape.frame_bytes // len(shape.threads)
         self.statistics = SampleStatistics(shape, expect, per_thread) if expect.wants_statistics else None
-        self.declared = DeclaredTally(shape, station_declared=expect.station is not None)
+        self.declared = DeclaredTally(shape, station_declared=expect.station is not None,
+                                      bits=rule_bits(self.reading.rules))
         self.capture: dict[str, Any] | None = None
         self.frames = self.invalid = self.corrupt = self.fill = 0
         self.stray = self.truncated = 0
@@ -170,8 +167,8 @@ class _Checker:
         shape, frame = self.shape, self.shape.frame_bytes
         offset = segment.start + run.start
         words = np.array(header_words(buffer, offset, run.count, frame, shape.sync.header_words))
-        fields = unpack_headers(words, self.layout)
-        verdicts = judge(fields, words, run.damaged, shape, self.rank_table)
+        fields, keys = self.reading.fields(words, shape, self.expect.payload == "pattern")
+        verdicts = judge(fields, words, run.damaged, shape, self.rank_table, self.reading.rules)
         position = base + run.start + np.arange(run.count, dtype=np.int64) * frame
         self.frames += run.count
         self.invalid += int(verdicts.invalid.sum())
@@ -185,8 +182,8 @@ class _Checker:
         payload = np.full(run.count, -2, dtype=np.int32)
         if self.expect.payload == "pattern" or self.statistics is not None:
             payloads = payload_view(buffer, offset, run.count, frame, shape.header_bytes)
-            if self.expect.payload == "pattern":
-                payload = check_pattern(payloads, fields, good)
+            if keys is not None:
+                payload = check_pattern(payloads, keys, good)
             if self.statistics is not None:
                 self.statistics.add(payloads, verdicts.rank, good)
             del payloads
@@ -223,7 +220,8 @@ class _Checker:
         files, offsets = self.recording.locate_many(position[shown])
         times = self.key_time(verdicts.key[shown])
         for j, i in enumerate(shown.tolist()):
-            detail = describe(fields, words, self.shape, i, int(verdicts.failed[i]), int(verdicts.rank[i]))
+            detail = describe(fields, words, self.shape, i, int(verdicts.failed[i]), int(verdicts.rank[i]),
+                              self.reading.rules)
             finding = Finding("corrupt_headers", int(offsets[j]), files[j], int(fields["thread_id"][i]),
                               times[j] if verdicts.placed[i] else None, detail)
             self.findings.add(finding)

@@ -20,6 +20,7 @@ from harness.checker.errors import CheckerError
 from harness.checker.expectation import PAYLOAD_KINDS, Expectation
 from harness.checker.parallel import CheckJob, check_many
 from harness.checker.result import CheckResult
+from harness.formats.registry import FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--disks", metavar="GLOB", help="mount-point glob, e.g. '/mnt/disk*'")
     where.add_argument("--jobs", type=_jobs, default=None, help="worker processes for several scans (default: cores)")
     stream = p.add_argument_group("the expected stream (inferred from the data when not given)")
+    stream.add_argument("--format", choices=list(FORMATS), default="vdif",
+                        help="recording format (default vdif; mark5b: 10016-byte frames, one stream)")
     stream.add_argument("--frame-bytes", type=int, help="frame size including the header")
     stream.add_argument("--threads", type=_threads, help="thread ids, e.g. 0,1,2,3 or 0-3")
     stream.add_argument("--fps", type=int, help="frames per second per thread")
@@ -107,6 +110,7 @@ def expectation(args: argparse.Namespace) -> Expectation:
         expected_frames=args.expected_frames, statistics=args.statistics, window_start=args.window_start,
         window_end=args.window_end, window_tolerance_s=args.window_tolerance, schedule_start=args.schedule_start,
         schedule_end=args.schedule_end, reorder_window=args.reorder_window, max_findings=args.max_findings,
+        format=args.format,
     )
 
 

@@ -9,7 +9,7 @@ past the declared rate, each with its exact frame count. Tallied a window at a t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -28,15 +28,18 @@ more than 1 % of a thread's: a stream other than declared, not a few damaged hea
 headers only)."""
 
 
-def _failed(verdicts: Verdicts, rule: str) -> npt.NDArray[np.bool_]:
-    return ((verdicts.failed >> RULE_BITS[rule]) & 1).astype(bool)
+def _failed(verdicts: Verdicts, rule: str, bits: Mapping[str, int]) -> npt.NDArray[np.bool_]:
+    if rule not in bits:  # a format without the rule (Mark5B has no declared framing)
+        return np.zeros(len(verdicts.failed), dtype=bool)
+    return ((verdicts.failed >> bits[rule]) & 1).astype(bool)
 
 
 class DeclaredTally:
     """Counts of frames breaking the declared station, framing and rate, with where the first of each is."""
 
-    def __init__(self, shape: StreamShape, station_declared: bool) -> None:
+    def __init__(self, shape: StreamShape, station_declared: bool, bits: Mapping[str, int] = RULE_BITS) -> None:
         self.shape = shape
+        self.bits = bits
         self.station_declared = station_declared
         self.rate_declared = shape.fps_source == "expected"
         self.framing_declared = shape.declared_frame_bytes is not None or shape.declared_legacy is not None
@@ -57,11 +60,11 @@ class DeclaredTally:
         """One window of frames (their header fields, verdicts and byte positions)."""
         valid = (verdicts.rank >= 0) & ~verdicts.invalid
         if self.station_declared:
-            self._stations(fields, _failed(verdicts, "station") & valid, verdicts.rank, position)
+            self._stations(fields, _failed(verdicts, "station", self.bits) & valid, verdicts.rank, position)
         if self.rate_declared:
-            self._faster(fields, _failed(verdicts, "frame_nr") & valid, verdicts.rank, position)
+            self._faster(fields, _failed(verdicts, "frame_nr", self.bits) & valid, verdicts.rank, position)
         if self.framing_declared:
-            bad = _failed(verdicts, "declared framing")  # fill frames too: their length field is the frames'
+            bad = _failed(verdicts, "declared framing", self.bits)  # fill frames too: their length field is the frames'
             if bad.any():
                 self.framing += int(bad.sum())
                 if self.framing_first is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.checker.errors import CheckerError
+from harness.formats.registry import frame_format
 from harness.formats.vdif.header import HeaderError, station_id
 
 PAYLOAD_KINDS = ("pattern", "noise", "tone")
@@ -53,10 +54,22 @@ class Expectation:
     """Frames (per thread) a frame may arrive late and count as out of order; further back is time going back."""
     max_findings: int = 10
     """Findings kept in full per kind (all are counted)."""
+    format: str = "vdif"
+    """The recording format, a name of ``harness.formats.registry.FORMATS``."""
 
     def __post_init__(self) -> None:
+        try:
+            fmt = frame_format(self.format)
+        except ValueError as exc:
+            raise CheckerError(None, str(exc)) from None
+        object.__setattr__(self, "format", fmt.name)
         if self.frame_bytes is not None and (self.frame_bytes < 40 or self.frame_bytes % 8):
             raise CheckerError(None, f"frame size {self.frame_bytes} is not a multiple of 8 bytes of at least 40")
+        if self.frame_bytes is not None:
+            try:
+                fmt.frame_bytes(self.frame_bytes - fmt.header_bytes)  # Mark5B's frames are 10016 bytes
+            except ValueError as exc:
+                raise CheckerError(None, str(exc)) from None
         if self.threads is not None:
             threads = tuple(int(t) for t in self.threads)
             if not threads or len(set(threads)) != len(threads) or not all(0 <= t <= 1023 for t in threads):

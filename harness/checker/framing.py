@@ -7,6 +7,9 @@ Frames are checked a window at a time through strided views of the header words 
 per frame). A frame whose header disagrees while the next frame is where it should be is a
 *damaged frame in place*; otherwise synchronisation is lost, and the bytes up to the next place
 where two frames line up again are *stray bytes*.
+
+A format with a sync word (Mark5B) is framed the same way, its sync test being that word alone
+(``SyncRef.sync_word``, from the format table).
 """
 
 from __future__ import annotations
@@ -34,10 +37,30 @@ class SyncRef:
     legacy: int
     version: int | None = None
     ref_epoch: int | None = None
+    format: str = "vdif"
+    sync_word: int | None = None
+    """The format's sync word (at word ``sync_index``): the sync test is that word alone."""
+    sync_index: int = 0
+    words: int | None = None
+    """Header words where the format fixes them."""
 
     @property
     def header_words(self) -> int:
+        if self.words is not None:
+            return self.words
         return 4 if self.legacy else 8
+
+    @property
+    def needle(self) -> tuple[bytes, int]:
+        """Bytes every header of the stream holds, and where in the header: what resynchronisation searches for."""
+        if self.sync_word is not None:
+            return self.sync_word.to_bytes(4, "little"), 4 * self.sync_index
+        return (self.frame_bytes // 8).to_bytes(3, "little"), 8
+
+    @property
+    def sync_bytes(self) -> int:
+        """Header bytes the sync test reads."""
+        return 4 * (self.sync_index + 1) if self.sync_word is not None else 12
 
     @property
     def header_bytes(self) -> int:
@@ -51,6 +74,8 @@ def header_words(buffer: mmap.mmap, offset: int, count: int, stride: int, nwords
 
 def sync_ok(words: npt.NDArray[np.uint32], ref: SyncRef) -> npt.NDArray[np.bool_]:
     """Frames whose header agrees with the stream's framing (see the module docstring)."""
+    if ref.sync_word is not None:
+        return words[:, ref.sync_index] == np.uint32(ref.sync_word)
     w0 = words[:, 0]
     w2 = words[:, 2]
     ok = (w2 & np.uint32(0xFFFFFF)) == ref.frame_bytes // 8
@@ -95,18 +120,18 @@ def _ok_at(buffer: mmap.mmap, base: int, end: int, offsets: list[int], ref: Sync
 def resync(buffer: mmap.mmap, base: int, end: int, lost_at: int, ref: SyncRef) -> int | None:
     """The first offset after ``lost_at`` where a frame starts and the next one follows (or the segment ends).
 
-    Candidates are found by searching (at C speed) for the 3-byte frame length field; each is
-    then tested as a header, together with the frame after it.
+    Candidates are found by searching (at C speed) for the 3-byte frame length field (or the sync
+    word); each is then tested as a header, together with the frame after it.
     """
-    needle = (ref.frame_bytes // 8).to_bytes(3, "little")
-    search = base + lost_at + 1 + 8
+    needle, at = ref.needle
+    search = base + lost_at + 1 + at
     limit = base + end
     frame = ref.frame_bytes
     while True:
         hit = buffer.find(needle, search, limit)
         if hit < 0:
             return None
-        candidate = hit - 8 - base
+        candidate = hit - at - base
         search = hit + 1
         if candidate + frame > end:
             return None
@@ -158,9 +183,27 @@ def frame_runs(buffer: mmap.mmap, base: int, length: int, ref: SyncRef, window: 
 
 
 def _looks_like_header(buffer: mmap.mmap, at: int, ref: SyncRef) -> bool:
-    if at + 12 > len(buffer):
+    if at + ref.sync_bytes > len(buffer):
         return False
-    return bool(sync_ok(header_words(buffer, at, 1, ref.frame_bytes, 3), ref)[0])
+    return bool(sync_ok(header_words(buffer, at, 1, ref.frame_bytes, ref.sync_bytes // 4), ref)[0])
+
+
+def find_first_synced(buffer: mmap.mmap, base: int, length: int, ref: SyncRef,
+                      span: int = BOOTSTRAP_BYTES) -> int | None:
+    """Offset of the first sync word in a segment that the next frame repeats (or the segment's end follows)."""
+    needle, at = ref.needle
+    search, limit = base + at, base + min(length, span + ref.frame_bytes)
+    while True:
+        hit = buffer.find(needle, search, limit)
+        if hit < 0:
+            return None
+        candidate = hit - at - base
+        search = hit + 1
+        if candidate + ref.frame_bytes > length:
+            return None
+        if candidate + 2 * ref.frame_bytes > length or _ok_at(buffer, base, length, [candidate + ref.frame_bytes],
+                                                              ref)[0]:
+            return candidate
 
 
 def find_first_frame(buffer: mmap.mmap, base: int, length: int, frame_bytes: int | None,

@@ -1,7 +1,8 @@
 """Payload integrity of ``pattern`` streams: every payload word is what the sender wrote.
 
 The sender fills each frame's 64-bit payload words with ``key ^ ROW[i]``, the key mixing
-(station, thread, second, frame number) from the frame's own header (formats.vdif.payload). So a
+(station, thread, second, frame number) from the frame's own header (formats.pattern; each format says
+which of its fields make the key). So a
 frame is checked on its own: XOR with the row, compare with the key. Done a block of frames at a
 time over the mapped file, so the temporary stays in cache and the whole check runs near memory
 speed; no frame is copied.
@@ -10,13 +11,12 @@ speed; no frame is copied.
 from __future__ import annotations
 
 import mmap
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from harness.formats.vdif.payload import pattern_keys, pattern_row
+from harness.formats.pattern import pattern_row
 
 BLOCK_BYTES = 1 << 20
 NOT_CHECKED = -2
@@ -32,14 +32,14 @@ def payload_view(buffer: mmap.mmap, offset: int, count: int, frame_bytes: int, h
                       strides=(frame_bytes, itemsize))
 
 
-def check_pattern(payloads: npt.NDArray[np.uint64], fields: Mapping[str, npt.NDArray[Any]],
+def check_pattern(payloads: npt.NDArray[np.uint64], keys: npt.NDArray[np.uint64],
                   check: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
-    """Per frame: -1 when the payload is the pattern, the first wrong word's index when not, -2 when not checked."""
+    """Per frame: -1 when the payload is the pattern of its key (``FrameFormat.pattern_keys`` of its header),
+    the first wrong word's index when not, -2 when not checked."""
     n, nwords = payloads.shape
     result = np.full(n, NOT_CHECKED, dtype=np.int32)
     if not check.any():
         return result
-    keys = pattern_keys(fields["station"], fields["thread_id"], fields["seconds"], fields["frame_nr"])
     row = pattern_row(nwords)
     block = max(1, BLOCK_BYTES // max(1, nwords * 8))
     scratch = np.empty((min(block, n), nwords), dtype=np.uint64)

@@ -48,7 +48,7 @@ def _per_rank(values: tuple[int, ...], rank: npt.NDArray[np.int64]) -> npt.NDArr
     return table[rank]  # rank -1 picks the sentinel: unknown threads are not held to a thread's shape
 
 
-def _thread_rule(name: str, column: str, values: Callable[[StreamShape], tuple[int, ...]],
+def thread_rule(name: str, column: str, values: Callable[[StreamShape], tuple[int, ...]],
                  show: Callable[[int], str] = str) -> Rule:
     def bad(f: Fields, w: npt.NDArray[np.uint32], s: StreamShape, rank: npt.NDArray[np.int64]) -> Mask:
         expected = _per_rank(values(s), rank)
@@ -116,10 +116,10 @@ RULES: tuple[Rule, ...] = (
          lambda f, w, s, i, r: f"frame number {int(f['frame_nr'][i])} is not below the frame rate {s.fps}"),
     Rule("seconds", True, lambda f, w, s, r: np.abs(f["seconds"] - s.ref_second) > MAX_TIME_OFFSET,
          lambda f, w, s, i, r: f"seconds {int(f['seconds'][i])} is more than a day from the stream's {s.ref_second}"),
-    _thread_rule("station", "station", lambda s: s.station, lambda v: f"{station_name(v)!r} (0x{v:04x})"),
-    _thread_rule("channels (log2)", "lg2_nchan", lambda s: s.lg2_nchan),
-    _thread_rule("bits per sample", "bits_m1", lambda s: s.bits_m1, lambda v: str(v + 1)),
-    _thread_rule("complex flag", "complex", lambda s: s.complex),
+    thread_rule("station", "station", lambda s: s.station, lambda v: f"{station_name(v)!r} (0x{v:04x})"),
+    thread_rule("channels (log2)", "lg2_nchan", lambda s: s.lg2_nchan),
+    thread_rule("bits per sample", "bits_m1", lambda s: s.bits_m1, lambda v: str(v + 1)),
+    thread_rule("complex flag", "complex", lambda s: s.complex),
     Rule("unassigned", False, lambda f, w, s, r: f["unassigned"] != 0,
          lambda f, w, s, i, r: f"unassigned bits (word 1, bits 30-31) are {int(f['unassigned'][i])}, not 0"),
     Rule("edv", False, lambda f, w, s, r: (f["edv"] != s.edv) if s.edv is not None else np.zeros(len(w), bool),
@@ -130,7 +130,13 @@ RULES: tuple[Rule, ...] = (
                                f"header, the declared stream's are {_declared_shape(s)}"),
 )
 RULE_BITS = {rule.name: bit for bit, rule in enumerate(RULES)}
-"""Rule name -> its bit in ``Verdicts.failed``."""
+"""Rule name -> its bit in ``Verdicts.failed`` (VDIF's table; ``rule_bits`` for another)."""
+
+
+def rule_bits(rules: tuple[Rule, ...]) -> dict[str, int]:
+    """Rule name -> its bit in ``Verdicts.failed`` for a format's rule table."""
+    return {rule.name: bit for bit, rule in enumerate(rules)}
+
 
 @dataclass
 class Verdicts:
@@ -147,15 +153,15 @@ class Verdicts:
 
 
 def judge(fields: Fields, words: npt.NDArray[np.uint32], damaged: Mask | None, shape: StreamShape,
-          rank_table: npt.NDArray[np.int64]) -> Verdicts:
-    """Apply every rule to a window of frames."""
+          rank_table: npt.NDArray[np.int64], rules: tuple[Rule, ...] = RULES) -> Verdicts:
+    """Apply every rule of the format's table to a window of frames."""
     n = len(words)
     rank = rank_table[fields["thread_id"]]
     invalid = fields["invalid"].astype(bool)
     failed = np.zeros(n, dtype=np.int64)
     misplaced = np.zeros(n, dtype=bool) if damaged is None else damaged.copy()
     misshaped = np.zeros(n, dtype=bool)
-    for bit, rule in enumerate(RULES):
+    for bit, rule in enumerate(rules):
         if rule.name in ("edv", "edv_words") and "edv" not in fields:
             continue
         bad = rule.bad(fields, words, shape, rank)
@@ -174,7 +180,7 @@ def judge(fields: Fields, words: npt.NDArray[np.uint32], damaged: Mask | None, s
 
 
 def describe(fields: Fields, words: npt.NDArray[np.uint32], shape: StreamShape, index: int, failed: int,
-             rank: int) -> str:
+             rank: int, rules: tuple[Rule, ...] = RULES) -> str:
     """What is wrong with one frame's header, field by field."""
-    parts = [rule.says(fields, words, shape, index, rank) for bit, rule in enumerate(RULES) if failed >> bit & 1]
+    parts = [rule.says(fields, words, shape, index, rank) for bit, rule in enumerate(rules) if failed >> bit & 1]
     return "; ".join(parts) or "header disagrees with the stream"

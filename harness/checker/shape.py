@@ -54,6 +54,8 @@ class StreamShape:
     declared_legacy: int | None = None
     """The frame size / legacy bit the expectation declared, where the recording has none such: it is then
     checked at what it holds, and every frame is a finding (rule ``declared framing``)."""
+    time_origin: int | None = None
+    """POSIX time of the headers' second zero where no VDIF reference epoch says it (Mark5B: its kilo-day's)."""
 
     @property
     def frame_bytes(self) -> int:
@@ -73,6 +75,8 @@ class StreamShape:
 
     @property
     def epoch_unix(self) -> int:
+        if self.time_origin is not None:
+            return self.time_origin
         return epoch_start(self.ref_epoch)
 
     def rank_table(self) -> npt.NDArray[np.int64]:

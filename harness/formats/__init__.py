@@ -1,1 +1,1 @@
-"""Recording formats the harness sends and checks (one subpackage per format)."""
+"""Recording formats the harness sends and checks (one subpackage per format); ``registry`` names them."""

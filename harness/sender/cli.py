@@ -1,6 +1,9 @@
-"""``vdif-send``: a paced multi-thread VDIF sender over UDP (optionally UDPS/VTP).
+"""``vdif-send``: a paced multi-thread VDIF sender over UDP (optionally UDPS/VTP); also Mark5B.
 
 Compatible with the prototype: ``vdif-send --dest 10.107.0.10 --port 50000 --fps 2``.
+``--format mark5b --fps N`` (N = bit rate / 80000) sends one Mark5B stream, each 10016-byte frame in
+``--frame-parts`` datagrams (default 2: what fits a 9000-byte MTU, as jive5ab reads it), each with its
+own sequence number under ``--udps``.
 Bad input is refused before anything is sent: one line on stderr, exit code 2.
 """
 
@@ -17,6 +20,8 @@ from fractions import Fraction
 from types import FrameType
 
 from harness.arguments import OneLineParser
+from harness.formats.mark5b.stream import Mark5bStreamSpec
+from harness.formats.registry import FORMATS, frame_format
 from harness.formats.vdif.header import HeaderError, station_id
 from harness.formats.vdif.payload import PayloadKind, Tone
 from harness.formats.vdif.rates import RateError, parse_mode
@@ -34,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", required=True, help="destination host or IP (unicast or multicast)")
     p.add_argument("--port", type=int, default=52030, help="destination UDP port (default 52030)")
     rate = p.add_argument_group("rate and stream")
+    rate.add_argument("--format", choices=list(FORMATS), default="vdif", help="recording format (default vdif)")
+    rate.add_argument("--frame-parts", type=int, default=None,
+                      help="mark5b: datagrams per 10016-byte frame, 1, 2 or 4 (default 2, to fit MTU 9000)")
     rate.add_argument("--fps", type=int, help="frames per second per thread")
     rate.add_argument("--mode", help="jive5ab mode VDIF_<payload>-<Mbps per thread>-<nchan>-<bits>; sets fps")
     rate.add_argument("--threads", type=int, default=1, help="number of threads, ids 0..N-1 (default 1)")
@@ -75,8 +83,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+VDIF_ONLY: tuple[tuple[str, object], ...] = (
+    ("mode", None), ("payload_bytes", None), ("bits", None), ("channels", None), ("complex", None), ("edv", "0"),
+    ("payload", "pattern"), ("threads", 1), ("skip_thread", []),
+)
+"""Options a Mark5B stream has no use for, with their defaults (given otherwise: refused)."""
+
+
+def mark5b_from_args(args: argparse.Namespace) -> Mark5bStreamSpec:
+    """The Mark5B stream the arguments describe (one stream, pattern payload, the station in the user bits)."""
+    given = [f"--{name.replace('_', '-')}" for name, default in VDIF_ONLY if getattr(args, name) != default]
+    if given:
+        raise ValueError(f"{', '.join(given)}: not for a Mark5B stream (one stream of 10016-byte frames, "
+                         "pattern payload)")
+    if args.fps is None:
+        raise RateError("give the rate: --fps N (Mark5B: the bit rate / 80000)")
+    parts = 2 if args.frame_parts is None else args.frame_parts
+    return Mark5bStreamSpec(fps=args.fps, user=station_id(args.station), udps=args.udps, parts=parts)
+
+
+def sendable_from_args(args: argparse.Namespace) -> StreamSpec | Mark5bStreamSpec:
+    """The stream of the format the arguments name (``--format``)."""
+    if frame_format(args.format).name == "mark5b":
+        return mark5b_from_args(args)
+    if args.frame_parts is not None:
+        raise ValueError("--frame-parts is for Mark5B (a VDIF frame goes in one datagram)")
+    return stream_from_args(args)
+
+
 def stream_from_args(args: argparse.Namespace) -> StreamSpec:
-    """The stream the arguments describe; raises ValueError subclasses with one-line reasons."""
+    """The VDIF stream the arguments describe; raises ValueError subclasses with one-line reasons."""
     payload, bits, nchan, complex_ = args.payload_bytes, args.bits, args.channels, args.complex
     edv: int | None = None if str(args.edv).lower() == "legacy" else int(args.edv)
     fps = args.fps
@@ -126,7 +162,7 @@ def start_time(text: str | None, fps: int) -> Fraction:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        spec = stream_from_args(args)
+        spec = sendable_from_args(args)
         bad_duration = args.duration is not None and not 0 < args.duration < 1e9
         if bad_duration or (args.frames is not None and args.frames <= 0):
             raise ValueError("--duration and --frames must be positive (and a duration finite)")
@@ -146,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 1 <= args.processes <= len(spec.threads) - len(skip):
             raise ValueError(f"--processes {args.processes}: 1 up to the threads sent "
                              f"({len(spec.threads) - len(skip)})")
+        if args.processes > 1 and not isinstance(spec, StreamSpec):
+            raise ValueError("--processes needs a VDIF stream (threads to share out)")
         if args.processes > 1 and wire_faults:
             raise ValueError("--wire-fault needs one process (--processes 1): a re-order spans the threads")
         start = start_time(args.start_time, spec.fps)
@@ -158,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, SendRefused) as exc:
         print(f"vdif-send: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    if args.processes > 1:
+    if args.processes > 1 and isinstance(spec, StreamSpec):
         transport.close()
         stats = run_split(spec, start, args.processes, make_transport, frames=frames, first_sequence=args.seq_start,
                           drop_every=args.drop_every, skip_threads=skip, progress=args.progress)
@@ -186,13 +224,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(stats: SenderStats, spec: StreamSpec, as_json: bool) -> None:
+def report(stats: SenderStats, spec: StreamSpec | Mark5bStreamSpec, as_json: bool) -> None:
     document = stats.to_json()
-    document["stream"] = {
-        "mode": spec.mode.mode_string, "fps_per_thread": spec.fps, "threads": list(spec.threads),
-        "payload_bytes": spec.payload_bytes, "frame_bytes": spec.frame_bytes, "udps": spec.udps,
-        "payload": spec.payload.value, "station": spec.station, "edv": spec.edv,
-    }
+    if isinstance(spec, Mark5bStreamSpec):
+        document["stream"] = {
+            "format": "mark5b", "fps_per_thread": spec.fps, "threads": list(spec.threads),
+            "frame_bytes": spec.frame_bytes, "datagrams_per_frame": spec.parts, "udps": spec.udps,
+            "payload": "pattern", "station": spec.user,
+        }
+    else:
+        document["stream"] = {
+            "format": "vdif", "mode": spec.mode.mode_string, "fps_per_thread": spec.fps, "threads": list(spec.threads),
+            "payload_bytes": spec.payload_bytes, "frame_bytes": spec.frame_bytes, "udps": spec.udps,
+            "payload": spec.payload.value, "station": spec.station, "edv": spec.edv,
+        }
     if as_json:
         print(json.dumps(document, indent=2))
     errors = ", ".join(f"{k} {v}" for k, v in document["send_errors"].items()) or "none"

@@ -11,15 +11,44 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import numpy as np
+import numpy.typing as npt
 
-from harness.formats.vdif.stream import FrameGenerator, StreamSpec
+from harness.formats.vdif.stream import FrameGenerator
 from harness.formats.vdif.timecode import iso
 from harness.sender.pacing import PacingMeter, Schedule
 from harness.sender.transport import UdpTransport
 from harness.sender.wire_faults import WireFault, WireFaults
+
+
+class Batches(Protocol):
+    def batch(self, first_index: int, count: int) -> npt.NDArray[np.uint8]:
+        """Datagrams of frame indices ``first_index ..`` of every thread: ``count * threads * datagrams_per_frame``
+        rows, in send order (frame index, then thread, then part)."""
+        ...
+
+
+class SendableStream(Protocol):
+    """What the send loop needs of a format's stream (formats.vdif StreamSpec, formats.mark5b Mark5bStreamSpec)."""
+
+    @property
+    def fps(self) -> int: ...
+
+    @property
+    def threads(self) -> tuple[int, ...]: ...
+
+    @property
+    def frame_bytes(self) -> int: ...
+
+    @property
+    def datagram_bytes(self) -> int: ...
+
+    @property
+    def datagrams_per_frame(self) -> int: ...
+
+    def generator(self, start: Fraction | int, first_sequence: int = 0) -> Batches: ...
 
 
 @dataclass
@@ -47,6 +76,8 @@ class SenderStats:
     failed: int = 0
     """Datagrams the kernel refused after retries (counted per datagram)."""
     interrupted: bool = False
+    datagrams_per_frame: int = 1
+    """Mark5B frames are larger than a jumbo datagram: sent in parts, each with its sequence number."""
     pacing: PacingMeter | None = None
     transport: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
@@ -60,21 +91,23 @@ class SenderStats:
         elapsed = max(self.end - self.start, self.frames_due / self.fps, 1e-9)
         pacing = self.pacing
         sending = len(self.threads) - len(self.skipped_threads)
+        wire_bytes = self.datagram_bytes * self.datagrams_per_frame
         return {
             "start_time": iso(self.start),
             "end_time": iso(self.end),
             "elapsed_s": round(elapsed, 6),
             "frames_sent": self.frames_sent,
-            "bytes_sent": self.frames_sent * self.datagram_bytes,
+            "bytes_sent": self.frames_sent * wire_bytes,
             "frame_bytes": self.frame_bytes,
             "datagram_bytes": self.datagram_bytes,
+            "datagrams_per_frame": self.datagrams_per_frame,
             "threads": {
                 str(t): {"frames": n, "bytes": n * self.frame_bytes} for t, n in self.threads.items()
             },
             "target_fps_per_thread": self.fps,
             "achieved_fps_per_thread": round(self.frames_sent / sending / elapsed, 3),
-            "target_gbps": round(self.fps * sending * self.datagram_bytes * 8 / 1e9, 6),
-            "achieved_gbps": round(self.frames_sent * self.datagram_bytes * 8 / elapsed / 1e9, 6),
+            "target_gbps": round(self.fps * sending * wire_bytes * 8 / 1e9, 6),
+            "achieved_gbps": round(self.frames_sent * wire_bytes * 8 / elapsed / 1e9, 6),
             "worst_second_error_pct": None if pacing is None or not pacing.seconds_judged
             else round(pacing.worst_error * 100, 4),
             "seconds_judged": 0 if pacing is None else pacing.seconds_judged,
@@ -82,7 +115,7 @@ class SenderStats:
             "first_sequence": self.first_sequence,
             "first_frame_posix": self.start,
             "schedule_end_posix": self.start + self.frames_due / self.fps,
-            "datagrams_scheduled": self.frames_due * len(self.threads),
+            "datagrams_scheduled": self.frames_due * len(self.threads) * self.datagrams_per_frame,
             "dropped_on_purpose": self.dropped_on_purpose,
             "duplicated": self.duplicated,
             "reordered": self.reordered,
@@ -100,24 +133,26 @@ class Sender:
     """Sends ``spec`` through ``transport`` from ``start`` for ``frames`` frames per thread."""
 
     def __init__(
-        self, spec: StreamSpec, transport: UdpTransport, start: Fraction, *, frames: int | None = None,
+        self, spec: SendableStream, transport: UdpTransport, start: Fraction, *, frames: int | None = None,
         first_sequence: int = 0, drop_every: int = 0, skip_threads: tuple[int, ...] = (), progress: float = 0.0,
         progress_out: TextIO = sys.stderr, wire_faults: tuple[WireFault, ...] = (),
     ) -> None:
         self.spec = spec
         self.transport = transport
         self.schedule = Schedule(start, spec.fps)
-        self.generator = FrameGenerator(spec, start, first_sequence)
+        self.generator = spec.generator(start, first_sequence)
+        self.parts = spec.datagrams_per_frame
         self.frames = frames
         self.drop_every = drop_every
-        self.skip = np.isin(np.asarray(spec.threads), skip_threads)
-        """Per thread (in the stream's order): never sent."""
-        self.positions = np.flatnonzero(~self.skip) if self.skip.any() and not wire_faults else None
+        self.skip = np.repeat(np.isin(np.asarray(spec.threads), skip_threads), self.parts)
+        """Per datagram of a frame index (thread by thread, part by part): never sent."""
+        self.positions = np.flatnonzero(~self.skip) if self.skip.any() and not wire_faults and self.parts == 1 \
+            else None
         """The threads made at all (a process of --processes, or --skip-thread): the others are never generated;
-        with wire faults every row is made, as they reorder across threads."""
+        with wire faults, or frames in parts, every row is made and the skipped ones left out as they go."""
         self.progress = progress
         self.progress_out = progress_out
-        self.wire_faults = WireFaults(wire_faults, spec.fps, len(spec.threads))
+        self.wire_faults = WireFaults(wire_faults, spec.fps, len(spec.threads) * self.parts)
         self.stop = threading.Event()
         self.on_batch: Callable[[np.ndarray], None] | None = None
         """Called with the frames sent so far per thread (in the stream's order) after each batch."""
@@ -125,12 +160,14 @@ class Sender:
             threads=dict.fromkeys(spec.threads, 0), frame_bytes=spec.frame_bytes,
             datagram_bytes=spec.datagram_bytes, fps=spec.fps, start=float(start),
             first_sequence=first_sequence, skipped_threads=tuple(sorted(skip_threads)),
+            datagrams_per_frame=self.parts,
         )
 
     def run(self) -> SenderStats:
         stats, schedule = self.stats, self.schedule
         nthreads = len(self.spec.threads)
         stats.pacing = PacingMeter(self.spec.fps * int((~self.skip).sum()), first_second=int(schedule.start))
+        parts = self.parts
         burst = schedule.burst_frames
         sent_per_row = np.zeros(nthreads, dtype=np.int64)
         next_progress = time.time() + self.progress if self.progress else float("inf")
@@ -149,9 +186,11 @@ class Sender:
                 count = min(count, self.frames - index)
             if self.positions is None:
                 datagrams = self.generator.batch(index, count)
-                sent_rows = self._send(datagrams, index * nthreads)
-                sent_per_row += sent_rows.reshape(count, nthreads).sum(axis=0)
+                sent_rows = self._send(datagrams, index * nthreads * parts)
+                # a frame sent in parts is sent when all its parts left
+                sent_per_row += sent_rows.reshape(count, nthreads, parts).min(axis=2).sum(axis=0)
             else:
+                assert isinstance(self.generator, FrameGenerator)  # only VDIF (frames in one datagram) gets here
                 datagrams = self.generator.batch(index, count, self.positions)
                 sent_rows = self._send_made(datagrams, index, count)
                 sent_per_row[self.positions] += sent_rows.reshape(count, len(self.positions)).sum(axis=0)
@@ -184,7 +223,7 @@ class Sender:
         if self.skip.any():
             skipped = np.tile(self.skip, rows // len(self.skip))
             keep &= ~skipped
-            self.stats.frames_skipped += int(skipped.sum())
+            self.stats.frames_skipped += int(skipped.sum()) // self.parts
         if self.drop_every:
             dropped = (first_datagram + np.arange(rows)) % self.drop_every == self.drop_every - 1
             self.stats.dropped_on_purpose += int((dropped & keep).sum())
@@ -228,7 +267,7 @@ class Sender:
         frames = int(sent_per_row.sum())
         usage = resource.getrusage(resource.RUSAGE_SELF)
         line = {
-            "t": round(now, 3), "frames_sent": frames, "bytes_sent": frames * self.spec.datagram_bytes,
+            "t": round(now, 3), "frames_sent": frames, "bytes_sent": frames * self.spec.datagram_bytes * self.parts,
             "send_failed": self.stats.failed, "send_errors": dict(self.transport.errors),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "rss_bytes": usage.ru_maxrss * 1024,
         }

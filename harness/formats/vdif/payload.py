@@ -8,61 +8,34 @@ verification both run at memory speed, and a frame moved, duplicated or corrupte
 VDIF samples (first sample in the least significant bits of each little-endian 32-bit word,
 channels interleaved, real before imaginary). Drawn from a pool generated once, so the sender
 never waits on a random number generator.
+
+The pattern itself lives in ``harness.formats.pattern`` (shared by every format); it is re-exported
+here under its old names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
+from harness.formats.pattern import pattern_keys, pattern_row, write_pattern
+
+__all__ = [
+    "OPTIMAL_2BIT_THRESHOLD", "PayloadKind", "Tone", "pack_samples", "pattern_keys", "pattern_row",
+    "quantise", "sample_pool", "state_counts", "unpack_samples", "write_pattern",
+]
+
 OPTIMAL_2BIT_THRESHOLD = 0.9816
 """Threshold (in sigma) of the optimal 2-bit quantiser (Max 1960): states ~16.3/33.7/33.7/16.3 %."""
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 class PayloadKind(StrEnum):
     PATTERN = "pattern"
     NOISE = "noise"
     TONE = "tone"
-
-
-def _splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    with np.errstate(over="ignore"):
-        z = x + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def pattern_keys(
-    station: npt.ArrayLike, thread: npt.ArrayLike, seconds: npt.ArrayLike, frame_nr: npt.ArrayLike
-) -> npt.NDArray[np.uint64]:
-    """One 64-bit key per frame from (station, thread, seconds, frame number)."""
-    packed = (
-        (np.asarray(seconds, dtype=np.uint64) << np.uint64(34))
-        | (np.asarray(frame_nr, dtype=np.uint64) << np.uint64(10))
-        | np.asarray(thread, dtype=np.uint64)
-    )
-    salt = np.asarray(station, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)
-    return _splitmix64(packed ^ salt)
-
-
-@lru_cache(maxsize=16)
-def pattern_row(payload_words: int) -> npt.NDArray[np.uint64]:
-    """The fixed per-position sequence XORed with each frame's key (read-only, cached)."""
-    row = _splitmix64(np.arange(1, payload_words + 1, dtype=np.uint64))
-    row.flags.writeable = False
-    return row
-
-
-def write_pattern(payloads: npt.NDArray[np.uint64], keys: npt.NDArray[np.uint64]) -> None:
-    """Fill a ``(n, payload_words)`` uint64 view with the pattern of each frame's key."""
-    np.bitwise_xor(keys[:, None], pattern_row(payloads.shape[1])[None, :], out=payloads)
 
 
 def quantise(x: npt.NDArray[np.floating], bits: int) -> npt.NDArray[np.uint32]:

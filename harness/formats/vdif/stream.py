@@ -95,6 +95,14 @@ class StreamSpec:
         """Bits on the wire per second (frames plus any sequence prefix), UDP/IP excluded."""
         return self.frames_per_second_total * self.datagram_bytes * 8.0
 
+    @property
+    def datagrams_per_frame(self) -> int:
+        """One frame per datagram (what the sender's accounting asks of every format's stream)."""
+        return 1
+
+    def generator(self, start: Fraction | int, first_sequence: int = 0) -> FrameGenerator:
+        return FrameGenerator(self, start, first_sequence)
+
 
 class FrameGenerator:
     """Makes the datagrams of a stream that starts at ``start`` (a POSIX second, frame-aligned)."""
