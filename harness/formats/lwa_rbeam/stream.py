@@ -64,6 +64,11 @@ class LwaRbeamStreamSpec:
         return 1 / SEQ_TIME
 
     @property
+    def fps(self) -> Fraction:
+        """The send schedule's frames per second per thread: the packets per second of a server."""
+        return self.packets_per_second
+
+    @property
     def bits_per_second(self) -> float:
         """Bits on the wire per second, all servers, UDP/IP excluded."""
         return float(self.packets_per_second) * len(self.servers) * self.frame_bytes * 8.0
