@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.checker import lwa_rbeam, mark5b
+from harness.checker import lofar_cep, lwa_rbeam, mark5b
 from harness.checker.errors import CheckerError
 from harness.checker.expectation import Expectation
 from harness.checker.framing import SyncRef
@@ -67,6 +67,7 @@ READINGS: Mapping[str, HeaderReading] = {
     "mark5b": HeaderReading(mark5b.find_sync, mark5b.infer_shape, _mark5b_fields, mark5b.RULES),
     "lwa_rbeam": HeaderReading(lwa_rbeam.find_sync, lwa_rbeam.infer_shape, lwa_rbeam.header_fields, lwa_rbeam.RULES,
                                lwa_rbeam.check_payload, "<u4"),
+    "lofar_cep": HeaderReading(lofar_cep.find_sync, lofar_cep.infer_shape, lofar_cep.header_fields, lofar_cep.RULES),
 }
 
 
