@@ -2,7 +2,8 @@
 
 A time sample is 1024 clock ticks: 195 312.5 samples/s at the 200 MHz clock, 156 250 at 160 MHz. At
 200 MHz a second does not hold a whole number of samples; the sample count from the epoch is
-``(timestamp * clock + 512) // 1024 + sequence`` (the rounding the RSP boards and the LOFAR packet readers use),
+``(timestamp * clock + 512) // 1024 + sequence`` (``beamformed_packno`` of Olaf Wucknitz's VLBI recorder and of
+udpPacketManager, which divide it by 16 for a packet number; the sequence stays below 195 313),
 so consecutive packets of ``slices`` samples differ by ``slices`` in it, across second boundaries too.
 """
 
