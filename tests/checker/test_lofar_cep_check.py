@@ -77,6 +77,7 @@ def test_the_clean_stream_over_a_second_boundary_is_clean(tmp_path):
     ({"station": 614}, "station 614, the stream's is 613"),
     ({"beamlets": 5}, "beamlets 5, the stream's is 6"),
     ({"mode": 1 | 4}, "the unused bit-mode bits (byte 2, bits 2-7) is 1"),
+    ({"timestamp": 0xFFFFFFFF}, "timestamp 4294967295 is more than a day from the stream's"),  # a bad packet's mark
 ])
 def test_each_field_check_counts_its_packet_once(tmp_path, change, says):
     result = check(tmp_path, stream(clean_order(), {51: change}))
