@@ -70,3 +70,28 @@ def test_the_format_entry_places_packets_by_their_samples():
     assert np.allclose(fmt.frame_time(fields, 0, 0.0), 1782864000 + np.arange(3) * 16 * 1024 / 200e6, atol=1e-6)
     with pytest.raises(RateError, match="no whole frame rate"):
         fmt.frames_per_second(Fraction(10**6), 7808)
+
+
+@pytest.mark.parametrize("bits", [16, 8, 4])
+def test_samples_decode_from_struct_built_payloads_and_encode_back(bits):
+    """Two beamlets x 3 time samples x (Xr, Xi, Yr, Yi), the payload built value by value with struct."""
+    from harness.formats.lofar_cep.payload import decode, encode
+
+    limit = 1 << (bits - 1)
+    values = [(-limit + 5 * k) % (2 * limit) - limit for k in range(2 * 3 * 4)]  # beamlet, time, XrXiYrYi order
+    if bits == 16:
+        data = struct.pack("<24h", *values)
+    elif bits == 8:
+        data = struct.pack("<24b", *values)
+    else:  # low nibble first
+        data = bytes((values[2 * i] & 0xF) | (values[2 * i + 1] & 0xF) << 4 for i in range(12))
+    payloads = np.frombuffer(data, dtype=np.uint8).reshape(1, -1)
+    samples = decode(payloads, 2, 3, bits)
+    assert samples.shape == (1, 2, 3, 2)
+    b, t = 1, 2
+    first = (b * 3 + t) * 4
+    assert samples[0, b, t, 0] == complex(values[first], values[first + 1])  # X
+    assert samples[0, b, t, 1] == complex(values[first + 2], values[first + 3])  # Y
+    assert encode(samples, bits).tobytes() == data
+    with pytest.raises(HeaderError, match="must be integers"):
+        encode(samples + limit * 2, bits)
