@@ -33,7 +33,7 @@ from harness.checker.errors import CheckerError
 from harness.checker.expectation import Expectation
 from harness.checker.framing import Run, Skip, frame_runs, header_words
 from harness.checker.headers import reading
-from harness.checker.integrity import check_pattern, payload_view
+from harness.checker.integrity import payload_view
 from harness.checker.mark6 import mark6_recording
 from harness.checker.profile import due_span, loss_profile, profile_findings
 from harness.checker.readers import Recording, Segment, chunk_size_findings, flat_recording, vbs_recording
@@ -121,7 +121,8 @@ class _Checker:
     def key_time(self, keys: npt.NDArray[np.int64]) -> list[str]:
         slot = (np.asarray(keys, dtype=np.int64) & SLOT_MASK) - SLOT_BIAS
         seconds, frame_nr = np.divmod(slot, self.shape.fps)
-        unix = self.shape.epoch_unix + self.shape.ref_second + seconds + frame_nr / self.shape.fps
+        unix = self.shape.epoch_unix + (self.shape.ref_second + seconds + frame_nr / self.shape.fps) * (
+            self.shape.second_seconds)
         return [iso(float(t)) for t in unix]
 
     # ------------------------------------------------------------------ pass
@@ -181,9 +182,9 @@ class _Checker:
         good = verdicts.placed & ~verdicts.invalid & ~verdicts.corrupt
         payload = np.full(run.count, -2, dtype=np.int32)
         if self.expect.payload == "pattern" or self.statistics is not None:
-            payloads = payload_view(buffer, offset, run.count, frame, shape.header_bytes)
+            payloads = payload_view(buffer, offset, run.count, frame, shape.header_bytes, self.reading.payload_dtype)
             if keys is not None:
-                payload = check_pattern(payloads, keys, good)
+                payload = self.reading.check_payload(payloads, keys, good)
             if self.statistics is not None:
                 self.statistics.add(payloads, verdicts.rank, good)
             del payloads
@@ -312,7 +313,7 @@ class _Checker:
         if seen.any():
             result.start_time, result.end_time = self.key_time(
                 np.array([stream_first, stream_last]))
-            result.duration_s = (stream_last - stream_first + 1) / shape.fps
+            result.duration_s = (stream_last - stream_first + 1) / shape.fps * shape.second_seconds
         if seen.any():
             result.profile = self._profile(stream_first - SLOT_BIAS, stream_last - SLOT_BIAS)
         if self.expect.expected_frames is not None and self.frames != self.expect.expected_frames:
@@ -385,7 +386,7 @@ class _Checker:
 
     def _second_time(self, seconds: float) -> str:
         """ISO time of ``seconds`` after the stream's reference second."""
-        return iso(self.shape.epoch_unix + self.shape.ref_second + seconds)
+        return iso(self.shape.epoch_unix + (self.shape.ref_second + seconds) * self.shape.second_seconds)
 
     def _capture_window(self) -> Window | None:
         expect = self.expect
@@ -395,7 +396,8 @@ class _Checker:
 
     def _slot_time(self, slot: int) -> float:
         """POSIX time of the start of a slot's frame."""
-        return self.shape.epoch_unix + self.shape.ref_second + (slot - SLOT_BIAS) / self.shape.fps
+        return self.shape.epoch_unix + (self.shape.ref_second + (slot - SLOT_BIAS) / self.shape.fps) * (
+            self.shape.second_seconds)
 
     def _missing_thread(self, thread: int, a: Absent, seen: npt.NDArray[np.bool_], stream_first: int,
                         stream_last: int) -> str:

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--schedule-end", type=_when, metavar="TIME", help="the end of the source's last frame")
     stream.add_argument("--reorder-window", type=int, default=64,
                         help="frames a frame may be late and count as out of order (default 64)")
+    stream.add_argument("--header-value", action="append", type=_header_value, default=[], metavar="FIELD=N",
+                        help="a value every header holds, for a format's own fields (lwa_rbeam: chan0, nbeam, "
+                             "nserver; repeatable)")
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="the result as a JSON document on stdout")
     out.add_argument("--max-findings", type=int, default=10, help="findings shown in full per kind (default 10)")
@@ -110,8 +113,18 @@ def expectation(args: argparse.Namespace) -> Expectation:
         expected_frames=args.expected_frames, statistics=args.statistics, window_start=args.window_start,
         window_end=args.window_end, window_tolerance_s=args.window_tolerance, schedule_start=args.schedule_start,
         schedule_end=args.schedule_end, reorder_window=args.reorder_window, max_findings=args.max_findings,
-        format=args.format,
+        format=args.format, header_values=tuple(args.header_value),
     )
+
+
+def _header_value(text: str) -> tuple[str, int]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), int(value, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIELD=NUMBER") from None
 
 
 def jobs_from(args: argparse.Namespace, expect: Expectation) -> list[CheckJob]:

@@ -56,6 +56,8 @@ class Expectation:
     """Findings kept in full per kind (all are counted)."""
     format: str = "vdif"
     """The recording format, a name of ``harness.formats.registry.FORMATS``."""
+    header_values: tuple[tuple[str, int], ...] = ()
+    """(field, value) every header should hold, for a format's own fields (LWA RBeam: chan0, nbeam, nserver)."""
 
     def __post_init__(self) -> None:
         try:
@@ -88,7 +90,7 @@ class Expectation:
                 raise CheckerError(None, str(exc)) from None
         if self.bits is not None and not 1 <= self.bits <= 32:
             raise CheckerError(None, f"{self.bits} bits per sample: VDIF allows 1..32")
-        if self.nchan is not None and (self.nchan < 1 or self.nchan & (self.nchan - 1)):
+        if self.nchan is not None and (self.nchan < 1 or (self.format == "vdif" and self.nchan & (self.nchan - 1))):
             raise CheckerError(None, f"{self.nchan} channels: VDIF needs a power of two")
         if isinstance(self.edv, str) and self.edv != LEGACY:
             try:

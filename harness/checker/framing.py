@@ -9,7 +9,9 @@ per frame). A frame whose header disagrees while the next frame is where it shou
 where two frames line up again are *stray bytes*.
 
 A format with a sync word (Mark5B) is framed the same way, its sync test being that word alone
-(``SyncRef.sync_word``, from the format table).
+(``SyncRef.sync_word``, from the format table). A format with neither a sync word nor a length field
+(LWA RBeam) is framed as fixed-size packets from offset 0 (``SyncRef.fixed``): every position is a
+frame, so synchronisation is never lost; a partial last packet is the tail.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class SyncRef:
     sync_index: int = 0
     words: int | None = None
     """Header words where the format fixes them."""
+    fixed: bool = False
+    """No sync word: frames of ``frame_bytes`` back to back from offset 0, each header judged by the rules alone."""
 
     @property
     def header_words(self) -> int:
@@ -74,6 +78,8 @@ def header_words(buffer: mmap.mmap, offset: int, count: int, stride: int, nwords
 
 def sync_ok(words: npt.NDArray[np.uint32], ref: SyncRef) -> npt.NDArray[np.bool_]:
     """Frames whose header agrees with the stream's framing (see the module docstring)."""
+    if ref.fixed:
+        return np.ones(len(words), dtype=bool)
     if ref.sync_word is not None:
         return words[:, ref.sync_index] == np.uint32(ref.sync_word)
     w0 = words[:, 0]

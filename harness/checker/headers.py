@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.checker import mark5b
+from harness.checker import lofar_cep, lwa_rbeam, mark5b
 from harness.checker.errors import CheckerError
 from harness.checker.expectation import Expectation
 from harness.checker.framing import SyncRef
+from harness.checker.integrity import check_pattern
 from harness.checker.readers import Recording
 from harness.checker.rules import RULES, Rule
 from harness.checker.shape import StreamShape, find_sync, infer_shape
@@ -36,6 +37,11 @@ class HeaderReading:
     fields: Callable[[npt.NDArray[np.uint32], StreamShape, bool], tuple[Mapping[str, npt.NDArray[Any]], Keys]]
     """(header words, shape, want pattern keys) -> (the checker's fields, each frame's pattern key or None)."""
     rules: tuple[Rule, ...]
+    check_payload: Callable[[npt.NDArray[Any], npt.NDArray[np.uint64], npt.NDArray[np.bool_]],
+                            npt.NDArray[np.int32]] = check_pattern
+    """(payloads, keys, frames to check) -> per frame the first wrong word, -1 right, -2 not checked."""
+    payload_dtype: str = "<u8"
+    """The payload words ``check_payload`` reads."""
 
 
 def edv_layout(shape: StreamShape) -> int | None:
@@ -59,6 +65,9 @@ def _mark5b_fields(words: npt.NDArray[np.uint32], shape: StreamShape,
 READINGS: Mapping[str, HeaderReading] = {
     "vdif": HeaderReading(find_sync, infer_shape, _vdif_fields, RULES),
     "mark5b": HeaderReading(mark5b.find_sync, mark5b.infer_shape, _mark5b_fields, mark5b.RULES),
+    "lwa_rbeam": HeaderReading(lwa_rbeam.find_sync, lwa_rbeam.infer_shape, lwa_rbeam.header_fields, lwa_rbeam.RULES,
+                               lwa_rbeam.check_payload, "<u4"),
+    "lofar_cep": HeaderReading(lofar_cep.find_sync, lofar_cep.infer_shape, lofar_cep.header_fields, lofar_cep.RULES),
 }
 
 

@@ -56,6 +56,10 @@ class StreamShape:
     checked at what it holds, and every frame is a finding (rule ``declared framing``)."""
     time_origin: int | None = None
     """POSIX time of the headers' second zero where no VDIF reference epoch says it (Mark5B: its kilo-day's)."""
+    constants: tuple[tuple[str, int], ...] = ()
+    """Header fields every frame of the stream holds, (name, value), for formats whose rules check them so."""
+    second_seconds: int = 1
+    """Seconds of time per header "second" (LWA RBeam: a 32-s cycle of its sequence clock, 765 625 steps)."""
 
     @property
     def frame_bytes(self) -> int:

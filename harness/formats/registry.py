@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from harness.formats.lofar_cep.format import LOFAR_CEP
+from harness.formats.lwa_rbeam.format import LWA_RBEAM
 from harness.formats.mark5b.format import MARK5B
 from harness.formats.vdif.format import VDIF
 
@@ -73,7 +75,8 @@ class FrameFormat(Protocol):
         ...
 
 
-FORMATS: Mapping[str, FrameFormat] = {"vdif": VDIF, "mark5b": MARK5B}
+FORMATS: Mapping[str, FrameFormat] = {"vdif": VDIF, "mark5b": MARK5B, "lwa_rbeam": LWA_RBEAM,
+                                      "lofar_cep": LOFAR_CEP}
 """The formats, by the name a scenario and the command lines use."""
 
 

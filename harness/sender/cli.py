@@ -3,7 +3,8 @@
 Compatible with the prototype: ``vdif-send --dest 10.107.0.10 --port 50000 --fps 2``.
 ``--format mark5b --fps N`` (N = bit rate / 80000) sends one Mark5B stream, each 10016-byte frame in
 ``--frame-parts`` datagrams (default 2: what fits a 9000-byte MTU, as jive5ab reads it), each with its
-own sequence number under ``--udps``.
+own sequence number under ``--udps``. ``--format lwa_rbeam --channels N --threads S`` sends LWA RBeam packets
+of servers 1..S, each a thread of the schedule, at the sequence clock's rate (196e6/8192 per server).
 Bad input is refused before anything is sent: one line on stderr, exit code 2.
 """
 
@@ -20,6 +21,7 @@ from fractions import Fraction
 from types import FrameType
 
 from harness.arguments import OneLineParser
+from harness.formats.lwa_rbeam.stream import LwaRbeamStreamSpec
 from harness.formats.mark5b.stream import Mark5bStreamSpec
 from harness.formats.registry import FORMATS, frame_format
 from harness.formats.vdif.header import HeaderError, station_id
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--format", choices=list(FORMATS), default="vdif", help="recording format (default vdif)")
     rate.add_argument("--frame-parts", type=int, default=None,
                       help="mark5b: datagrams per 10016-byte frame, 1, 2 or 4 (default 2, to fit MTU 9000)")
+    rate.add_argument("--chan0", type=int, default=0, help="lwa_rbeam: the first channel in each packet (default 0)")
     rate.add_argument("--fps", type=int, help="frames per second per thread")
     rate.add_argument("--mode", help="jive5ab mode VDIF_<payload>-<Mbps per thread>-<nchan>-<bits>; sets fps")
     rate.add_argument("--threads", type=int, default=1, help="number of threads, ids 0..N-1 (default 1)")
@@ -102,10 +105,30 @@ def mark5b_from_args(args: argparse.Namespace) -> Mark5bStreamSpec:
     return Mark5bStreamSpec(fps=args.fps, user=station_id(args.station), udps=args.udps, parts=parts)
 
 
-def sendable_from_args(args: argparse.Namespace) -> StreamSpec | Mark5bStreamSpec:
+LWA_REFUSED: tuple[tuple[str, object], ...] = (
+    ("fps", None), ("mode", None), ("payload_bytes", None), ("bits", None), ("complex", None), ("edv", "0"),
+    ("payload", "pattern"), ("udps", False), ("frame_parts", None),
+)
+"""Options an LWA RBeam stream has no use for (its rate is its sequence clock's, its payload float32)."""
+
+
+def lwa_from_args(args: argparse.Namespace) -> LwaRbeamStreamSpec:
+    """The LWA RBeam stream the arguments describe: servers 1..--threads, --channels per packet, --chan0."""
+    given = [f"--{name.replace('_', '-')}" for name, default in LWA_REFUSED if getattr(args, name) != default]
+    if given:
+        raise ValueError(f"{', '.join(given)}: not for an LWA RBeam stream (its rate is the sequence clock's, "
+                         "196e6/8192 packets/s per server; pattern payload)")
+    if args.channels is None:
+        raise ValueError("give the channels per packet: --channels N")
+    return LwaRbeamStreamSpec(nchan=args.channels, servers=tuple(range(1, args.threads + 1)), chan0=args.chan0)
+
+
+def sendable_from_args(args: argparse.Namespace) -> StreamSpec | Mark5bStreamSpec | LwaRbeamStreamSpec:
     """The stream of the format the arguments name (``--format``)."""
     if frame_format(args.format).name == "mark5b":
         return mark5b_from_args(args)
+    if frame_format(args.format).name == "lwa_rbeam":
+        return lwa_from_args(args)
     if args.frame_parts is not None:
         raise ValueError("--frame-parts is for Mark5B (a VDIF frame goes in one datagram)")
     return stream_from_args(args)
@@ -143,10 +166,10 @@ def stream_from_args(args: argparse.Namespace) -> StreamSpec:
     )
 
 
-def start_time(text: str | None, fps: int) -> Fraction:
+def start_time(text: str | None, fps: int | Fraction) -> Fraction:
     """The first frame's time: given, or the next whole second; always on a frame boundary."""
     if text is None:
-        return Fraction(math.floor(time.time()) + 1)
+        return Fraction(math.ceil((math.floor(time.time()) + 1) * fps), fps)
     try:
         value = Fraction(text)
     except ValueError:
@@ -224,9 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(stats: SenderStats, spec: StreamSpec | Mark5bStreamSpec, as_json: bool) -> None:
+def report(stats: SenderStats, spec: StreamSpec | Mark5bStreamSpec | LwaRbeamStreamSpec, as_json: bool) -> None:
     document = stats.to_json()
-    if isinstance(spec, Mark5bStreamSpec):
+    if isinstance(spec, LwaRbeamStreamSpec):
+        document["stream"] = {
+            "format": "lwa_rbeam", "fps_per_thread": float(spec.fps), "threads": list(spec.threads),
+            "frame_bytes": spec.frame_bytes, "nchan": spec.nchan, "chan0": spec.chan0, "payload": "pattern",
+        }
+    elif isinstance(spec, Mark5bStreamSpec):
         document["stream"] = {
             "format": "mark5b", "fps_per_thread": spec.fps, "threads": list(spec.threads),
             "frame_bytes": spec.frame_bytes, "datagrams_per_frame": spec.parts, "udps": spec.udps,

@@ -1,6 +1,7 @@
 """The send schedule and how well it was kept.
 
-Frame k (of every thread) is due at ``start + k / fps``; due times are computed from k, never
+Frame k (of every thread) is due at ``start + k / fps`` (``fps`` whole, or a fraction where a format's
+clock gives no whole rate: LWA RBeam's 765625/32); due times are computed from k, never
 accumulated, so the schedule cannot drift. Bursts are bounded: at most ``burst_frames`` frames
 per thread leave back to back (2 ms of data, at least one frame).
 """
@@ -17,7 +18,7 @@ BURST_SECONDS = 0.002
 @dataclass
 class Schedule:
     start: Fraction
-    fps: int
+    fps: int | Fraction
     burst_seconds: float = BURST_SECONDS
 
     @property
@@ -25,7 +26,7 @@ class Schedule:
         return max(1, math.ceil(self.fps * self.burst_seconds))
 
     def due_time(self, index: int) -> float:
-        return float(self.start + Fraction(index, self.fps))
+        return float(self.start + Fraction(index) / self.fps)
 
     def frames_due(self, now: float) -> int:
         """How many frames (per thread) are due at wall time ``now``."""
@@ -37,7 +38,7 @@ class Schedule:
 class PacingMeter:
     """Frames sent per wall-clock second, and the worst relative error over whole seconds."""
 
-    target_per_second: int
+    target_per_second: float
     first_second: int
     worst_error: float = 0.0
     worst_second: int | None = None

@@ -34,7 +34,9 @@ class SendableStream(Protocol):
     """What the send loop needs of a format's stream (formats.vdif StreamSpec, formats.mark5b Mark5bStreamSpec)."""
 
     @property
-    def fps(self) -> int: ...
+    def fps(self) -> int | Fraction:
+        """Frames per second per thread (a fraction where the format's clock has no whole rate)."""
+        ...
 
     @property
     def threads(self) -> tuple[int, ...]: ...
@@ -58,7 +60,7 @@ class SenderStats:
     threads: dict[int, int]
     frame_bytes: int
     datagram_bytes: int
-    fps: int
+    fps: int | Fraction
     start: float
     first_sequence: int
     end: float = 0.0
@@ -88,7 +90,7 @@ class SenderStats:
 
     def to_json(self) -> dict[str, Any]:
         # The run covers its scheduled frame periods even when the last frame left early.
-        elapsed = max(self.end - self.start, self.frames_due / self.fps, 1e-9)
+        elapsed = max(self.end - self.start, float(self.frames_due / self.fps), 1e-9)
         pacing = self.pacing
         sending = len(self.threads) - len(self.skipped_threads)
         wire_bytes = self.datagram_bytes * self.datagrams_per_frame
@@ -104,9 +106,9 @@ class SenderStats:
             "threads": {
                 str(t): {"frames": n, "bytes": n * self.frame_bytes} for t, n in self.threads.items()
             },
-            "target_fps_per_thread": self.fps,
+            "target_fps_per_thread": self.fps if isinstance(self.fps, int) else float(self.fps),
             "achieved_fps_per_thread": round(self.frames_sent / sending / elapsed, 3),
-            "target_gbps": round(self.fps * sending * wire_bytes * 8 / 1e9, 6),
+            "target_gbps": round(float(self.fps * sending * wire_bytes * 8) / 1e9, 6),
             "achieved_gbps": round(self.frames_sent * wire_bytes * 8 / elapsed / 1e9, 6),
             "worst_second_error_pct": None if pacing is None or not pacing.seconds_judged
             else round(pacing.worst_error * 100, 4),
@@ -114,7 +116,7 @@ class SenderStats:
             "max_lateness_ms": None if pacing is None else round(pacing.max_lateness * 1000, 3),
             "first_sequence": self.first_sequence,
             "first_frame_posix": self.start,
-            "schedule_end_posix": self.start + self.frames_due / self.fps,
+            "schedule_end_posix": self.start + float(self.frames_due / self.fps),
             "datagrams_scheduled": self.frames_due * len(self.threads) * self.datagrams_per_frame,
             "dropped_on_purpose": self.dropped_on_purpose,
             "duplicated": self.duplicated,
@@ -166,7 +168,7 @@ class Sender:
     def run(self) -> SenderStats:
         stats, schedule = self.stats, self.schedule
         nthreads = len(self.spec.threads)
-        stats.pacing = PacingMeter(self.spec.fps * int((~self.skip).sum()), first_second=int(schedule.start))
+        stats.pacing = PacingMeter(float(self.spec.fps * int((~self.skip).sum())), first_second=int(schedule.start))
         parts = self.parts
         burst = schedule.burst_frames
         sent_per_row = np.zeros(nthreads, dtype=np.int64)

@@ -9,6 +9,7 @@ a skipped thread's, breaks no pair).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +45,7 @@ class WireFaults:
     """The sender's wire faults and what they did (``duplicated``, ``reordered``: datagrams)."""
 
     faults: tuple[WireFault, ...]
-    fps: int
+    fps: int | Fraction
     nthreads: int
     duplicated: int = 0
     reordered: int = 0
@@ -64,7 +65,7 @@ class WireFaults:
         if not len(rows):
             return None
         index = first_datagram + rows
-        frame_time = (index // self.nthreads) / self.fps
+        frame_time = (index // self.nthreads) / float(self.fps)
         repeat = np.ones(len(rows), dtype=np.int64)
         swap = np.zeros(len(rows), dtype=bool)
         for fault in self.faults:

@@ -24,7 +24,7 @@ def test_the_table_names_each_format_once_and_refuses_others():
     assert frame_format("VDIF") is VDIF
     assert frame_format("mark5b") is MARK5B
     assert all(fmt.name == name for name, fmt in FORMATS.items())
-    with pytest.raises(FormatError, match=r"'mark4' is not known \(known: vdif, mark5b\)"):
+    with pytest.raises(FormatError, match=r"'mark4' is not known \(known: vdif, mark5b, lwa_rbeam, lofar_cep\)"):
         frame_format("mark4")
 
 
