@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from harness.faults.accounting import judge_faults
-from harness.faults.network import datagrams_in
+from harness.faults.network import counter_of, datagrams_in
 from harness.scenario.self_report import judge_self_report
 
 
 def fault(kind: str, **injected: object) -> dict[str, object]:
     return {"kind": kind, "scan": 1, "at": 1.0, "duration": 1.0, "injected": injected, "error": None}
+
+
+def test_the_named_counter_is_read_from_nfts_own_answer():
+    # nft -j list counter netdev vlbi_fault_0 dropped (nftables 1.0.6), after the rule was flushed
+    listing = ('{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}, {"counter": {"family": '
+               '"netdev", "name": "dropped", "table": "T", "handle": 1, "packets": 5, "bytes": 640}}]}')
+    assert counter_of(listing) == (5, 640)
+    assert counter_of("") == (0, 0)
 
 
 def test_a_gso_super_packet_counts_as_its_datagrams():
