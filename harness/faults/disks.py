@@ -28,6 +28,14 @@ def _mount(injector: Injector, index: int) -> str:
     return mounts[index]
 
 
+def _mounted(injector: Injector, mount: str) -> tuple[str, str, str]:
+    """The device, filesystem type and options ``mount`` is mounted with on the recorder node."""
+    found = injector.site.on_recorder(["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "--mountpoint", mount]).split()
+    if len(found) != 3:
+        raise FaultError(f"{mount} is not a mount point")
+    return found[0], found[1], found[2]
+
+
 class FillDisk(Injector):
     """Filler files that take all but ``leave`` bytes of one mount point's free space, removed afterwards."""
 
@@ -67,11 +75,7 @@ class FailDisk(Injector):
 
     def apply(self) -> None:
         self.mount = _mount(self, self.fault.mount)
-        found = self.site.on_recorder(["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "--mountpoint",
-                                       self.mount]).split()
-        if len(found) != 3:
-            raise FaultError(f"{self.mount} is not a mount point")
-        self.device, self.fstype, self.options = found
+        self.device, self.fstype, self.options = _mounted(self, self.mount)
         if not self.device.startswith("/dev/loop"):
             raise FaultError(f"disk_fail: {self.mount} is on {self.device}, not an image file; failing a block "
                              "device needs device-mapper's error target (dm-error), which the harness does not drive")
@@ -137,11 +141,7 @@ class UnmountDisk(Injector):
 
     def apply(self) -> None:
         self.mount = _mount(self, self.fault.mount)
-        found = self.site.on_recorder(["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "--mountpoint",
-                                       self.mount]).split()
-        if len(found) != 3:
-            raise FaultError(f"{self.mount} is not a mount point")
-        self.device, self.fstype, self.options = found
+        self.device, self.fstype, self.options = _mounted(self, self.mount)
         # an image file's loop device is cleared once its filesystem is gone: mounted again from the image
         self.backing = self.site.on_recorder(["losetup", "-n", "-O", "BACK-FILE", self.device], check=False).strip() \
             if self.device.startswith("/dev/loop") else ""
