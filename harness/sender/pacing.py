@@ -3,7 +3,8 @@
 Frame k (of every thread) is due at ``start + k / fps`` (``fps`` whole, or a fraction where a format's
 clock gives no whole rate: LWA RBeam's 765625/32); due times are computed from k, never
 accumulated, so the schedule cannot drift. Bursts are bounded: at most ``burst_frames`` frames
-per thread leave back to back (2 ms of data, at least one frame).
+per thread leave back to back (2 ms of data, at least one frame; one more while a `reorder` wire fault
+keeps a pair together).
 """
 
 from __future__ import annotations

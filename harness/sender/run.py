@@ -183,7 +183,7 @@ class Sender:
             if due <= index:
                 self.stop.wait(max(0.0, schedule.due_time(index) - now))
                 continue
-            count = min(due - index, burst)
+            count = self.wire_faults.frames_in_batch(index, min(due - index, burst))
             if self.frames is not None:
                 count = min(count, self.frames - index)
             if self.positions is None:

@@ -2,8 +2,9 @@
 
 A window is counted in frame periods from the run's first frame, so its datagrams are the same whatever the
 batching. Duplicates go out right after their original; a re-ordered datagram goes out after the next datagram of
-its own thread (both in the same batch, so a pair is never split across a pacing pause; a row left out, e.g.
-a skipped thread's, breaks no pair).
+its own thread, both in the same batch: a batch that would end between the two takes one frame more
+(``frames_in_batch``), sent at most one frame period early, so that no pair is lost to how the pacer happened to
+cut the batches (a row left out, e.g. a skipped thread's, breaks no pair).
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ class WireFaults:
     """Datagrams sent below the highest sequence number sent before them (a duplicate, the one overtaken in a
     re-order, and any between): what a UDPS reader such as jive5ab's counts as out of order."""
     highest: int = -1
+
+    def frames_in_batch(self, first_frame: int, count: int) -> int:
+        """``count``, or one more when the batch's last frame holds a re-ordered datagram (its partner is the
+        next frame's)."""
+        last = first_frame + count - 1
+        frame_time = last / float(self.fps)
+        index = last * self.nthreads + np.arange(self.nthreads)
+        for fault in self.faults:
+            if fault.kind == "reorder" and fault.at <= frame_time < fault.at + fault.duration \
+                    and (index % fault.every == fault.every - 2).any():
+                return count + 1
+        return count
 
     def order(self, first_datagram: int, kept: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64] | None:
         """The rows of a batch to send, in order (a row twice: duplicated), or None when no fault touches it.
