@@ -1,11 +1,15 @@
 """Endurance: the MeerKAT scenario for hours on the local lab, and the slopes of everything a leak grows.
 
     python -m bench.soak [--hours 1] [--scenario scenarios/meerkat_rate.yaml] [--reports reports/soak] [--every 10]
+                         [--compress]
     python -m bench.soak --judge RUN_DIR        (judge a run already made, e.g. a nightly soak_nightly run)
 
-The scenario runs as a user runs it (``pytest SCENARIO --lab local --duration-scale S``, S chosen so that its
-schedule lasts ``--hours``, rolling as the file says). Every metrics period the harness samples itself and the
-recorder (RSS, open files, threads) and the size of its results.json and metrics.jsonl (metrics.jsonl, section
+The scenario runs as a user runs it, on the local lab, rolling as the file says: its own scans (MeerKAT's are 10
+minutes, 10 s apart), as many of its first scans as fill ``--hours`` (the others deselected), so that an hour of
+soak is an hour of the night it stands for. ``--compress`` instead squeezes the whole schedule into ``--hours``
+(``--duration-scale``: the 4-hour MeerKAT schedule in 1 hour is 24 scans of 2.5 minutes): a harsher test of
+whatever each scan leaves behind, at four times the real cadence. Every metrics period the harness samples itself
+and the recorder (RSS, open files, threads) and the size of its results.json and metrics.jsonl (metrics.jsonl, section
 ``harness``; the report draws them in its "resources" figure). Taken every ``--every`` seconds after the first
 scan (the warm-up: buffers, pools and imports), each gets a least-squares line, and is judged:
 
@@ -215,7 +219,18 @@ def judge_run(run_dir: Path, every: float, hours_measured: float | None = None) 
               "passed": size <= REPORT_MAX_BYTES and seconds < REPORT_MAX_SECONDS}
     files = {k: {"bytes_per_hour": v, "at_12h_bytes": v * 12 if math.isfinite(v) else None} for k, v in growth.items()}
     return {"run": str(run_dir), "trends": [asdict(t) for t in found], "files": files, "report_12h": report,
-            "passed": bool(found) and all(t.passed for t in found) and report["passed"]}
+            "cadence": cadence(rows), "passed": bool(found) and all(t.passed for t in found) and report["passed"]}
+
+
+def cadence(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """How many scans the run had and how often they came: an RSS slope per hour is so much per scan."""
+    started: dict[str, float] = {}
+    for row in rows:
+        if row.get("scan"):
+            started.setdefault(row["scan"], row["t"])
+    times = sorted(started.values())
+    every = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else math.nan
+    return {"scans": len(times), "seconds_per_scan": every}
 
 
 def table(judged: dict[str, Any]) -> str:
@@ -233,22 +248,43 @@ def table(judged: dict[str, Any]) -> str:
                  f"folder ({r['synthetic_12h_samples']} samples) {r['synthetic_12h_report_bytes'] / 1e6:.2f} MB, "
                  f"rendered in {r['synthetic_12h_render_s']:.1f} s (bounds {REPORT_MAX_BYTES / 1e6:.1f} MB, "
                  f"{REPORT_MAX_SECONDS:g} s)  {'ok' if r['passed'] else 'EXCEEDED'}")
+    every = judged["cadence"]["seconds_per_scan"]
+    if math.isfinite(every):
+        per_scan = {t["name"]: t["slope_per_hour"] * every / 3600 * 1e3 for t in judged["trends"]
+                    if t["unit"] == "MB"}
+        lines.append(f"  {judged['cadence']['scans']} scans, one every {every:.0f} s: RSS per scan "
+                     + ", ".join(f"{name} {kb:+.1f} kB" for name, kb in per_scan.items()))
     lines.append(f"  verdict: {'PASS' if judged['passed'] else 'FAIL'}")
     return "\n".join(lines)
 
 
-def run_soak(scenario: Path, hours: float, reports: Path) -> Path:
-    """Run the scenario for ``hours`` on the local lab; its run folder."""
+def soak_argv(scenario: Path, hours: float, reports: Path, compress: bool = False) -> list[str]:
+    """The pytest command line of a soak of ``hours``: the scenario's first scans that fill them, or (``compress``)
+    its whole schedule scaled into them."""
     loaded = load_scenario(scenario)
     schedule = loaded.schedule
-    planned = schedule.scan_count * (schedule.scan_length + schedule.gap)  # --duration-scale scales both
-    if not schedule.rolling:
-        print(f"bench.soak: {scenario} is not rolling: the disks may fill before {hours:g} h", file=sys.stderr)
-    scale = hours * 3600 / planned
-    reports.mkdir(parents=True, exist_ok=True)
+    period = schedule.scan_length + schedule.gap
+    planned = schedule.scan_count * period
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(scenario), "--lab", "local",
-            "--duration-scale", f"{scale:.6g}", "--reports", str(reports)]
-    print(f"bench.soak: {' '.join(argv[2:])}  ({hours:g} h)", file=sys.stderr, flush=True)
+            "--reports", str(reports)]
+    if compress:
+        return [*argv, "--duration-scale", f"{hours * 3600 / planned:.6g}"]  # it scales scans and gaps
+    scans = max(2, round(hours * 3600 / period))
+    if scans > schedule.scan_count:
+        raise ValueError(f"{scenario}: its schedule is {planned / 3600:.2f} h ({schedule.scan_count} scans): "
+                         f"--hours {hours:g} needs {scans}; give fewer hours or --compress")
+    names = [schedule.scan_name.format(scenario=loaded.name, n=n + 1) for n in range(schedule.scan_count)]
+    return [*argv, *(arg for name in names[scans:] for arg in ("--deselect", f"{scenario}::{name}"))]
+
+
+def run_soak(scenario: Path, hours: float, reports: Path, compress: bool = False) -> Path:
+    """Run the scenario for ``hours`` on the local lab; its run folder."""
+    if not load_scenario(scenario).schedule.rolling:
+        print(f"bench.soak: {scenario} is not rolling: the disks may fill before {hours:g} h", file=sys.stderr)
+    argv = soak_argv(scenario, hours, reports, compress)
+    reports.mkdir(parents=True, exist_ok=True)
+    shown = " ".join(a for a in argv[2:] if not a.startswith(f"{scenario}::") and a != "--deselect")
+    print(f"bench.soak: {shown}  ({hours:g} h{', compressed' if compress else ''})", file=sys.stderr, flush=True)
     done = subprocess.run(argv, cwd=ROOT, check=False)
     latest = reports / "latest"
     if not (latest / "metrics.jsonl").exists():
@@ -265,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=Path, default=ROOT / "reports" / "soak")
     parser.add_argument("--every", type=positive_float, default=10.0, help="seconds between judged samples")
     parser.add_argument("--judge", type=Path, metavar="RUN_DIR", help="judge this run folder instead of running")
+    parser.add_argument("--compress", action="store_true",
+                        help="squeeze the whole schedule into --hours (shorter scans) instead of its first scans")
     args = parser.parse_args(argv)
     if args.judge is not None:
         if not (args.judge / "metrics.jsonl").is_file():
@@ -274,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.geteuid() != 0:
             parser.error("the soak runs on the local lab, which needs root")
         try:
-            run_dir, hours = run_soak(args.scenario, args.hours, args.reports), args.hours
-        except ScenarioError as exc:
+            run_dir, hours = run_soak(args.scenario, args.hours, args.reports, args.compress), args.hours
+        except (ScenarioError, ValueError) as exc:
             parser.error(str(exc))
     judged = judge_run(run_dir, args.every, hours)
     (run_dir / "soak.json").write_text(json.dumps(judged, indent=1) + "\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.soak import judge_count, judge_rss, resample, synthetic_run, trends, warm_up_end
+from bench.soak import cadence, judge_count, judge_rss, resample, soak_argv, synthetic_run, trends, warm_up_end
 
 HOUR = 3600.0
 
@@ -76,3 +76,27 @@ def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path: Path):
                           text=True, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 2 and "no metrics.jsonl (not a run folder)" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_scans_come_as_often_as_the_metrics_say(tmp_path: Path):
+    rows = [json.loads(line) for line in (run_folder(tmp_path) / "metrics.jsonl").read_text().splitlines()]
+    assert cadence(rows) == {"scans": 3, "seconds_per_scan": 20.0}
+
+
+MEERKAT = Path(__file__).resolve().parents[2] / "scenarios" / "meerkat_rate.yaml"
+
+
+def test_an_hour_of_soak_is_the_scenarios_first_hour_of_real_scans(tmp_path: Path):
+    argv = soak_argv(MEERKAT, 1.0, tmp_path)
+    kept = [f"meerkat_rate_{n:03d}" for n in range(1, 7)]  # 10-minute scans 10 s apart: 6 in 61 minutes
+    deselected = [argv[i + 1] for i, a in enumerate(argv) if a == "--deselect"]
+    assert deselected == [f"{MEERKAT}::meerkat_rate_{n:03d}" for n in range(7, 25)]
+    assert "--duration-scale" not in argv and not any(k in a for a in deselected for k in kept)
+    squeezed = soak_argv(MEERKAT, 1.0, tmp_path, compress=True)
+    assert "--deselect" not in squeezed and squeezed[squeezed.index("--duration-scale") + 1] == "0.245902"
+
+
+def test_more_hours_than_the_schedule_has_is_one_line_and_exit_2():
+    done = subprocess.run([sys.executable, "-m", "bench.soak", "--hours", "5", "--scenario", str(MEERKAT)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--compress" in done.stderr
