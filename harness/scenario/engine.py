@@ -27,6 +27,7 @@ from harness.lab.errors import LabError
 from harness.scenario import run_lock, stand_in
 from harness.scenario.checker_pool import CheckAnswer, CheckerPool
 from harness.scenario.errors import SYSTEM_FAULTS
+from harness.scenario.heap import give_back_free_pages
 from harness.scenario.node_metrics import NodeProbe
 from harness.scenario.nodes import NodePair
 from harness.scenario.outcome import ScanOutcome
@@ -372,6 +373,7 @@ class ScenarioRun:
                 slot.skipped = None
                 complete = len(slot.outcomes) >= slot.expected
             self.write_results()
+            give_back_free_pages()  # (the checker's answer and the sender's stats just parsed, now freed)
             if complete:
                 slot.done.set()
 
