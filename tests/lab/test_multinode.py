@@ -1,5 +1,6 @@
 """The multi-node lab on this machine (inventory/multinode.yml), for real (root): up through the same roles,
-idempotent, a two-recorder scenario validated on its nodes, a node lost mid-run, and down without leftovers.
+idempotent, a two-recorder scenario validated on its nodes with a node lost mid-run (one run), and down without
+leftovers.
 
 One bring-up serves the module. A lab that was up before these tests is reused and left up.
 """
@@ -98,41 +99,13 @@ def test_disks_are_seen_only_inside_their_node(lab: dict[str, object]) -> None:
     assert "/srv/vlbi-lab-multinode/rec2" not in inside.stdout  # nor does one node see another's
 
 
-def test_two_recorders_record_and_are_validated_on_their_nodes(lab: dict[str, object], tmp_path: Path) -> None:
+def test_two_recorders_record_and_are_validated_on_their_nodes_and_one_lost_is_a_finding_there(
+        lab: dict[str, object], tmp_path: Path) -> None:
+    """One run of three scans on both recorders: each scan recorded and validated on its own node, the lab as its
+    roles left it; rec2's sshd is then killed once its first scan is validated, so later validations there cannot
+    reach it (a finding on rec2) while rec1's scans go on and pass, and the run ends with its report."""
     reports = tmp_path / "reports"
-    run = subprocess.run(_pytest(_scenario(tmp_path, scan_length="2s", gap="1s"), reports), cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600, check=False)
-    assert run.returncode == 0, run.stdout[-3000:]
-    results = _results(reports)
-    assert results is not None and results["verdict"] == "pass"
-    checked = {c["name"]: c["detail"] for c in results["preflight"]}
-    assert checked["lab as provisioned (site.yml --check)"] == "no change"  # the lab as its roles left it
-    assert checked["rec2 harness 0.1.0"].startswith("0.1.0 at /var/lib/vlbi-lab-multinode/nodes/rec2/venv")
-    scans = results["scans"]
-    assert isinstance(scans, list) and len(scans) == 4
-    assert sorted((s["recorder_node"], s["validated_on"]) for s in scans) == \
-        [("rec1", "rec1"), ("rec1", "rec1"), ("rec2", "rec2"), ("rec2", "rec2")]
-    for scan in scans:
-        assert scan["frames_sent"] > 0 and scan["valid_frames"] == scan["frames_sent"] and scan["lost_frames"] == 0
-    # the recordings exist on the node and nowhere here
-    name = scans[0]["name"]
-    node = scans[0]["recorder_node"]
-    listing = _ssh(node, f"ls /srv/vlbi-lab-multinode/{node}/disk*/{name}")
-    assert listing.returncode == 0 and f"{name}.00000000" in listing.stdout, listing.stderr
-    assert not list(Path(f"/srv/vlbi-lab-multinode/{node}").glob(f"disk*/{name}"))
-    metrics = [json.loads(line) for line in next(reports.glob("two_recorders-*/metrics.jsonl")).read_text().split("\n")
-               if line]
-    assert {m["node"] for m in metrics} == {"rec1", "rec2"}
-    assert any(isinstance(m.get("recorder_node"), dict) and m["recorder_node"].get("node") == "rec2"
-               and "udp" in m["recorder_node"] for m in metrics)
-
-
-def test_a_recorder_node_lost_mid_run_is_a_finding_on_that_node(lab: dict[str, object], tmp_path: Path) -> None:
-    """rec2's sshd is killed once its first scan is validated: later validations there cannot reach it (a
-    finding on rec2), rec1's scans go on and pass, the run ends and its report renders."""
-    reports = tmp_path / "reports"
-    run = subprocess.Popen(_pytest(_scenario(tmp_path, scans=3, scan_length="2s", gap="1s"), reports,
-                                   "--skip-lab-check"),  # the e2e test has the site.yml --check run
+    run = subprocess.Popen(_pytest(_scenario(tmp_path, scans=3, scan_length="2s", gap="1s"), reports),
                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def rec2_first_validated() -> bool:
@@ -150,15 +123,31 @@ def test_a_recorder_node_lost_mid_run_is_a_finding_on_that_node(lab: dict[str, o
             run.wait()
     results = _results(reports)
     assert results is not None and results["verdict"] == "fail", output[-3000:]
+    checked = {c["name"]: c["detail"] for c in results["preflight"]}
+    assert checked["lab as provisioned (site.yml --check)"] == "no change"  # the lab as its roles left it
+    assert checked["rec2 harness 0.1.0"].startswith("0.1.0 at /var/lib/vlbi-lab-multinode/nodes/rec2/venv")
     scans = results["scans"]
-    assert isinstance(scans, list)
+    assert isinstance(scans, list) and len(scans) == 6
     rec1 = [s for s in scans if s["recorder_node"] == "rec1"]
     rec2 = [s for s in scans if s["recorder_node"] == "rec2"]
-    assert len(rec1) == 3 and all(s["passed"] for s in rec1)
-    assert rec2[0]["passed"]
+    whole = [*rec1, rec2[0]]  # before rec2 was lost: recorded, validated on their own node, nothing lost
+    assert len(rec1) == 3 and all(s["passed"] and s["validated_on"] == "rec1" for s in rec1)
+    assert rec2[0]["passed"] and rec2[0]["validated_on"] == "rec2"
+    for scan in whole:
+        assert scan["frames_sent"] > 0 and scan["valid_frames"] == scan["frames_sent"] and scan["lost_frames"] == 0
     lost = [s for s in rec2 if not s["passed"]]
     assert lost and all(any("rec2" in p and "unreachable" in p for p in s["problems"]) for s in lost)
     assert "on rec2" in output and "rec1:" not in output.split("short test summary")[-1]
+    # the recordings exist on their node and nowhere here
+    name = rec1[0]["name"]
+    listing = _ssh("rec1", f"ls /srv/vlbi-lab-multinode/rec1/disk*/{name}")
+    assert listing.returncode == 0 and f"{name}.00000000" in listing.stdout, listing.stderr
+    assert not list(Path("/srv/vlbi-lab-multinode/rec1").glob(f"disk*/{name}"))
+    metrics = [json.loads(line) for line in next(reports.glob("two_recorders-*/metrics.jsonl")).read_text().split("\n")
+               if line]
+    assert {m["node"] for m in metrics} == {"rec1", "rec2"}
+    assert any(isinstance(m.get("recorder_node"), dict) and m["recorder_node"].get("node") == "rec2"
+               and "udp" in m["recorder_node"] for m in metrics)
     assert next(reports.glob("two_recorders-*/report.html")).stat().st_size > 0
 
 
