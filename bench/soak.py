@@ -274,7 +274,7 @@ def soak_argv(scenario: Path, hours: float, reports: Path, compress: bool = Fals
         raise ValueError(f"{scenario}: its schedule is {planned / 3600:.2f} h ({schedule.scan_count} scans): "
                          f"--hours {hours:g} needs {scans}; give fewer hours or --compress")
     names = [schedule.scan_name.format(scenario=loaded.name, n=n + 1) for n in range(schedule.scan_count)]
-    return [*argv, *(arg for name in names[scans:] for arg in ("--deselect", f"{scenario}::{name}"))]
+    return [*argv, "-k", f"not ({' or '.join(names[scans:])})"] if scans < len(names) else argv
 
 
 def run_soak(scenario: Path, hours: float, reports: Path, compress: bool = False) -> Path:
@@ -283,7 +283,7 @@ def run_soak(scenario: Path, hours: float, reports: Path, compress: bool = False
         print(f"bench.soak: {scenario} is not rolling: the disks may fill before {hours:g} h", file=sys.stderr)
     argv = soak_argv(scenario, hours, reports, compress)
     reports.mkdir(parents=True, exist_ok=True)
-    shown = " ".join(a for a in argv[2:] if not a.startswith(f"{scenario}::") and a != "--deselect")
+    shown = " ".join(argv[2:]) if len(" ".join(argv[2:])) < 300 else " ".join(argv[2:]).split(" -k ")[0] + " -k ..."
     print(f"bench.soak: {shown}  ({hours:g} h{', compressed' if compress else ''})", file=sys.stderr, flush=True)
     done = subprocess.run(argv, cwd=ROOT, check=False)
     latest = reports / "latest"
