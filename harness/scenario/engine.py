@@ -373,6 +373,7 @@ class ScenarioRun:
                 slot.skipped = None
                 complete = len(slot.outcomes) >= slot.expected
             self.write_results()
+            outcome.freeze()  # written: its bulky parts compressed, as results.json has them
             give_back_free_pages()  # (the checker's answer and the sender's stats just parsed, now freed)
             if complete:
                 slot.done.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +15,8 @@ STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early",
                    "frame_count")
 """Findings of the stream against what was declared for it: a failed scan's line names them (threads, counts)."""
 SHOWN_FINDINGS = 4
+FROZEN = ("check", "sender", "recorder_replies", "recorder_notes")
+"""The bulky parts of a judged scan, kept compressed once it is written (``ScanOutcome.freeze``)."""
 RECORDING_CHANGED = ("file_shrank",)
 """Findings that the recording changed while it was checked: each fails the scan (what was not read is lost)."""
 
@@ -72,6 +76,21 @@ class ScanOutcome:
     recorder_replies: dict[str, str] = field(default_factory=dict)
     """The recorder's raw final replies (record? before and after, evlbi?, error?, ...)."""
 
+    frozen: bytes | None = field(default=None, repr=False)
+    """``FROZEN``'s parts as results.json has them, compressed, once the scan is judged (else None)."""
+
+    def freeze(self) -> None:
+        """Once the scan is judged and written: the checker's answer, the sender's statistics and the recorder's
+        words kept as compressed JSON, the form results.json gets (``default=str`` as it is written), rather
+        than as Python objects. A night's run keeps every scan; this keeps each to about a kilobyte. What a
+        failed scan's line still needs (the stream's findings) stays at hand."""
+        if self.frozen is not None:
+            return
+        parts = {name: getattr(self, name) for name in FROZEN}
+        self.frozen = zlib.compress(json.dumps(parts, separators=(",", ":"), default=str).encode())
+        self.check = {"findings": [f for f in self.check.get("findings", []) if f.get("kind") in STREAM_FINDINGS]}
+        self.sender, self.recorder_replies, self.recorder_notes = {}, {}, []
+
     def keep_recorder_notes(self, said: list[RecorderNote], replies: dict[str, str]) -> None:
         """Keep what the recorder said; what means data was lost or mishandled fails the scan, in its words
         (a stop by itself fails it already, as ``stopped_early``)."""
@@ -125,4 +144,7 @@ class ScanOutcome:
         doc = asdict(self)
         del doc["frame_counts"]
         del doc["faults"]  # listed once, at the top of results.json
+        frozen = doc.pop("frozen")
+        if frozen is not None:
+            doc.update(json.loads(zlib.decompress(frozen)))
         return {**doc, **self.counts()}

@@ -87,19 +87,20 @@ def test_scans_come_as_often_as_the_metrics_say(tmp_path: Path):
 MEERKAT = Path(__file__).resolve().parents[2] / "scenarios" / "meerkat_rate.yaml"
 
 
-def test_an_hour_of_soak_is_the_scenarios_first_hour_of_real_scans(tmp_path: Path):
-    argv = soak_argv(MEERKAT, 1.0, tmp_path)
+def test_an_hour_of_its_own_scans_is_the_scenarios_first_hour(tmp_path: Path):
+    argv = soak_argv(MEERKAT, 1.0, tmp_path, own_scans=True)
     kept = [f"meerkat_rate_{n:03d}" for n in range(1, 7)]  # 10-minute scans 10 s apart: 6 in 61 minutes
     assert "--duration-scale" not in argv
     collected = subprocess.run([*argv, "--collect-only", "-q"], capture_output=True, text=True, timeout=120,
                                check=False).stdout  # what pytest itself selects with that command line
     scans = re.findall(r"::(meerkat_rate_\d+)$", collected, flags=re.M)
     assert scans == kept, collected[-2000:]
-    squeezed = soak_argv(MEERKAT, 1.0, tmp_path, compress=True)
+    squeezed = soak_argv(MEERKAT, 1.0, tmp_path)  # by default the 4-hour schedule squeezed into the hour
     assert "-k" not in squeezed and squeezed[squeezed.index("--duration-scale") + 1] == "0.245902"
 
 
 def test_more_hours_than_the_schedule_has_is_one_line_and_exit_2():
-    done = subprocess.run([sys.executable, "-m", "bench.soak", "--hours", "5", "--scenario", str(MEERKAT)],
+    done = subprocess.run([sys.executable, "-m", "bench.soak", "--hours", "5", "--own-scans", "--scenario",
+                           str(MEERKAT)],
                           capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--compress" in done.stderr
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--own-scans" in done.stderr

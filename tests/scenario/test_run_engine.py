@@ -210,7 +210,10 @@ def test_a_harness_bug_is_a_traceback_on_its_scan_not_a_finding(tmp_path):
     first, second = results["scans"]
     assert first["problems"] == ["harness error while recording buggy_001: TypeError: injected harness bug "
                                  "(traceback in the test report)"]
-    assert second["passed"] and second["lost_frames"] == 0  # the run went on
+    # the run went on: the next scan recorded whole (its rate over 1 s is not this test's: a loaded machine's
+    # 17 ms late start once made it 0.983 of nominal, breaching min_rate_fraction)
+    assert second["validated"] and second["problems"] == [] and second["lost_frames"] == 0
+    assert second["valid_frames"] == second["frames_sent"] > 0
 
 
 @pytest.mark.slow
