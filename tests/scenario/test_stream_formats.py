@@ -162,3 +162,26 @@ def test_a_recorders_datagram_loss_is_a_range_of_frames_where_a_frame_is_several
     (finding,) = judge_self_report({"lost": 7}, lost_frames=3, datagrams_per_frame=2, **judge)
     assert "7 datagrams lost" in finding and "3 frames of 2 datagrams" in finding and "3..6 datagrams" in finding
     assert judge_self_report({"lost": 2}, lost_frames=3, datagrams_per_frame=2, **judge) != []
+
+
+def test_a_recorder_node_takes_the_expectation_as_json(tmp_path):
+    """On an inventory lab the checker runs on the recorder node, the expectation sent as JSON (tuples become
+    lists): the node half rebuilds it and checks a recorded RBeam scan (a vbs chunk of every server's packets)."""
+    import json
+    import subprocess
+    import sys
+
+    from harness.formats.lwa_rbeam.stream import LwaRbeamGenerator
+    from harness.formats.lwa_rbeam.timecode import SEQ_TIME
+
+    scan = tmp_path / "disk0" / "rb_001"
+    scan.mkdir(parents=True)
+    packets = LwaRbeamGenerator(load(RBEAM).stream.format_spec, 1_700_000_000 * SEQ_TIME).batch(0, 1000)
+    packets.tofile(scan / "rb_001.00000000")
+    request = {"target": {"name": "rb_001", "disk_glob": str(tmp_path / "disk*")},
+               "expect": {**expectation_fields(load(RBEAM)), "expected_frames": 2000}}
+    done = subprocess.run([sys.executable, "-m", "harness.scenario.validation"], input=json.dumps(request),
+                          capture_output=True, text=True, timeout=60, check=True)
+    answer = json.loads(done.stdout)
+    assert "error" not in answer and "harness_bug" not in answer, answer
+    assert answer["frames"] == answer["valid_frames"] == 2000 and answer["findings"] == []
