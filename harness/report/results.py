@@ -145,6 +145,9 @@ class RunSummary:
     skipped_scans: list[tuple[str, str]] = field(default_factory=list)
     stream_nominal_gbps: float | None = None
     nodes: list[str] = field(default_factory=list)  # the nodes a multi-node run names; empty for one recorder
+    stream_format: str = "vdif"  # the stream's recording format (runs before issue 14 were all VDIF)
+    recorder_backend: str = ""  # the recorder that recorded it (reference, jive5ab, katcp) and its version
+    recorder_version: str = ""
 
     @property
     def failed_preflight(self) -> list[PreflightCheck]:
@@ -398,8 +401,17 @@ def summarize(results: Mapping[str, Any] | None) -> RunSummary:
         thresholds=thresholds, scans=scans, requirements=requirements_of(scenario), problems=problems,
         preflight=preflight, abort_reason=as_text(r.get("abort_reason")) or "", skipped_scans=skipped,
         stream_nominal_gbps=as_number(as_mapping(r.get("sender")).get("nominal_gbps")),
-        nodes=run_nodes(r),
+        nodes=run_nodes(r), stream_format=stream_format_of(r),
+        recorder_backend=as_text(as_mapping(r.get("recorder")).get("backend")) or "",
+        recorder_version=as_text(as_mapping(r.get("recorder")).get("version")) or "",
     )
+
+
+def stream_format_of(r: Mapping[str, Any]) -> str:
+    """The run's stream format: as the recorder section names it, else the stream's own, else VDIF (older runs)."""
+    named = as_text(as_mapping(r.get("recorder")).get("stream_format"))
+    stream = as_mapping(as_mapping(r.get("sender")).get("stream"))
+    return named or as_text(stream.get("format")) or "vdif"
 
 
 def verdict_of(r: Mapping[str, Any], breached: list[str], scans: list[ScanRow],

@@ -36,6 +36,7 @@ from harness.scenario.run_dir import RunDirectory, utc_now
 from harness.scenario.schema import Scenario
 from harness.scenario.self_report import judge_self_report
 from harness.scenario.setup import Check, Preflight, RunOptions, bring_up, one_line, tear_down
+from harness.scenario.stream_format import judges_schedule
 from harness.scenario.thresholds import ThresholdResult, evaluate, scan_breaches
 from harness.scenario.validation import HarnessBugOnNode, ScanTarget, expectation_fields, sender_schedule, validate
 
@@ -310,7 +311,9 @@ class ScenarioRun:
         due = outcome.frames_expected if outcome.frames_expected is not None else outcome.frames_sent
         if due is not None and not outcome.interrupted:
             expect["expected_frames"] = due  # a shortfall becomes a finding with its count
-        if self.scenario.stream.source != "external" and not outcome.interrupted:
+        spec = self.scenario.stream.format_spec  # (LWA RBeam's checker has no schedule-judged loss profile)
+        if self.scenario.stream.source != "external" and not outcome.interrupted and (
+                spec is None or judges_schedule(spec)):
             expect.update(sender_schedule(outcome.sender))  # the loss profile's seconds: what was due in each
         expect.update(stand_in.capture_window(self.scenario, outcome))  # external: frames due from record=on on
         return expect
@@ -342,7 +345,8 @@ class ScenarioRun:
                     if not outcome.recorder_claims:  # (the KATCP control path is judged below, by its sensors)
                         outcome.problems.extend(judge_self_report(
                             outcome.recorder_stats, lost_frames=outcome.lost_frames, frames_sent=outcome.frames_sent,
-                            udps=self.scenario.stream.udps, backend=self.scenario.recorder.backend))
+                            udps=self.scenario.stream.udps, backend=self.scenario.recorder.backend,
+                            datagrams_per_frame=self.scenario.stream.datagrams_per_frame))
                     if outcome.recorder_claims:
                         outcome.problems.extend(judge_counts(CountClaims(**outcome.recorder_claims),
                                                              valid_frames=outcome.frame_counts.valid_frames,
@@ -522,7 +526,8 @@ class ScenarioRun:
             "run_by": f"{getpass.getuser()}@{socket.gethostname()}",
             "harness_version": __version__,
             "versions": versions(preflight.version if preflight else None),
-            "recorder": preflight.recorder_json() if preflight else {},
+            "recorder": {**preflight.recorder_json(), "stream_format": self.scenario.stream.format} if preflight
+            else {},
             "stand_in_sender": {"skip_threads": list(stand_in.skipped_threads(self.scenario, self.options))}
             if stand_in.stands_in(self.scenario, self.options) else None,
             "sender": {"version": __version__, "node": self._sender_node(),

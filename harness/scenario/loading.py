@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from harness.faults.kinds import unavailable
 from harness.scenario.schema import Scenario, feasibility_errors
+from harness.scenario.stream_format import FieldRefused
 
 
 class ScenarioError(ValueError):
@@ -86,6 +87,9 @@ def load_scenario(path: Path | str, text: str | None = None) -> Scenario:
         errors = exc.errors()
         first = errors[0]
         loc = tuple(str(part) for part in first["loc"])
+        refused = first.get("ctx", {}).get("error")
+        if isinstance(refused, FieldRefused):  # a model check about one field: its key and line
+            loc = (*loc, refused.field)
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ScenarioError(path, _nearest_line(lines, loc), ".".join(loc), _expected(dict(first)) + more) from None
     problems = feasibility_errors(scenario)

@@ -228,7 +228,7 @@ class ScanRecorder:
         stream = self.scenario.stream
         if stream.source == "external":
             return 0.0
-        return stream.frames_per_second * stream.threads * stream.frame_bytes * 8 / 1e9
+        return stream.frame_gbps
 
     def _send(self, outcome: ScanOutcome, faults: ScanFaults | None = None) -> None:
         scenario, stream, options = self.scenario, self.scenario.stream, self.options
@@ -262,7 +262,7 @@ class ScanRecorder:
         except SenderFailed as exc:
             outcome.problems.append(str(exc))
             # what the scan should have carried: every frame the schedule did not get is lost to it
-            outcome.frames_expected = round(seconds * stream.frames_per_second) * stream.threads
+            outcome.frames_expected = round(seconds * stream.frame_rate) * stream.thread_count
             last = self.sender.progress() if self.sender is not None else None
             if last:
                 outcome.problems.append(f"the sender's last word before it ended: {last.get('frames_sent')} frames "
@@ -296,6 +296,7 @@ class ScanRecorder:
         if outcome.frames_sent is None:  # external source: the stream goes on; nothing to wait for
             time.sleep(DRAIN_QUIET_S)
             return
+        datagrams = outcome.frames_sent * self.scenario.stream.datagrams_per_frame  # what the recorder counts
         deadline = time.monotonic() + DRAIN_LIMIT_S
         last, moved = -1, time.monotonic()
         while time.monotonic() < deadline:
@@ -304,7 +305,7 @@ class ScanRecorder:
                     counts = status()
             except RecorderError:  # the close that follows says what is wrong with the recorder
                 return
-            if counts.packets + counts.lost >= outcome.frames_sent:
+            if counts.packets + counts.lost >= datagrams:
                 return
             if counts.packets != last:
                 last, moved = counts.packets, time.monotonic()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from harness.faults.schema import Fault, FaultEntry
-from harness.formats.vdif.header import station_id
-from harness.formats.vdif.rates import RateError, parse_mode
-from harness.formats.vdif.stream import SEQUENCE_BYTES
+from harness.scenario.stream import STRICT, Stream
+from harness.scenario.stream_format import with_article
 from harness.scenario.units import parse_duration, parse_size
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -17,7 +16,7 @@ Bytes = Annotated[int, BeforeValidator(parse_size)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
 
 class Requirement(Strict):
@@ -43,115 +42,6 @@ class Lab(Strict):
     disks: int = Field(2, ge=1, le=64)
     disk_size: Bytes = 12 << 30
     link_gbps: float = Field(10.0, gt=0, description="data link speed; a stream above it is refused")
-
-
-class ToneSpec(Strict):
-    frequency_hz: float = Field(gt=0)
-    channel: int = Field(0, ge=0)
-    amplitude: float = Field(0.3, gt=0)
-
-
-class Stream(Strict):
-    source: Literal["harness", "external"] = "harness"
-    format: Literal["vdif"] = "vdif"
-    payload_bytes: int = Field(8000, gt=0, multiple_of=8)
-    threads: int = Field(1, ge=1, le=1024)
-    bits: int = Field(2, ge=1, le=32)
-    channels: int = Field(1, ge=1)
-    complex: bool = False
-    station: str | int = "HX"
-    edv: Literal[0, 1, 3, 4, "legacy"] = 0
-    payload: Literal["pattern", "noise", "tone"] = "pattern"
-    tone: ToneSpec | None = None
-    udps: bool = True
-    fps: int | None = Field(None, gt=0, description="frames per second per thread")
-    mode: str | None = Field(None, description="VDIF_<payload>-<Mbps>-<nchan>-<bits>; sets fps")
-    destination: str | None = Field(None, description="default: the recorder node's data address")
-    port: int = Field(52030, gt=0, lt=65536)
-    multicast: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_mode(cls, data: Any) -> Any:
-        """A mode fixes payload size, bits, channels, complex and legacy headers: filled in, contradictions refused."""
-        if not isinstance(data, dict) or not isinstance(data.get("mode"), str):
-            return data
-        try:
-            mode = parse_mode(data["mode"])
-        except RateError:
-            return data  # the mode field's own validator names the problem
-        derived = {"payload_bytes": mode.payload_bytes, "bits": mode.bits, "channels": mode.nchan,
-                   "complex": mode.complex}
-        data = dict(data)
-        for key, value in derived.items():
-            if key in data and data[key] != value:
-                raise ValueError(f"{key} {data[key]!r} contradicts mode {data['mode']} ({value!r})")
-            data[key] = value
-        if mode.legacy != (data.get("edv") == "legacy"):
-            if "edv" in data:
-                raise ValueError(f"edv {data['edv']!r} contradicts mode {data['mode']}")
-            data["edv"] = "legacy"
-        return data
-
-    @field_validator("station")
-    @classmethod
-    def _station(cls, value: str | int) -> str | int:
-        station_id(value)
-        return value
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_mode(value)
-            except RateError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @model_validator(mode="after")
-    def _rate(self) -> Stream:
-        if self.mode is None and self.fps is None:
-            if self.source == "external":
-                raise ValueError("an external stream needs its rate, mode (VDIF_<payload>-<Mbps>-<nchan>-<bits>) or "
-                                 "fps: the recorder is configured with it and the checker holds the stream to it")
-            raise ValueError("give the rate: fps or mode")
-        if self.mode is not None:
-            try:
-                mode = parse_mode(self.mode)
-            except RateError as exc:
-                raise ValueError(str(exc)) from None
-            if self.fps is not None and self.fps != mode.frames_per_second:
-                raise ValueError(f"fps {self.fps} contradicts mode {self.mode} ({mode.frames_per_second})")
-        if self.payload == "tone" and self.tone is None:
-            raise ValueError("payload tone needs tone: {frequency_hz: ...}")
-        return self
-
-    @property
-    def frames_per_second(self) -> int:
-        if self.mode is not None:
-            return parse_mode(self.mode).frames_per_second
-        if self.fps is None:
-            raise ValueError("the stream has no rate")  # refused by _rate: never reached for a loaded scenario
-        return self.fps
-
-    @property
-    def effective_payload_bytes(self) -> int:
-        return parse_mode(self.mode).payload_bytes if self.mode else self.payload_bytes
-
-    @property
-    def frame_bytes(self) -> int:
-        return self.effective_payload_bytes + (16 if self.edv == "legacy" else 32)
-
-    @property
-    def datagram_bytes(self) -> int:
-        return self.frame_bytes + (SEQUENCE_BYTES if self.udps else 0)
-
-    @property
-    def nominal_gbps(self) -> float:
-        """Frames on the wire (sequence prefix included, UDP/IP excluded), all threads."""
-        return self.frames_per_second * self.threads * self.datagram_bytes * 8 / 1e9
-
 
 class RecorderSpec(Strict):
     backend: Literal["reference", "jive5ab", "katcp"] = "reference"
@@ -247,19 +137,30 @@ def feasibility_errors(scenario: Scenario) -> list[tuple[tuple[str, ...], str]]:
     stream = scenario.stream  # an external stream is declared as a harness one is, and held to the same limits
     errors: list[tuple[tuple[str, ...], str]] = []
     if stream.datagram_bytes + IP_UDP_OVERHEAD > scenario.recorder.mtu:
-        errors.append((("stream", "payload_bytes"),
+        errors.append((("stream", SIZE_KEY.get(stream.format, "payload_bytes")),
                        f"a frame that fits recorder.mtu {scenario.recorder.mtu}: a {stream.datagram_bytes}-byte "
                        f"datagram needs an MTU of {stream.datagram_bytes + IP_UDP_OVERHEAD}"))
     if stream.nominal_gbps > scenario.lab.link_gbps:
-        key = "mode" if stream.mode else "fps"
+        key = "mode" if stream.mode else RATE_KEY.get(stream.format, "fps")
         errors.append((("stream", key),
                        f"a rate within the link's {scenario.lab.link_gbps:g} Gbit/s (lab.link_gbps), "
                        f"not {stream.nominal_gbps:.3f} Gbit/s"))
     if stream.payload == "tone" and stream.tone and stream.tone.channel >= stream.channels:
         errors.append((("stream", "tone", "channel"), f"a channel below {stream.channels}"))
+    other = f"{with_article(stream.format)} stream"
+    if stream.format != "vdif" and scenario.recorder.backend != "reference":
+        errors.append((("recorder", "backend"), f"reference for {other} ({NOT_DRIVEN})"))
+    if stream.format != "vdif" and scenario.faults:
+        errors.append((("faults",), f"no faults for {other} (their counts are judged for VDIF streams only, one "
+                                    "datagram a frame)"))
     for n, fault in enumerate(scenario.faults):
         errors.extend((("faults", str(n), *key), text) for key, text in fault_errors(scenario, fault))
     return errors
+
+
+SIZE_KEY = {"mark5b": "frame_parts", "lwa_rbeam": "channels"}
+RATE_KEY = {"mark5b": "fps", "lwa_rbeam": "servers"}
+NOT_DRIVEN = "the harness drives jive5ab and the KATCP path with VDIF streams only, for now"
 
 
 SENDER_SIDE_KINDS = ("duplicate", "reorder")

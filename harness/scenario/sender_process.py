@@ -13,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from harness.scenario.schema import Stream
+from harness.scenario.stream_format import sender_options
 
 
 def sender_argv(stream: Stream, *, destination: str, seconds: float, first_sequence: int, progress: float,
                 bind: str | None = None, skip_threads: tuple[int, ...] = (),
                 wire_faults: tuple[str, ...] = ()) -> list[str]:
     """The vdif-send command line for one scan of this stream (``skip_threads`` never sent)."""
+    spec = stream.format_spec
+    if spec is not None:  # Mark5B, LWA RBeam: the format's own options (a stand-in and wire faults are VDIF's)
+        argv = [sys.executable, "-m", "harness.sender", "--dest", destination, "--port", str(stream.port),
+                *sender_options(spec), "--duration", f"{seconds:.6f}", "--json", "--progress", f"{progress:g}"]
+        if stream.udps:
+            argv += ["--udps", "--seq-start", str(first_sequence)]
+        return argv + (["--bind", bind] if bind else [])
     argv = [sys.executable, "-m", "harness.sender", "--dest", destination, "--port", str(stream.port),
             "--threads", str(stream.threads), "--bits", str(stream.bits), "--channels", str(stream.channels),
             "--station", str(stream.station), "--edv", str(stream.edv), "--payload", stream.payload,

@@ -15,12 +15,14 @@ from harness.lab.errors import LabError
 from harness.lab.inventory import Inventory, read_inventory
 from harness.recorder.errors import RecorderError
 from harness.recorder.model import Recorder
+from harness.recorder.reference.transfer import MIN_VBS_BLOCK
 from harness.scenario import run_lock, stand_in
 from harness.scenario.errors import SYSTEM_FAULTS
 from harness.scenario.nodes import LoopbackNodes, NodePair, Nodes, local_environment, mount_glob
 from harness.scenario.run_dir import RunDirectory
 from harness.scenario.run_lock import NodeLocks, NodesBusy
-from harness.scenario.schema import Scenario
+from harness.scenario.schema import NOT_DRIVEN, Scenario
+from harness.scenario.stream_format import recorder_frame, whole_frame_workbuf
 
 if TYPE_CHECKING:
     from harness.lab import LabInfo
@@ -290,11 +292,21 @@ def _start_one(scenario: Scenario, options: RunOptions, run_dir: RunDirectory, p
     stream = scenario.stream
     # the data socket binds to the group, or to the recorder's lab (or loopback) address: never to every interface
     data_address = stream.multicast or nodes.recorder_ip
+    format_spec = stream.format_spec
+    if format_spec is None:
+        mode, frame_bytes, workbuf = mode_string(scenario), stream.frame_bytes, spec.workbuf
+    else:  # Mark5B, LWA RBeam: recorded as raw datagrams by the reference recorder only
+        if backend != "reference":
+            raise RecorderError(f"the {backend} backend records VDIF streams only here, not {stream.format} "
+                                f"({NOT_DRIVEN}): use --recorder reference", backend=backend)
+        frame = recorder_frame(format_spec)
+        mode, frame_bytes = frame.mode, frame.datagram_payload
+        workbuf = whole_frame_workbuf(frame, spec.workbuf, spec.block_size or MIN_VBS_BLOCK)
     config = RecorderConfig(
-        mode=mode_string(scenario), protocol=spec.protocol or ("udps" if stream.udps else "pudp"),
-        socket_buffer=spec.socket_buffer, workbuf=spec.workbuf, nbuf=spec.nbuf, mtu=spec.mtu,
+        mode=mode, protocol=spec.protocol or ("udps" if stream.udps else "pudp"),
+        socket_buffer=spec.socket_buffer, workbuf=workbuf, nbuf=spec.nbuf, mtu=spec.mtu,
         data_port=stream.port, data_address=data_address, disks=list(nodes.mount_points), writers=spec.writers,
-        frame_bytes=stream.frame_bytes, net2file=spec.recording == "net2file",
+        frame_bytes=frame_bytes, net2file=spec.recording == "net2file",
     )
     remote = nodes.recorder_ssh is not None
     log_dir = run_dir.path / "nodes" / nodes.recorder_node if remote else run_dir.path

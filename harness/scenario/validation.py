@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.formats.vdif.header import station_id
 from harness.lab.info import SshTarget
+from harness.scenario import stream_format
 from harness.scenario.schema import Scenario
 
 REMOTE_TIMEOUT_S = 3600.0
@@ -79,6 +80,9 @@ class ScanTarget:
 def expectation_fields(scenario: Scenario) -> dict[str, Any]:
     """The checker's Expectation for this scenario's stream, as plain (picklable) values."""
     stream = scenario.stream
+    spec = stream.format_spec
+    if spec is not None:  # Mark5B, LWA RBeam: a harness stream of the test pattern (schema.Stream refuses others)
+        return stream_format.expectation(spec)
     declared = {
         "frame_bytes": stream.frame_bytes, "threads": tuple(range(stream.threads)), "fps": stream.frames_per_second,
         "station": station_id(stream.station), "bits": stream.bits, "nchan": stream.channels,
@@ -159,6 +163,8 @@ def main() -> int:
         expect = dict(request["expect"])
         if isinstance(expect.get("threads"), list):
             expect["threads"] = tuple(expect["threads"])
+        if isinstance(expect.get("header_values"), list):  # JSON made the pairs lists
+            expect["header_values"] = tuple((str(name), int(value)) for name, value in expect["header_values"])
         try:
             answer = _validate_here(target, expect)
         except Exception:  # a bug of the checker: its traceback goes back to the controller, not a finding

@@ -279,3 +279,16 @@ def test_faults_are_tabled_and_shaded_on_every_plot_over_time(runs, tmp_path):
     assert "delay (scan 1)" not in html.replace(table, "")  # never applied: no band
     plain = render_run(copy_run(runs["failed"], tmp_path / "plain")).read_text()
     assert 'id="fault-table"' not in plain and "loss (scan 1)" not in plain
+
+
+def test_the_run_report_says_which_recorder_recorded_which_format(tmp_path):
+    from harness.report.results import summarize
+
+    run = write_run(tmp_path)
+    results = json.loads((run / "results.json").read_text())
+    assert summarize(results).stream_format == "vdif"  # a run before issue 14 names no format: VDIF
+    assert summarize({**results, "sender": {"stream": {"format": "lwa_rbeam"}}}).stream_format == "lwa_rbeam"
+    results["recorder"]["stream_format"] = "mark5b"
+    (run / "results.json").write_text(json.dumps(results))
+    html = render_run(run).read_text()
+    assert '<div id="recorded-by"><b>mark5b</b><span>stream recorded by reference (0.1.0)</span></div>' in html

@@ -114,3 +114,44 @@ def test_end_to_end_through_the_reference_recorder_with_no_loss(tmp_path):
     c = check.frame_counts
     assert (c.frames, c.missing_frames, c.duplicate_frames, c.corrupt_headers, c.payload_errors) == (
         steps * 2, 0, 0, 0, 0)
+
+
+def test_packets_dropped_on_purpose_are_each_one_missing_frame(tmp_path):
+    """vdif-send --drop-every 101 leaves out every 101st packet (its schedule slot used up): through the reference
+    recorder configured as a scenario configures it for RBeam (harness/scenario/stream_format.py), the checker
+    counts exactly the packets the sender left out as missing, and nothing else."""
+    from harness.scenario.stream_format import recorder_frame, whole_frame_workbuf
+
+    steps = 20000
+    frame = recorder_frame(SPEC)
+    disks = [tmp_path / "disk0", tmp_path / "disk1"]
+    for disk in disks:
+        disk.mkdir()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open_recorder("reference", log_dir=tmp_path / "logs", block_size="1M",
+                       mounts=[str(tmp_path / "disk*")]) as recorder:
+        recorder.configure(RecorderConfig(mode=frame.mode, protocol="pudp", socket_buffer="8M",
+                                          workbuf=whole_frame_workbuf(frame, 1 << 20, 1 << 20), nbuf=4, mtu=9000,
+                                          data_port=port, disks=[str(d) for d in disks],
+                                          frame_bytes=frame.datagram_payload))
+        scan = recorder.record_on("lwa_drop")
+        start = later_start()
+        run = subprocess.run(sender(port, "--channels", str(NCHAN), "--threads", "2", "--chan0", "100", "--frames",
+                                    str(steps), "--drop-every", "101", "--start-time",
+                                    f"{start.numerator}/{start.denominator}"),
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        drained(recorder, port)
+        result = recorder.record_off()
+    stats = json.loads(run.stdout)
+    dropped = stats["dropped_on_purpose"]
+    assert dropped == steps * 2 // 101 and stats["frames_sent"] == steps * 2 - dropped
+    assert (result.packets, result.lost) == (steps * 2 - dropped, 0)
+    check = check_scan(scan, str(tmp_path / "disk*"), Expectation(**{**EXPECT.__dict__,
+                                                                     "expected_frames": steps * 2}))
+    c = check.frame_counts
+    assert (c.frames, c.valid_frames, c.missing_frames) == (steps * 2 - dropped, steps * 2 - dropped, dropped)
+    assert (c.duplicate_frames, c.out_of_order_frames, c.corrupt_headers, c.payload_errors) == (0, 0, 0, 0)
+    assert {f.kind for f in check.findings} == {"missing_frames", "frame_count"}  # (frame_count: short of expected)
