@@ -50,6 +50,23 @@ READ_AHEAD = 8  # windows (128 MiB) the kernel reads ahead; 2 halved the cold ra
 """Windows the kernel is asked to read ahead of the one being checked (cold data)."""
 FILL_WORD = np.uint64(0x1122334411223344)
 FILL_OFFSET = 16
+FILL_SEEN = 32
+"""Words of fill after the first 16 bytes that make a frame a fill frame though its end is data (a frame sent in
+several datagrams whose first was lost)."""
+
+
+def partly_filled(payloads: npt.NDArray[np.uint64], first_wrong: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
+    """Frames whose payload turns into jive5ab's fill pattern where it first differs from the pattern sent (right
+    there, or after a 16-byte VDIF fill header): a later datagram of a frame sent in several was lost."""
+    out = np.zeros(len(first_wrong), dtype=bool)
+    rows = np.flatnonzero(first_wrong >= 0)
+    if not len(rows):
+        return out
+    column = first_wrong[rows].astype(np.int64)
+    out[rows] = payloads[rows, column] == FILL_WORD
+    after = column + 2 < payloads.shape[1]  # a VDIF fill header: two 64-bit words, then the pattern
+    out[rows[after]] |= payloads[rows[after], column[after] + 2] == FILL_WORD
+    return out
 """jive5ab's fill frame: 16 bytes of header, then the fill pattern (words 4-7 included)."""
 
 
@@ -171,42 +188,55 @@ class _Checker:
         fields, keys = self.reading.fields(words, shape, self.expect.payload == "pattern")
         verdicts = judge(fields, words, run.damaged, shape, self.rank_table, self.reading.rules)
         position = base + run.start + np.arange(run.count, dtype=np.int64) * frame
+        good = verdicts.placed & ~verdicts.invalid & ~verdicts.corrupt
+        payload = np.full(run.count, -2, dtype=np.int32)
+        partly = None
+        if self.expect.payload == "pattern" or self.statistics is not None:
+            payloads = payload_view(buffer, offset, run.count, frame, shape.header_bytes, self.reading.payload_dtype)
+            if keys is not None:
+                payload = self.reading.check_payload(payloads, keys, good)
+                if self.reading.payload_dtype == "<u8":
+                    partly = partly_filled(payloads, payload)
+                    if partly.any():  # a lost datagram of a frame sent in several: fill, not a payload error
+                        verdicts.invalid |= partly
+                        payload[partly] = -2
+                        good &= ~partly
+            if self.statistics is not None:
+                self.statistics.add(payloads, verdicts.rank, good)
+            del payloads
         self.frames += run.count
         self.invalid += int(verdicts.invalid.sum())
         self.declared.add(fields, verdicts, position)
         self.corrupt += int(verdicts.corrupt.sum())
         if verdicts.invalid.any():
-            self._invalid_frames(buffer, offset, fields, verdicts, position)
+            self._invalid_frames(buffer, offset, fields, verdicts, position, partly)
         if verdicts.corrupt.any():
             self._corrupt_headers(fields, words, verdicts, position)
-        good = verdicts.placed & ~verdicts.invalid & ~verdicts.corrupt
-        payload = np.full(run.count, -2, dtype=np.int32)
-        if self.expect.payload == "pattern" or self.statistics is not None:
-            payloads = payload_view(buffer, offset, run.count, frame, shape.header_bytes, self.reading.payload_dtype)
-            if keys is not None:
-                payload = self.reading.check_payload(payloads, keys, good)
-            if self.statistics is not None:
-                self.statistics.add(payloads, verdicts.rank, good)
-            del payloads
         placed = verdicts.placed
         # stand-ins first: placing frames may settle gaps, and a gap must see the stand-ins inside it
         self.continuity.stand_ins(position[~placed], verdicts.invalid[~placed])
         self.continuity.add(Frames(verdicts.rank[placed], verdicts.key[placed], position[placed],
                                    verdicts.invalid[placed], verdicts.corrupt[placed], payload[placed]))
 
-    def _invalid_frames(self, buffer: mmap.mmap, offset: int, fields: Fields,
-                        verdicts: Verdicts, position: npt.NDArray[np.int64]) -> None:
+    def _invalid_frames(self, buffer: mmap.mmap, offset: int, fields: Fields, verdicts: Verdicts,
+                        position: npt.NDArray[np.int64], partly: npt.NDArray[np.bool_] | None = None) -> None:
         index = np.flatnonzero(verdicts.invalid)
         body = payload_view(buffer, offset, len(verdicts.invalid), self.shape.frame_bytes, FILL_OFFSET)
         fill = (body[index] == FILL_WORD).all(axis=1)
+        # a frame whose first datagram was lost: fill from its start, the header a VDIF fill header or the pattern
+        headed = body[index, :FILL_SEEN] == FILL_WORD
+        fill |= headed.all(axis=1)
+        part = np.zeros(len(index), dtype=bool) if partly is None else partly[index]
         del body
-        self.fill += int(fill.sum())
+        self.fill += int((fill | part).sum())
         shown = index[: self.findings.room("invalid_frames")]
         files, offsets = self.recording.locate_many(position[shown])
         times = self.key_time(verdicts.key[shown])
         for j, i in enumerate(shown.tolist()):
             placed = bool(verdicts.placed[i])
-            what = "jive5ab fill frame (fill pattern 0x11223344)" if fill[j] else "invalid bit set"
+            what = ("jive5ab fill frame (fill pattern 0x11223344)" if fill[j] else
+                    "jive5ab fill pattern (0x11223344) in place of part of the frame (a lost datagram)" if part[j]
+                    else "invalid bit set")
             finding = Finding("invalid_frames", int(offsets[j]), files[j],
                               int(fields["thread_id"][i]) if placed else None, times[j] if placed else None, what)
             self.findings.add(finding)

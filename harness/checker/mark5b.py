@@ -6,7 +6,10 @@ thousand days (``jjj`` * 86400 + seconds of day) and whose ``frame_nr`` has the 
 The time code is trusted only with decimal BCD digits and a right CRC: a frame failing either (or
 its sync word) cannot be placed by its header and stands in, by its position, for the frame it replaced.
 jive5ab's fill frame for a lost datagram (every word 0x11223344, header included: it writes no
-VDIF-style header for Mark5B) is an invalid frame, not a corrupt one.
+VDIF-style header for Mark5B) is an invalid frame, not a corrupt one; so is a frame sent in several datagrams
+(vdif-send --frame-parts) one of which was lost: fill from its start (the raw pattern, or the VDIF fill header a
+recorder in a VDIF mode writes, then the pattern), or fill where its payload first differs (the checker's
+``partly_filled``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from harness.formats.vdif.header import station_name
 
 FORMAT = frame_format("mark5b")
 FILL_WORD32 = np.uint32(0x11223344)
+VDIF_INVALID = np.uint32(0x80000000)
+"""Word 0 of the fill a recorder in a VDIF mode writes for a lost datagram (the invalid bit alone)."""
 SYNC = SyncRef(FRAME_BYTES, 0, format="mark5b", sync_word=FORMAT.sync_word, sync_index=FORMAT.sync_word_index,
                words=HEADER_BYTES // 4)
 
@@ -126,7 +131,9 @@ def header_fields(words: npt.NDArray[np.uint32], shape: StreamShape) -> tuple[di
     fields["field_frame_nr"] = raw["frame_nr"]
     fields["thread_id"] = np.zeros(len(words), dtype=np.int64)
     fields["station"] = raw["user"]
-    fields["invalid"] = (words[:, :4] == FILL_WORD32).all(axis=1).astype(np.int64)
+    raw_fill = (words[:, :4] == FILL_WORD32).all(axis=1)
+    vdif_fill = (words[:, 0] == VDIF_INVALID) & (words[:, 1] == 0) & (words[:, 3] == 0)  # never a Mark5B header
+    fields["invalid"] = (raw_fill | vdif_fill).astype(np.int64)
     return fields, keys
 
 

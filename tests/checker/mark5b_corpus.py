@@ -26,6 +26,13 @@ F = 10016
 EXPECT = Expectation(format="mark5b", payload="pattern", fps=FPS, station="MK")
 FILL = b"\x44\x33\x22\x11" * (F // 4)
 """jive5ab's fill for a lost Mark5B datagram: the whole frame, header too, the 64-bit fill pattern."""
+PART = F // 2
+"""A frame sent in two datagrams (vdif-send --frame-parts 2, to fit MTU 9000): a lost one fills half the frame."""
+VDIF_FILL_HEADER = struct.pack("<4I", 0x80000000, 0, PART // 8, 0)
+"""The fill a recorder in a VDIF mode (jive5ab >= 2.7, the reference recorder) writes for a lost datagram: a VDIF
+header with the invalid bit and the datagram's length, then the pattern."""
+FILLED = ("fill", "fill_first_half", "fill_second_half", "vdif_fill_first_half", "vdif_fill_second_half")
+"""Damages that put fill where a datagram of the frame was lost: an invalid frame, in the lost frame's place."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class Written:
 
     index: int
     damage: str = ""
-    """'' (none), 'sync', 'crc', 'bcd' (header), 'fill' (jive5ab fill in its place), 'payload', 'truncated'."""
+    """'' (none), 'sync', 'crc', 'bcd' (header), 'fill' (jive5ab fill in its place), '[vdif_]fill_first_half' /
+    '[vdif_]fill_second_half' (one datagram of two lost: raw or VDIF-headed fill there), 'payload', 'truncated'."""
 
 
 def clean_list() -> list[Written]:
@@ -69,6 +77,12 @@ def render(written: Sequence[Written], clean: np.ndarray) -> bytes:
             struct.pack_into("<II", frame, 8, w2, (w3 & 0xFFFF0000) | crc)
         elif w.damage == "fill":
             frame = bytearray(FILL)
+        elif w.damage.endswith("_half"):
+            at = 0 if "first" in w.damage else PART
+            part = bytearray(FILL[:PART])
+            if w.damage.startswith("vdif_"):
+                part[:16] = VDIF_FILL_HEADER
+            frame[at:at + PART] = part
         elif w.damage == "payload":
             frame[16 + 4321] ^= 0x08
         elif w.damage == "truncated":
@@ -88,7 +102,7 @@ def expected_counts(written: Sequence[Written]) -> dict[str, int]:
     highest = -1
     duplicates = out_of_order = 0
     for w in whole:
-        if w.damage in ("sync", "crc", "bcd", "fill"):
+        if w.damage in ("sync", "crc", "bcd", *FILLED):
             continue
         if w.index in seen:
             duplicates += 1
@@ -99,8 +113,8 @@ def expected_counts(written: Sequence[Written]) -> dict[str, int]:
     slots = {w.index for w in whole}
     return {
         "frames": len(whole),
-        "valid_frames": len(whole) - sum(w.damage == "fill" for w in whole),
-        "invalid_frames": sum(w.damage == "fill" for w in whole),
+        "valid_frames": len(whole) - sum(w.damage in FILLED for w in whole),
+        "invalid_frames": sum(w.damage in FILLED for w in whole),
         "missing_frames": max(slots) - min(slots) + 1 - len(slots),
         "duplicate_frames": duplicates,
         "out_of_order_frames": out_of_order,
@@ -122,7 +136,7 @@ def faulted(fault: str) -> list[Written]:
         w[130], w[131] = w[131], w[130]
     elif fault == "swap_over_boundary":
         w[199], w[200] = w[200], w[199]
-    elif fault in ("sync", "crc", "bcd", "fill", "payload"):
+    elif fault in ("sync", "crc", "bcd", "payload", *FILLED):
         w[140] = replace(w[140], damage=fault)
     elif fault == "truncated":
         w[-1] = replace(w[-1], damage="truncated")
@@ -132,4 +146,4 @@ def faulted(fault: str) -> list[Written]:
 
 
 FAULTS = ("clean", "lost_frame", "lost_second_boundary", "duplicate", "swap", "swap_over_boundary", "sync", "crc",
-          "bcd", "fill", "payload", "truncated")
+          "bcd", *FILLED, "payload", "truncated")

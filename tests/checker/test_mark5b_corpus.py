@@ -13,6 +13,7 @@ from harness.checker import check, check_files
 from tests.checker.mark5b_corpus import (
     EXPECT,
     FAULTS,
+    FILLED,
     FPS,
     START,
     F,
@@ -25,7 +26,7 @@ from tests.checker.mark5b_corpus import (
 
 CLEAN = clean_frames()
 FINDING_OF = {"sync": "corrupt_headers", "crc": "corrupt_headers", "bcd": "corrupt_headers",
-              "fill": "invalid_frames", "payload": "payload_errors"}
+              "payload": "payload_errors", **dict.fromkeys(FILLED, "invalid_frames")}
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +50,8 @@ def test_each_fault_gives_the_counts_of_the_frames_written(tmp_path, fault):
     if fault in FINDING_OF:
         (finding,) = [f for f in result.findings if f.kind == FINDING_OF[fault]]
         assert finding.offset == 140 * F and finding.thread == 0
+        if fault in FILLED:
+            assert "fill" in finding.detail and result.fill_frames == 1, finding.detail
     if fault == "truncated":
         assert result.counts == {"truncated_frame": 1} and result.truncated_bytes == F // 2
     if fault == "lost_second_boundary":

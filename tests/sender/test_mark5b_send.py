@@ -124,3 +124,46 @@ def test_end_to_end_through_the_reference_recorder_with_no_loss(tmp_path):
     c = check.frame_counts
     assert (c.frames, c.missing_frames, c.invalid_frames, c.corrupt_headers, c.payload_errors) == (frames, 0, 0, 0, 0)
     assert check.threads[0].first_time is not None and Path(result.files[0]).parent.name == scan
+
+
+def test_a_lost_datagram_of_a_frame_in_two_is_one_invalid_frame_counted_exactly(tmp_path):
+    """vdif-send --drop-every 7 leaves out every 7th 5008-byte datagram (never two of one frame): the reference
+    recorder fills each one's place (a VDIF fill header, then jive5ab's pattern, as in a VDIF mode), and the Mark5B
+    checker counts each frame so filled, header half or payload half, as one invalid (fill) frame, no payload error
+    and no corrupt header, so that a scenario's lost_frames (expected - distinct valid) is the frames hit."""
+    frames, parts = 3 * FPS, 2
+    part = FRAME // parts
+    mbps = Fraction(FPS * parts * (part - 32) * 8, 1_000_000)
+    disks = [tmp_path / "disk0", tmp_path / "disk1"]
+    for disk in disks:
+        disk.mkdir()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open_recorder("reference", log_dir=tmp_path / "logs", block_size="1M",
+                       mounts=[str(tmp_path / "disk*")]) as recorder:
+        recorder.configure(RecorderConfig(mode=f"VDIF_{part - 32}-{float(mbps):g}-1-2", protocol="udps",
+                                          socket_buffer="8M", workbuf=210 * part, nbuf=4, mtu=9000, data_port=port,
+                                          disks=[str(d) for d in disks], frame_bytes=part))
+        scan = recorder.record_on("m5b_drop")
+        start = later_start(FPS)
+        run = subprocess.run(sender(port, "--fps", str(FPS), "--frames", str(frames), "--udps", "--station", "MK",
+                                    "--drop-every", "7", "--start-time", f"{start.numerator}/{start.denominator}"),
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        drained(recorder, port)
+        result = recorder.record_off()
+    dropped = frames * parts // 7
+    hit = {d // parts for d in range(6, frames * parts, 7)}
+    assert json.loads(run.stdout)["dropped_on_purpose"] == dropped == len(hit)
+    headers_lost = sum(1 for d in range(6, frames * parts, 7) if d % parts == 0)
+    assert 0 < headers_lost < dropped  # both halves are met
+    assert (result.packets, result.lost) == (frames * parts - dropped, dropped) and result.bytes == frames * FRAME
+    check = check_scan(scan, str(tmp_path / "disk*"),
+                       Expectation(format="mark5b", payload="pattern", fps=FPS, station="MK", expected_frames=frames))
+    c = check.frame_counts
+    assert (c.frames, c.valid_frames, c.invalid_frames, c.missing_frames) == (frames, frames - dropped, dropped, 0)
+    assert (c.corrupt_headers, c.payload_errors, c.duplicate_frames, c.out_of_order_frames) == (0, 0, 0, 0)
+    assert check.fill_frames == dropped
+    offsets = sorted(f.offset % (frames * FRAME) for f in check.findings if f.kind == "invalid_frames")
+    assert {o // FRAME for o in offsets} <= hit and len(offsets) > 0
