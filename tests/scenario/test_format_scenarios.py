@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.serial  # 256 Mbit/s held to min_rate_fraction 0.99 over 1-s scans: not beside other tests
+
 ROOT = Path(__file__).resolve().parents[2]
 SCALE = "0.25"
 """Three scans of 1 s with 0.5 s gaps: under 20 s a run."""
