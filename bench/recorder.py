@@ -1,8 +1,8 @@
 """Recorder benchmark: the highest lossless rate of the reference recorder, and of jive5ab in the same run.
 
-Run: ``.venv/bin/python -m bench.recorder [--seconds 10] [--repeats 2] [--steps 5]`` (as root). It makes
-its own disks, two sparse 12 GiB XFS loop disks (loop devices in direct-I/O mode, so that the loop
-layer does not add a second page cache a real disk does not have), mounts them, raises
+Run: ``.venv/bin/python -m bench.recorder [--seconds 10] [--repeats 2] [--steps 5] [--sender-processes 1]``
+(as root). It makes its own disks, two sparse 12 GiB XFS loop disks (loop devices in direct-I/O mode, so
+that the loop layer does not add a second page cache a real disk does not have), mounts them, raises
 net.core.rmem_max for the run, and undoes all of it at the end. Without root it records into plain
 directories and says so. jive5ab is measured where ``JIVE5AB_BIN`` (or ``--jive5ab-bin``) names a
 binary, with the same sender, stream, configuration and disks. Each step of the binary search on rate
@@ -117,12 +117,14 @@ class Trial:
 
     def scan(self, gbps: float) -> bool:
         datagram = PAYLOAD + 32 + 8
-        fps = max(1, round(gbps * 1e9 / 8 / datagram))
+        processes = self.args.sender_processes  # one thread each: the processes share one sequence-number space
+        fps = max(1, round(gbps * 1e9 / 8 / datagram / processes))
         name = self.rec.record_on(f"bench_{len(self.scans):03d}")
         with Profiler(self.rec.pid, self.disks) as profiler:
             sender = subprocess.run(
                 [sys.executable, "-m", "harness.sender", "--dest", "127.0.0.1", "--port", str(self.port), "--fps",
-                 str(fps), "--payload-bytes", str(PAYLOAD), "--udps", "--duration", str(self.args.seconds), "--json"],
+                 str(fps), "--threads", str(processes), "--processes", str(processes), "--payload-bytes",
+                 str(PAYLOAD), "--udps", "--duration", str(self.args.seconds), "--json"],
                 cwd=ROOT, capture_output=True, text=True, timeout=self.args.seconds + 60, check=False)
             time.sleep(0.5)
         result = self.rec.record_off()
@@ -181,6 +183,8 @@ def main() -> int:
     parser.add_argument("--max-gbps", type=positive_float,
                         help="top of the search (default: the loopback limit, what vdif-send alone gets through "
                              "loopback here, measured first)")
+    parser.add_argument("--sender-processes", type=positive_int, default=1,
+                        help="vdif-send processes (--processes), for a sender faster than one core; default 1")
     parser.add_argument("--writers", type=positive_int, default=2)
     parser.add_argument("--nbuf", type=positive_int, default=4)
     parser.add_argument("--socket-buffer", type=jive5ab_size, default="128M")
@@ -197,8 +201,10 @@ def main() -> int:
     backends = ["reference"] + (["jive5ab"] if args.jive5ab_bin else [])
     results = []
     if args.max_gbps is None:  # the loopback limit: the sender alone, received by the kernel (bench.kernel_count)
-        print("the loopback limit: vdif-send alone, 3 s per step", file=sys.stderr)
-        args.max_gbps = highest_lossless(lambda g: run_ours(g, 3.0, PAYLOAD + 32)[0], 0.0, 32.0, 6) or 8.0
+        print(f"the loopback limit: vdif-send alone ({args.sender_processes} process"
+              f"{'es' if args.sender_processes > 1 else ''}), 3 s per step", file=sys.stderr)
+        args.max_gbps = highest_lossless(lambda g: run_ours(g, 3.0, PAYLOAD + 32, args.sender_processes)[0],
+                                         0.0, 32.0, 6) or 8.0
         print(f"  searching the recorders up to {args.max_gbps:.2f} Gbit/s", file=sys.stderr)
     try:
         with loop_disks(args.disks, args.disk_size) if root else plain_directories(args.disks) as disks, \
@@ -208,6 +214,7 @@ def main() -> int:
     finally:
         restore(saved)
     document = {"frame_bytes": PAYLOAD + 32, "datagram_bytes": PAYLOAD + 40, "seconds": args.seconds,
+                "sender_processes": args.sender_processes,
                 "loopback_limit_gbps": args.max_gbps,
                 "repeats": args.repeats, "disks": f"{args.disks} x XFS loop (direct I/O)" if root else "directories",
                 "results": results}
