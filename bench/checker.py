@@ -7,7 +7,9 @@ the parallel run checks that many vbs scans (128 MiB chunks over two folders) at
 drop the page cache (``echo 3 > /proc/sys/vm/drop_caches``) and need root; without it they are
 skipped. Targets (issue 4): every check but sample statistics at >= 3 GB/s on one core over cached
 data; on cold data >= 80 % of cat's rate. Sample statistics are timed apart, on a noise recording
-(all checks plus the statistics), at >= 2 GB/s on one core (issue 13).
+(all checks plus the statistics), at >= 2 GB/s on one core (issue 13). Mark5B (256 Mbit/s) and LWA RBeam (2
+servers of 512 channels) are checked apart, page-cached, each against VDIF's figure per CPU second (issue 14:
+at least as fast per byte); ``--format-gbytes 0`` skips them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from typing import Any
 from bench.arguments import count, positive_float, positive_int, writable_dir
 from harness.arguments import OneLineParser
 from harness.checker import CheckJob, Expectation, check_files, check_many
+from harness.formats.lwa_rbeam.stream import LwaRbeamGenerator, LwaRbeamStreamSpec
+from harness.formats.mark5b.stream import Mark5bGenerator, Mark5bStreamSpec
+from harness.formats.vdif.header import station_id
 from harness.formats.vdif.payload import PayloadKind
 from harness.formats.vdif.stream import FrameGenerator, StreamSpec
 
@@ -51,6 +56,37 @@ def make_flat(path: Path, nbytes: int, payload: PayloadKind = PayloadKind.PATTER
             handle.write(generator.batch(index, per_batch).tobytes())
             index += per_batch
     return index
+
+
+RBEAM = LwaRbeamStreamSpec(nchan=512, servers=(1, 2), chan0=100)
+"""LWA RBeam as the format benchmark sends it: 512 channels (4112-byte packets), two servers."""
+OTHER_FORMATS: dict[str, tuple[Expectation, Any]] = {
+    "mark5b": (Expectation(format="mark5b", payload="pattern", fps=FPS, station="MK"),
+               lambda: (Mark5bGenerator(Mark5bStreamSpec(fps=FPS, user=station_id("MK")), START).frames, 200)),
+    "lwa_rbeam": (Expectation(format="lwa_rbeam", payload="pattern", threads=RBEAM.servers, nchan=RBEAM.nchan,
+                              header_values=(("chan0", RBEAM.chan0),)),
+                  lambda: (LwaRbeamGenerator(RBEAM, START).batch, 1000)),
+}
+"""The other formats the checker reads with a sender to make them (LOFAR CEP has none yet): the expectation, and
+the generator's frames-of-steps function with a batch size."""
+
+
+def time_formats(root: Path, nbytes: int) -> dict[str, dict[str, float]]:
+    """Each other format's check of about ``nbytes`` of its test pattern, page-cached, best of two (one core)."""
+    found = {}
+    for name, (expect, make) in OTHER_FORMATS.items():
+        frames, per_batch = make()
+        path = root / f"recording.{name}"
+        index = 0
+        with open(path, "wb") as handle:
+            while handle.tell() < nbytes:
+                handle.write(frames(index, per_batch).tobytes())
+                index += per_batch
+        time_cat([path])
+        found[name] = max(time_check(path, expect), time_check(path, expect), key=lambda f: f["cpu_gbps"])
+        found[name]["bytes"] = path.stat().st_size
+        path.unlink()
+    return found
 
 
 def make_scan(root: Path, name: str, nbytes: int) -> None:
@@ -134,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="where to write the recordings (default: a temporary folder)")
     p.add_argument("--parallel", type=count, default=2, help="scans checked at once (default 2; 0 to skip)")
     p.add_argument("--baseband-frames", type=positive_int, default=100_000, help="frames of baseband's header walk")
+    p.add_argument("--format-gbytes", type=float, default=0.5,
+                   help="size of each other format's recording (Mark5B, LWA RBeam; default 0.5 GB; 0 to skip)")
     p.add_argument("--json", action="store_true", help="figures as JSON on stdout")
     args = p.parse_args(argv)
     nbytes = int(args.gbytes * 1e9)
@@ -157,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         # best of two, as the pattern check: the first also pays the import of baseband (the spectrum's decoder)
         figures["statistics"] = max(time_check(noise, NOISE), time_check(noise, NOISE), key=lambda f: f["cpu_gbps"])
         figures["baseband_header_walk"] = time_baseband(flat, args.baseband_frames)
+        if args.format_gbytes > 0:
+            figures["formats"] = time_formats(root, int(args.format_gbytes * 1e9))
         if names:
             time_cat(sorted(root.glob("disk*/bench_*/*")))
             figures["cached"]["parallel_gbps"] = time_parallel(root, names)
@@ -181,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                           "statistics_2_gbps_one_core": figures["statistics"]["cpu_gbps"] >= 2.0}
     if isinstance(figures["cold"], dict):
         figures["targets"]["cold_80pct_of_cat"] = figures["cold"]["ratio_to_cat"] >= 0.8
+    for name, timed in figures.get("formats", {}).items():  # issue 14: per byte at least as fast as VDIF
+        figures["targets"][f"{name}_as_fast_as_vdif"] = timed["cpu_gbps"] >= cached["check"]["cpu_gbps"]
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -200,6 +242,10 @@ def report(f: dict[str, Any]) -> str:
     bb = f["baseband_header_walk"]
     lines.append(f"  baseband header walk: {bb['headers_per_s'] / 1e3:.0f} k headers/s = {bb['gbps']:.2f} GB/s "
                  f"({bb['headers']} frames)")
+    for name, timed in f.get("formats", {}).items():
+        ratio = timed["cpu_gbps"] / c["check"]["cpu_gbps"]
+        lines.append(f"  {name:10} (pattern, page-cached, {timed['bytes'] / 1e9:.2f} GB): {timed['gbps']:5.2f} GB/s "
+                     f"wall, {timed['cpu_gbps']:5.2f} GB/s per CPU second ({ratio:.2f} x VDIF's)")
     st = f["statistics"]
     lines.append(f"  sample statistics (noise payload): {st['gbps']:.2f} GB/s wall, "
                  f"{st['cpu_gbps']:.2f} GB/s per CPU second")
