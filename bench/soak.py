@@ -27,9 +27,11 @@ Prints one table, writes ``soak.json`` into the run folder and exits 0 when ever
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -278,6 +280,25 @@ def soak_argv(scenario: Path, hours: float, reports: Path, own_scans: bool = Fal
     return [*argv, "-k", f"not ({' or '.join(names[scans:])})"] if scans < len(names) else argv
 
 
+def run_to_its_end(argv: list[str]) -> int:
+    """Run the harness and wait for it, also after Ctrl-C: each interrupt is passed on (a terminal's reaches it
+    anyway) and the harness tears its run down, recorder and lab included, before this returns. (subprocess.run
+    would kill it at the first Ctrl-C, leaving its recorder running.)"""
+    child = subprocess.Popen(argv, cwd=ROOT)
+    interrupted = False
+    while True:
+        try:
+            code = child.wait()
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGINT)
+    if interrupted:
+        raise KeyboardInterrupt
+    return code
+
+
 def run_soak(scenario: Path, hours: float, reports: Path, own_scans: bool = False) -> Path:
     """Run the scenario for ``hours`` on the local lab; its run folder."""
     if not load_scenario(scenario).schedule.rolling:
@@ -287,12 +308,12 @@ def run_soak(scenario: Path, hours: float, reports: Path, own_scans: bool = Fals
     shown = " ".join(argv[2:]).split(" -k ")[0] + (" -k ..." if "-k" in argv else "")
     how = "its own scans" if own_scans else "the schedule squeezed in"
     print(f"bench.soak: {shown}  ({hours:g} h, {how})", file=sys.stderr, flush=True)
-    done = subprocess.run(argv, cwd=ROOT, check=False)
+    code = run_to_its_end(argv)
     latest = reports / "latest"
     if not (latest / "metrics.jsonl").exists():
-        raise SystemExit(f"bench.soak: the run left no metrics in {latest} (pytest exit {done.returncode})")
-    if done.returncode not in (0, 1):
-        print(f"bench.soak: the run ended with pytest exit {done.returncode}", file=sys.stderr)
+        raise SystemExit(f"bench.soak: the run left no metrics in {latest} (pytest exit {code})")
+    if code not in (0, 1):
+        print(f"bench.soak: the run ended with pytest exit {code}", file=sys.stderr)
     return latest.resolve()
 
 

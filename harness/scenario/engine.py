@@ -507,7 +507,9 @@ class ScenarioRun:
             with log.open("a") as fh:
                 fh.write(f"report rendering failed: {type(exc).__name__}: {exc}\n")
 
-    def results(self, finished: bool = False) -> dict[str, Any]:
+    def results(self, finished: bool = False, scans: bool = True) -> dict[str, Any]:
+        """results.json's document; without ``scans`` its scans list is left empty (``write_results`` streams
+        each scan's text into it)."""
         preflight = self.preflight
         outcomes = self.outcomes()
         breached = [t.name for t in self.thresholds if not t.passed]
@@ -535,7 +537,7 @@ class ScenarioRun:
                        "nominal_gbps": round(self.scenario.stream.nominal_gbps, 6)
                        if self.scenario.stream.source == "harness" else None},
             "preflight": [c.to_json() for c in preflight.checks] if preflight else [],
-            "scans": [o.to_json() for o in outcomes],
+            "scans": [o.to_json() for o in outcomes] if scans else [],
             "faults": [{**f, "node": o.recorder_node} for o in outcomes for f in o.faults],
             "skipped_scans": {n: s.skipped for n, s in self.slots.items() if s.skipped},
             "orphans_stopped": list(self.orphans_stopped),
@@ -562,4 +564,5 @@ class ScenarioRun:
 
     def write_results(self, finished: bool = False) -> None:
         with self._lock:
-            self.run_dir.write_results(self.results(finished))
+            self.run_dir.write_results(self.results(finished, scans=False),
+                                       (o.json_text() for o in self.outcomes()))

@@ -15,8 +15,6 @@ STREAM_FINDINGS = ("missing_thread", "thread_starts_late", "thread_stops_early",
                    "frame_count")
 """Findings of the stream against what was declared for it: a failed scan's line names them (threads, counts)."""
 SHOWN_FINDINGS = 4
-FROZEN = ("check", "sender", "recorder_replies", "recorder_notes")
-"""The bulky parts of a judged scan, kept compressed once it is written (``ScanOutcome.freeze``)."""
 RECORDING_CHANGED = ("file_shrank",)
 """Findings that the recording changed while it was checked: each fails the scan (what was not read is lost)."""
 
@@ -77,19 +75,25 @@ class ScanOutcome:
     """The recorder's raw final replies (record? before and after, evlbi?, error?, ...)."""
 
     frozen: bytes | None = field(default=None, repr=False)
-    """``FROZEN``'s parts as results.json has them, compressed, once the scan is judged (else None)."""
+    """The scan as results.json has it (``json_text``), compressed, once it is judged and written (else None)."""
 
     def freeze(self) -> None:
-        """Once the scan is judged and written: the checker's answer, the sender's statistics and the recorder's
-        words kept as compressed JSON, the form results.json gets (``default=str`` as it is written), rather
-        than as Python objects. A night's run keeps every scan; this keeps each to about a kilobyte. What a
-        failed scan's line still needs (the stream's findings) stays at hand."""
+        """Once the scan is judged and written: the whole scan kept as compressed JSON text, the form results.json
+        gets (``default=str`` as it is written), and its bulky parts (the checker's answer, the sender's statistics,
+        the recorder's words) dropped as Python objects. A night's run keeps every scan and rewrites results.json
+        after each: this keeps each scan to about a kilobyte, and a rewrite to one scan's objects at a time. What
+        the thresholds and a failed scan's line still need (counts, problems, the stream's findings) stays."""
         if self.frozen is not None:
             return
-        parts = {name: getattr(self, name) for name in FROZEN}
-        self.frozen = zlib.compress(json.dumps(parts, separators=(",", ":"), default=str).encode())
+        self.frozen = zlib.compress(self.json_text().encode())
         self.check = {"findings": [f for f in self.check.get("findings", []) if f.get("kind") in STREAM_FINDINGS]}
         self.sender, self.recorder_replies, self.recorder_notes = {}, {}, []
+
+    def json_text(self) -> str:
+        """``to_json`` as compact JSON text (what results.json holds for the scan)."""
+        if self.frozen is not None:
+            return zlib.decompress(self.frozen).decode()
+        return json.dumps(self.to_json(), separators=(",", ":"), default=str)
 
     def keep_recorder_notes(self, said: list[RecorderNote], replies: dict[str, str]) -> None:
         """Keep what the recorder said; what means data was lost or mishandled fails the scan, in its words
@@ -141,10 +145,10 @@ class ScanOutcome:
 
     def to_json(self) -> dict[str, Any]:
         """The scan with its counts flat beside the other fields, each under its name."""
+        if self.frozen is not None:
+            return dict(json.loads(zlib.decompress(self.frozen)))
         doc = asdict(self)
         del doc["frame_counts"]
         del doc["faults"]  # listed once, at the top of results.json
-        frozen = doc.pop("frozen")
-        if frozen is not None:
-            doc.update(json.loads(zlib.decompress(frozen)))
+        del doc["frozen"]
         return {**doc, **self.counts()}

@@ -6,9 +6,13 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+
+SCANS_SLOT = '\n  "scans": [],\n'
+"""The top-level empty scans list as ``json.dumps(indent=2)`` spells it (inside a string its quotes are escaped)."""
 
 
 def utc_now() -> str:
@@ -41,11 +45,24 @@ class RunDirectory:
     def log(self, name: str) -> Path:
         return self.path / f"{name}.log"
 
-    def write_results(self, results: dict[str, Any]) -> None:
-        """Write results.json so that a reader never sees half a file."""
+    def write_results(self, results: dict[str, Any], scans: Iterable[str] = ()) -> None:
+        """Write results.json so that a reader never sees half a file. ``scans``: each scan's JSON text, written
+        one after the other as the ``scans`` list (``results["scans"]`` must then be empty), so that a rewrite holds
+        one scan's text at a time, not the whole run's objects."""
         target = self.path / "results.json"
         tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=2, default=str))
+        text = json.dumps(results, indent=2, default=str)
+        head, slot, tail = text.partition(SCANS_SLOT)  # the top level's empty list: its one unescaped spelling
+        with tmp.open("w") as out:
+            if not slot:
+                if any(True for _ in scans):
+                    raise ValueError("write_results: scans given but results has no empty top-level scans list")
+                out.write(text)
+            else:
+                out.write(head + '\n  "scans": [')
+                for n, scan in enumerate(scans):
+                    out.write(("," if n else "") + "\n    " + scan)
+                out.write("\n  ],\n" + tail)
         tmp.replace(target)
 
     def append_metrics(self, sample: dict[str, Any]) -> None:

@@ -104,3 +104,43 @@ def test_more_hours_than_the_schedule_has_is_one_line_and_exit_2():
                            str(MEERKAT)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--own-scans" in done.stderr
+
+
+TEARS_DOWN = """
+import signal, sys, time
+from pathlib import Path
+def down(signum, frame):
+    time.sleep(1.0)  # a teardown that takes its time
+    Path(sys.argv[1]).write_text("torn down")
+    sys.exit(1)
+signal.signal(signal.SIGINT, down)
+Path(sys.argv[1] + ".up").write_text("up")
+time.sleep(60)
+"""
+
+SOAK = """
+import sys
+from bench.soak import run_to_its_end
+try:
+    run_to_its_end([sys.executable, "-c", sys.argv[1], sys.argv[2]])
+except KeyboardInterrupt:
+    print("interrupted after the harness ended")
+"""
+
+
+def test_ctrl_c_waits_for_the_harness_to_tear_down(tmp_path: Path):
+    """An interrupt of bench.soak alone is passed on, and it returns only once the harness has torn down (it once
+    killed the harness at once, leaving its recorder running)."""
+    import signal
+    import time
+
+    mark = tmp_path / "mark"
+    soak = subprocess.Popen([sys.executable, "-c", SOAK, TEARS_DOWN, str(mark)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "mark.up").exists():
+        assert time.monotonic() < deadline and soak.poll() is None
+        time.sleep(0.05)
+    soak.send_signal(signal.SIGINT)  # to bench.soak only, not its process group
+    out, _ = soak.communicate(timeout=30)
+    assert mark.read_text() == "torn down" and "interrupted after the harness ended" in out

@@ -55,3 +55,20 @@ def test_a_frozen_scan_writes_the_same_results_and_says_the_same_line():
     assert deep_size(outcome) < size / 2.5  # what a night of scans keeps in memory
     outcome.freeze()  # twice: nothing changes
     assert json.loads(json.dumps(outcome.to_json(), default=str)) == before
+
+
+def test_results_written_a_scan_at_a_time_read_back_as_one_document(tmp_path):
+    from harness.scenario.run_dir import RunDirectory
+
+    run_dir = RunDirectory(tmp_path / "reports", "freeze")
+    scans = [judged() for _ in range(3)]
+    scans[1].freeze()
+    doc = {"schema": 1, "scenario": {"text": 'stream: {x: 1}\n"scans": [],\n  "scans": [],\n'},  # as a string: escaped
+           "verdict": "running", "scans": [], "faults": [], "thresholds": []}
+    run_dir.write_results(doc, (s.json_text() for s in scans))
+    written = json.loads((run_dir.path / "results.json").read_text())
+    plain = json.loads(json.dumps({**doc, "scans": [s.to_json() for s in scans]}, default=str))
+    assert written == plain and len(written["scans"]) == 3
+    run_dir.write_results({**doc, "scans": []}, ())  # no scans yet: the list stays empty
+    assert json.loads((run_dir.path / "results.json").read_text())["scans"] == []
+    run_dir.close()
