@@ -237,3 +237,29 @@ def test_packets_dropped_on_purpose_are_each_one_missing_frame_on_their_port(tmp
         assert (c.frames, c.valid_frames, c.missing_frames) == (steps - per_lane[k],) * 2 + (per_lane[k],)
         assert (c.duplicate_frames, c.out_of_order_frames, c.corrupt_headers, c.payload_errors) == (0, 0, 0, 0)
         assert {f.kind for f in check.findings} == {"missing_frames", "frame_count"}
+
+
+def test_a_skipped_lane_never_comes_and_the_others_keep_their_ports():
+    """--skip-thread 2: RSP lane 2's port gets nothing, the other three their packets (a dead RSP board)."""
+    spec = spec_of(4, 1, 200)
+    steps, start = 100, later_start(spec)  # few enough to wait in each socket's default receive buffer
+    with four_ports() as socks:
+        base = socks[0].getsockname()[1]
+        for sock in socks:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        run = subprocess.run(sender(base, spec, "--frames", str(steps), "--skip-thread", "2", "--start-time",
+                                    f"{start.numerator}/{start.denominator}"),
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        counts = []
+        for sock in socks:
+            sock.setblocking(False)
+            n = 0
+            with contextlib.suppress(BlockingIOError):
+                while sock.recv(2048):
+                    n += 1
+            counts.append(n)
+    assert counts == [steps, steps, 0, steps]
+    ports = json.loads(run.stdout)["ports"]
+    assert [(p["frames"], p["left_out"], p["skipped"]) for p in ports.values()] == [
+        (steps, 0, False), (steps, 0, False), (0, steps, True), (steps, 0, False)]
