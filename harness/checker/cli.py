@@ -1,6 +1,7 @@
 """``vdif-check``: validate VDIF recordings (flat files, FlexBuff vbs scans, Mark6 scans).
 
 Usage: ``vdif-check [--json] FILE...`` | ``vdif-check [--json] --scan NAME --disks 'GLOB'``
+| ``vdif-check --format lofar_cep [--json] FOLDER`` (each file one port's recording, a result per port)
 | ``vdif-check [--json] --mark6 NAME --disks 'GLOB'``, plus options describing the expected stream.
 Exit code 0 when clean, 1 when there are findings, 2 for unreadable input or bad usage (one line
 on stderr, no traceback).
@@ -61,7 +62,9 @@ def _when(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vdif-check", description=(__doc__ or "").split("\n")[0])
-    p.add_argument("files", nargs="*", metavar="FILE", help="flat VDIF files, the consecutive parts of one recording")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="flat files, the consecutive parts of one recording; or (lofar_cep) one FOLDER of a station's "
+                        "ports, each file one port's recording, checked on its own")
     where = p.add_argument_group("scans on disk")
     where.add_argument("--scan", action="append", metavar="NAME", help="FlexBuff vbs scan (repeat for several)")
     where.add_argument("--mark6", action="append", metavar="NAME", help="Mark6 scatter-gather scan (repeatable)")
@@ -139,7 +142,24 @@ def jobs_from(args: argparse.Namespace, expect: Expectation) -> list[CheckJob]:
         raise CheckerError(None, "--disks needs --scan NAME or --mark6 NAME")
     if not args.files:
         raise CheckerError(None, "nothing to check: give FILEs, or --scan NAME --disks GLOB")
+    if any(os.path.isdir(f) for f in args.files):
+        return [CheckJob("files", paths=(path,), expect=expect) for path in port_files(args)]
     return [CheckJob("files", paths=tuple(args.files), expect=expect)]
+
+
+def port_files(args: argparse.Namespace) -> list[str]:
+    """A LOFAR station's FOLDER: each file in it one port's recording (its RSP lane), checked on its own."""
+    if args.format != "lofar_cep" or len(args.files) > 1:
+        raise CheckerError(None, f"{args.files[0] if len(args.files) == 1 else 'a FILE'} is a folder: a folder "
+                                 "(alone) is a LOFAR station's ports, one recording each (--format lofar_cep)")
+    if args.threads is not None:
+        raise CheckerError(None, "--threads with a folder: each port's recording is checked for the RSP id it holds")
+    folder = args.files[0]
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                   if os.path.isfile(os.path.join(folder, name)))
+    if not paths:
+        raise CheckerError(folder, "no recording in the folder")
+    return paths
 
 
 def render(result: CheckResult) -> str:
@@ -205,10 +225,29 @@ def _print(args: argparse.Namespace, jobs: list[CheckJob], results: list[CheckRe
             if docs:
                 print(json.dumps(docs[0]))
         else:
-            print(json.dumps({"recordings": docs, "errors": [str(e) for e in failed]}))
+            document: dict[str, Any] = {"recordings": docs, "errors": [str(e) for e in failed]}
+            if _folder(args):
+                document["ports"] = port_losses(results)
+            print(json.dumps(document))
     else:
         for result in results:
             print(render(result))
+        if _folder(args):
+            for port in port_losses(results):
+                print(f"port {port['path']}: RSP {port['rsp_ids']}, {port['frames']} packets, "
+                      f"{port['missing_frames']} missing, {port['duplicate_frames']} duplicate, "
+                      f"{port['out_of_order_frames']} out of order, {port['corrupt_headers']} corrupt headers, "
+                      f"{port['payload_errors']} payload errors")
+
+
+def _folder(args: argparse.Namespace) -> bool:
+    return any(os.path.isdir(f) for f in args.files)
+
+
+def port_losses(results: list[CheckResult]) -> list[dict[str, Any]]:
+    """Per port's recording (a LOFAR station's folder): its RSP ids and its counts, loss first."""
+    return [{"path": r.source.get("paths", [""])[0], "rsp_ids": sorted(r.threads), "clean": r.clean,
+             **r.frame_counts.to_json()} for r in results]
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ FormatSpec = Mark5bStreamSpec | LwaRbeamStreamSpec
 
 SENDABLE = ("vdif", "mark5b", "lwa_rbeam")
 """The formats vdif-send sends, so a scenario can run."""
-NO_SENDER = {"lofar_cep": "the harness has no LOFAR CEP sender yet (the checker reads its recordings: "
-                          "vdif-check --format lofar_cep), so no scenario can send or hold a stream to it"}
+NO_SENDER = {"lofar_cep": "a scenario does not drive LOFAR CEP yet (its four ports want a recorder each; by hand: "
+                          "vdif-send --format lofar_cep, vdif-check --format lofar_cep FOLDER)"}
 """Formats of the format table a scenario refuses, and why."""
 
 OWN_FIELDS: dict[str, tuple[str, ...]] = {"vdif": (), "mark5b": ("frame_parts",), "lwa_rbeam": ("servers", "chan0")}

@@ -5,6 +5,8 @@ Compatible with the prototype: ``vdif-send --dest 10.107.0.10 --port 50000 --fps
 ``--frame-parts`` datagrams (default 2: what fits a 9000-byte MTU, as jive5ab reads it), each with its
 own sequence number under ``--udps``. ``--format lwa_rbeam --channels N --threads S`` sends LWA RBeam packets
 of servers 1..S, each a thread of the schedule, at the sequence clock's rate (196e6/8192 per server).
+``--format lofar_cep --beamlets N --bits B`` sends a LOFAR station's CEP packets on ``--lanes`` RSP lanes (default
+4), lane k (RSP id k) to UDP port ``--port`` + k with its own beamlets, at the sample clock's packet rate.
 Bad input is refused before anything is sent: one line on stderr, exit code 2.
 """
 
@@ -21,6 +23,7 @@ from fractions import Fraction
 from types import FrameType
 
 from harness.arguments import OneLineParser
+from harness.formats.lofar_cep.stream import LofarCepStreamSpec
 from harness.formats.lwa_rbeam.stream import LwaRbeamStreamSpec
 from harness.formats.mark5b.stream import Mark5bStreamSpec
 from harness.formats.registry import FORMATS, frame_format
@@ -28,6 +31,8 @@ from harness.formats.vdif.header import HeaderError, station_id
 from harness.formats.vdif.payload import PayloadKind, Tone
 from harness.formats.vdif.rates import RateError, parse_mode
 from harness.formats.vdif.stream import StreamSpec
+from harness.sender.lanes import lane_statistics, lofar_stream
+from harness.sender.ports import LaneTransport
 from harness.sender.processes import run_split
 from harness.sender.run import Sender, SenderStats
 from harness.sender.transport import SendRefused, UdpTransport
@@ -45,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--frame-parts", type=int, default=None,
                       help="mark5b: datagrams per 10016-byte frame, 1, 2 or 4 (default 2, to fit MTU 9000)")
     rate.add_argument("--chan0", type=int, default=0, help="lwa_rbeam: the first channel in each packet (default 0)")
+    rate.add_argument("--beamlets", type=int,
+                      help="lofar_cep: beamlets per packet (up to 61, 122, 244 at 16, 8, 4 bits)")
+    rate.add_argument("--slices", type=int, default=None, help="lofar_cep: time samples per packet (default 16)")
+    rate.add_argument("--clock", type=int, default=None,
+                      help="lofar_cep: station clock in MHz, 200 or 160 (default 200)")
+    rate.add_argument("--lanes", type=int, default=None,
+                      help="lofar_cep: RSP lanes 1..4 (RSP ids 0..N-1), lane k to --port + k (default 4)")
+    rate.add_argument("--first-beamlets", default=None, metavar="B0,B1,..",
+                      help="lofar_cep: each lane's first beamlet (default lane k from k x the lane's capacity)")
     rate.add_argument("--fps", type=int, help="frames per second per thread")
     rate.add_argument("--mode", help="jive5ab mode VDIF_<payload>-<Mbps per thread>-<nchan>-<bits>; sets fps")
     rate.add_argument("--threads", type=int, default=1, help="number of threads, ids 0..N-1 (default 1)")
@@ -123,8 +137,47 @@ def lwa_from_args(args: argparse.Namespace) -> LwaRbeamStreamSpec:
     return LwaRbeamStreamSpec(nchan=args.channels, servers=tuple(range(1, args.threads + 1)), chan0=args.chan0)
 
 
-def sendable_from_args(args: argparse.Namespace) -> StreamSpec | Mark5bStreamSpec | LwaRbeamStreamSpec:
+LOFAR_REFUSED: tuple[tuple[str, object], ...] = (
+    ("fps", None), ("mode", None), ("payload_bytes", None), ("channels", None), ("complex", None), ("edv", "0"),
+    ("payload", "pattern"), ("udps", False), ("frame_parts", None), ("threads", 1), ("chan0", 0),
+)
+"""Options a LOFAR CEP stream has no use for (its rate is the sample clock's, its lanes --lanes)."""
+LOFAR_ONLY = ("beamlets", "slices", "clock", "lanes", "first_beamlets")
+
+
+def lofar_from_args(args: argparse.Namespace) -> LofarCepStreamSpec:
+    """The LOFAR CEP stream the arguments describe: lanes 0..--lanes-1, --beamlets per packet of --bits."""
+    given = [f"--{name.replace('_', '-')}" for name, default in LOFAR_REFUSED if getattr(args, name) != default]
+    if given:
+        raise ValueError(f"{', '.join(given)}: not for a LOFAR CEP stream (its rate is the sample clock's, "
+                         "clock / 1024 / slices packets/s per lane; lanes by --lanes; pattern payload)")
+    if args.beamlets is None:
+        raise ValueError("give the beamlets per packet: --beamlets N")
+    lanes = 4 if args.lanes is None else args.lanes
+    if not 1 <= lanes <= 4:
+        raise ValueError(f"--lanes {lanes}: a station has 1 to 4 RSP lanes")
+    first = None
+    if args.first_beamlets is not None:
+        try:
+            first = tuple(int(b) for b in args.first_beamlets.split(","))
+        except ValueError:
+            raise ValueError(f"--first-beamlets {args.first_beamlets!r}: numbers like 0,122,244,366") from None
+    return LofarCepStreamSpec(station=station_id(args.station), bits=8 if args.bits is None else args.bits,
+                              beamlets=args.beamlets, slices=16 if args.slices is None else args.slices,
+                              clock_mhz=200 if args.clock is None else args.clock, rsp_ids=tuple(range(lanes)),
+                              first_beamlets=first)
+
+
+Sendable = StreamSpec | Mark5bStreamSpec | LwaRbeamStreamSpec | LofarCepStreamSpec
+
+
+def sendable_from_args(args: argparse.Namespace) -> Sendable:
     """The stream of the format the arguments name (``--format``)."""
+    if frame_format(args.format).name == "lofar_cep":
+        return lofar_from_args(args)
+    given = [f"--{name.replace('_', '-')}" for name in LOFAR_ONLY if getattr(args, name) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)}: only for a LOFAR CEP stream (--format lofar_cep)")
     if frame_format(args.format).name == "mark5b":
         return mark5b_from_args(args)
     if frame_format(args.format).name == "lwa_rbeam":
@@ -215,7 +268,13 @@ def main(argv: list[str] | None = None) -> int:
             return UdpTransport(args.dest, args.port, spec.datagram_bytes, bind=args.bind, ttl=args.ttl,
                                 allow_fragmentation=args.allow_fragmentation, gso=not args.no_gso)
 
-        transport = make_transport()  # refused here, before any process starts, if it must be
+        # refused here, before any process starts, if it must be
+        if isinstance(spec, LofarCepStreamSpec):
+            transport: UdpTransport | LaneTransport = LaneTransport(
+                args.dest, args.port, len(spec.threads), spec.datagram_bytes, bind=args.bind, ttl=args.ttl,
+                allow_fragmentation=args.allow_fragmentation, gso=not args.no_gso)
+        else:
+            transport = make_transport()
     except (ValueError, SendRefused) as exc:
         print(f"vdif-send: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -243,13 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     # stopping: a second SIGTERM/SIGINT must not cut the statistics short
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    report(stats, spec, args.json)
+    report(stats, spec, args.json, transport)
     return 0
 
 
-def report(stats: SenderStats, spec: StreamSpec | Mark5bStreamSpec | LwaRbeamStreamSpec, as_json: bool) -> None:
+def report(stats: SenderStats, spec: Sendable, as_json: bool, transport: object = None) -> None:
     document = stats.to_json()
-    if isinstance(spec, LwaRbeamStreamSpec):
+    if isinstance(spec, LofarCepStreamSpec):
+        document["stream"] = lofar_stream(spec)
+        if isinstance(transport, LaneTransport):
+            document["ports"] = lane_statistics(stats, spec, transport)
+    elif isinstance(spec, LwaRbeamStreamSpec):
         document["stream"] = {
             "format": "lwa_rbeam", "fps_per_thread": float(spec.fps), "threads": list(spec.threads),
             "frame_bytes": spec.frame_bytes, "nchan": spec.nchan, "chan0": spec.chan0, "payload": "pattern",

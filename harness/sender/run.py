@@ -8,6 +8,7 @@ import resource
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -19,7 +20,6 @@ import numpy.typing as npt
 from harness.formats.vdif.stream import FrameGenerator
 from harness.formats.vdif.timecode import iso
 from harness.sender.pacing import PacingMeter, Schedule
-from harness.sender.transport import UdpTransport
 from harness.sender.wire_faults import WireFault, WireFaults
 
 
@@ -27,6 +27,30 @@ class Batches(Protocol):
     def batch(self, first_index: int, count: int) -> npt.NDArray[np.uint8]:
         """Datagrams of frame indices ``first_index ..`` of every thread: ``count * threads * datagrams_per_frame``
         rows, in send order (frame index, then thread, then part)."""
+        ...
+
+
+class DatagramTransport(Protocol):
+    """Where the send loop's datagrams go: one UDP destination (``UdpTransport``), or one per lane
+    (``sender.ports.LaneTransport``)."""
+
+    destination: str
+
+    @property
+    def errors(self) -> Counter[str]: ...
+
+    @property
+    def gso(self) -> bool: ...
+
+    @property
+    def segments(self) -> int: ...
+
+    @property
+    def mtu(self) -> int: ...
+
+    def send(self, datagrams: npt.NDArray[np.uint8], lanes: npt.NDArray[np.int64] | None = None) -> npt.NDArray[
+            np.bool_]:
+        """Send each row (``lanes``: the place of its thread in the stream); which rows left the host."""
         ...
 
 
@@ -135,7 +159,7 @@ class Sender:
     """Sends ``spec`` through ``transport`` from ``start`` for ``frames`` frames per thread."""
 
     def __init__(
-        self, spec: SendableStream, transport: UdpTransport, start: Fraction, *, frames: int | None = None,
+        self, spec: SendableStream, transport: DatagramTransport, start: Fraction, *, frames: int | None = None,
         first_sequence: int = 0, drop_every: int = 0, skip_threads: tuple[int, ...] = (), progress: float = 0.0,
         progress_out: TextIO = sys.stderr, wire_faults: tuple[WireFault, ...] = (),
     ) -> None:
@@ -149,9 +173,10 @@ class Sender:
         self.skip = np.repeat(np.isin(np.asarray(spec.threads), skip_threads), self.parts)
         """Per datagram of a frame index (thread by thread, part by part): never sent."""
         self.positions = np.flatnonzero(~self.skip) if self.skip.any() and not wire_faults and self.parts == 1 \
-            else None
+            and isinstance(self.generator, FrameGenerator) else None
         """The threads made at all (a process of --processes, or --skip-thread): the others are never generated;
-        with wire faults, or frames in parts, every row is made and the skipped ones left out as they go."""
+        with wire faults, frames in parts or another format than VDIF, every row is made and the skipped ones left
+        out as they go."""
         self.progress = progress
         self.progress_out = progress_out
         self.wire_faults = WireFaults(wire_faults, spec.fps, len(spec.threads) * self.parts)
@@ -222,6 +247,7 @@ class Sender:
         rows = datagrams.shape[0]
         sent = np.zeros(rows, dtype=np.int64)
         keep = np.ones(rows, dtype=bool)
+        lanes = np.tile(np.repeat(np.arange(len(self.spec.threads)), self.parts), rows // len(self.skip))
         if self.skip.any():
             skipped = np.tile(self.skip, rows // len(self.skip))
             keep &= ~skipped
@@ -232,7 +258,7 @@ class Sender:
             keep &= ~dropped
         order = self.wire_faults.order(first_datagram, keep)
         if order is not None:  # duplicated and swapped rows: each row counts once, sent if any copy left
-            ok = self.transport.send(np.ascontiguousarray(datagrams[order]))
+            ok = self.transport.send(np.ascontiguousarray(datagrams[order]), lanes[order])
             sent_ok = np.zeros(rows, dtype=bool)
             np.logical_or.at(sent_ok, order, ok)
             sent[keep] = sent_ok[keep]
@@ -241,9 +267,9 @@ class Sender:
             self.stats.duplicated, self.stats.reordered, self.stats.late = wire.duplicated, wire.reordered, wire.late
             return sent
         if keep.all():
-            ok = self.transport.send(datagrams)
+            ok = self.transport.send(datagrams, lanes)
         else:  # the rows that go, back to back, so that GSO still sends many per call
-            ok = self.transport.send(np.ascontiguousarray(datagrams[keep]))
+            ok = self.transport.send(np.ascontiguousarray(datagrams[keep]), lanes[keep])
         sent[keep] = ok  # a failed datagram is not retried later: it is counted
         self.stats.failed += int((~ok).sum())
         return sent
@@ -260,7 +286,8 @@ class Sender:
             keep = (numbers.reshape(-1) % self.drop_every) != self.drop_every - 1
             self.stats.dropped_on_purpose += int((~keep).sum())
         sent = np.zeros(datagrams.shape[0], dtype=np.int64)
-        ok = self.transport.send(datagrams if keep.all() else np.ascontiguousarray(datagrams[keep]))
+        lanes = np.tile(self.positions, count)
+        ok = self.transport.send(datagrams if keep.all() else np.ascontiguousarray(datagrams[keep]), lanes[keep])
         sent[keep] = ok
         self.stats.failed += int((~ok).sum())
         return sent

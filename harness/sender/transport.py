@@ -108,8 +108,10 @@ class UdpTransport:
     def gso(self) -> bool:
         return self.segments > 1
 
-    def send(self, datagrams: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-        """Send each row of ``datagrams``; returns which rows left the host."""
+    def send(self, datagrams: npt.NDArray[np.uint8], lanes: npt.NDArray[np.int64] | None = None) -> npt.NDArray[
+            np.bool_]:
+        """Send each row of ``datagrams``; returns which rows left the host. (One destination: each row's lane,
+        ``lanes``, which ``sender.ports.LaneTransport`` sends by, is not used.)"""
         sent = np.zeros(datagrams.shape[0], dtype=bool)
         view = memoryview(datagrams.reshape(-1).data)
         rows = datagrams.shape[0]

@@ -122,3 +122,21 @@ def test_a_sequence_off_the_packet_grid_is_a_corrupt_header_in_place(tmp_path):
 def test_what_lofar_cep_does_not_have_is_refused(tmp_path):
     with pytest.raises(CheckerError, match="fps: not for a LOFAR CEP stream"):
         check(tmp_path, stream(clean_order()), Expectation(format="lofar_cep", fps=10))
+
+
+def test_at_160_mhz_a_sequence_of_a_whole_second_is_beyond_it(tmp_path):
+    """A 160 MHz second holds exactly 156 250 samples (0..156 249): a packet that says (t, 156 250) for the first
+    sample of t + 1 is a corrupt header, not the same packet said another way (the bound was 200 MHz's)."""
+    from fractions import Fraction
+
+    from harness.formats.lofar_cep.stream import LofarCepGenerator, LofarCepStreamSpec
+
+    spec = LofarCepStreamSpec(station=STATION, bits=8, beamlets=2, clock_mhz=160, rsp_ids=(0,))
+    t = 1782864000  # a multiple of 8: its first sample, t x 156 250, is on the 16-sample grid
+    rows = LofarCepGenerator(spec, Fraction(t - 1)).batch(9760, 10).copy()  # over the start of second t
+    (first,) = [i for i, row in enumerate(rows) if struct.unpack_from(FIELDS, row.tobytes())[7:] == (t, 0)]
+    struct.pack_into("<II", rows[first], 8, t - 1, 156250)
+    result = check(tmp_path, rows.tobytes(), Expectation(format="lofar_cep", payload="pattern"))
+    (finding,) = [f for f in result.findings if f.kind == "corrupt_headers"]
+    assert "sequence 156250 is beyond the samples of a second" in finding.detail
+    assert result.frame_counts.corrupt_headers == 1

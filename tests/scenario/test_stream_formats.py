@@ -94,7 +94,7 @@ def test_each_stream_dumps_only_its_formats_fields():
     ("stream: {format: lwa_rbeam, channels: 4, chan0: 70000}\n", "stream.chan0: input should be less than or"),
     ("stream: {format: lwa_rbeam, channels: 2000}\n", "stream.channels: expected a frame that fits recorder.mtu"),
     ("stream: {fps: 100, chan0: 3}\n", "stream.chan0: for an lwa_rbeam stream, not vdif"),
-    ("stream: {format: lofar_cep}\n", "stream.format: lofar_cep: the harness has no LOFAR CEP sender yet"),
+    ("stream: {format: lofar_cep}\n", "stream.format: lofar_cep: a scenario does not drive LOFAR CEP yet"),
     ("stream: {format: mark5}\n", "stream.format: input should be 'vdif', 'mark5b' or 'lwa_rbeam'"),
     (MARK5B + "recorder: {backend: jive5ab}\n", "recorder.backend: expected reference for a mark5b stream"),
     (RBEAM + "recorder: {backend: katcp}\n", "recorder.backend: expected reference for an lwa_rbeam stream"),
