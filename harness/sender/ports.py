@@ -17,6 +17,8 @@ class LaneTransport:
     ``send`` is told each row's lane (its thread's place in the stream); the rows of a lane keep their order.
     """
 
+    by_lane = True
+
     def __init__(self, host: str, base_port: int, lanes: int, datagram_bytes: int, *, bind: str | None = None,
                  ttl: int = 1, allow_fragmentation: bool = False, gso: bool = True) -> None:
         if base_port < 1 or base_port + lanes - 1 > 65535:

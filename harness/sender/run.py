@@ -35,6 +35,8 @@ class DatagramTransport(Protocol):
     (``sender.ports.LaneTransport``)."""
 
     destination: str
+    by_lane: bool
+    """Whether ``send`` needs each row's lane (the send loop works them out only then)."""
 
     @property
     def errors(self) -> Counter[str]: ...
@@ -247,7 +249,8 @@ class Sender:
         rows = datagrams.shape[0]
         sent = np.zeros(rows, dtype=np.int64)
         keep = np.ones(rows, dtype=bool)
-        lanes = np.tile(np.repeat(np.arange(len(self.spec.threads)), self.parts), rows // len(self.skip))
+        lanes = np.tile(np.repeat(np.arange(len(self.spec.threads)), self.parts), rows // len(self.skip)) \
+            if self.transport.by_lane else None
         if self.skip.any():
             skipped = np.tile(self.skip, rows // len(self.skip))
             keep &= ~skipped
@@ -258,7 +261,7 @@ class Sender:
             keep &= ~dropped
         order = self.wire_faults.order(first_datagram, keep)
         if order is not None:  # duplicated and swapped rows: each row counts once, sent if any copy left
-            ok = self.transport.send(np.ascontiguousarray(datagrams[order]), lanes[order])
+            ok = self.transport.send(np.ascontiguousarray(datagrams[order]), None if lanes is None else lanes[order])
             sent_ok = np.zeros(rows, dtype=bool)
             np.logical_or.at(sent_ok, order, ok)
             sent[keep] = sent_ok[keep]
@@ -269,7 +272,7 @@ class Sender:
         if keep.all():
             ok = self.transport.send(datagrams, lanes)
         else:  # the rows that go, back to back, so that GSO still sends many per call
-            ok = self.transport.send(np.ascontiguousarray(datagrams[keep]), lanes[keep])
+            ok = self.transport.send(np.ascontiguousarray(datagrams[keep]), None if lanes is None else lanes[keep])
         sent[keep] = ok  # a failed datagram is not retried later: it is counted
         self.stats.failed += int((~ok).sum())
         return sent
@@ -286,8 +289,8 @@ class Sender:
             keep = (numbers.reshape(-1) % self.drop_every) != self.drop_every - 1
             self.stats.dropped_on_purpose += int((~keep).sum())
         sent = np.zeros(datagrams.shape[0], dtype=np.int64)
-        lanes = np.tile(self.positions, count)
-        ok = self.transport.send(datagrams if keep.all() else np.ascontiguousarray(datagrams[keep]), lanes[keep])
+        lanes = np.tile(self.positions, count)[keep] if self.transport.by_lane else None
+        ok = self.transport.send(datagrams if keep.all() else np.ascontiguousarray(datagrams[keep]), lanes)
         sent[keep] = ok
         self.stats.failed += int((~ok).sum())
         return sent

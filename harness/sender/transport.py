@@ -33,6 +33,9 @@ class UdpTransport:
     ``datagram_bytes``; without it (old kernel, or ``gso=False``) each datagram is one call.
     """
 
+    by_lane = False
+    """One destination: ``send`` takes no lanes."""
+
     def __init__(
         self, host: str, port: int, datagram_bytes: int, *, bind: str | None = None, ttl: int = 1,
         allow_fragmentation: bool = False, gso: bool = True, sndbuf: int = 8 << 20,
