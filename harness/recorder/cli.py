@@ -24,6 +24,7 @@ from harness.recorder.reference import multicast
 from harness.recorder.reference.commands import VERSION, ReferenceRecorder
 from harness.recorder.reference.server import VsisServer
 from harness.recorder.reference.transfer import MIN_VBS_BLOCK
+from harness.signals import off_the_signal
 
 EXIT_REFUSED = 2
 
@@ -84,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     host, port = server.address
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
+    def stopping(signum: int) -> None:
         logging.getLogger("vdif-record").info("signal %d: stopping", signum)
         server.stop.set()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        off_the_signal(lambda: stopping(signum))  # a log line or the event's lock may be the main thread's now
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -37,6 +37,7 @@ from harness.sender.processes import run_split
 from harness.sender.run import Sender, SenderStats
 from harness.sender.transport import SendRefused, UdpTransport
 from harness.sender.wire_faults import WireFault
+from harness.signals import off_the_signal
 
 EXIT_REFUSED = 2
 
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                     wire_faults=wire_faults)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        sender.stop.set()
+        off_the_signal(sender.stop.set)  # the loop may be inside stop.wait(), holding its lock
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

@@ -33,6 +33,7 @@ from harness.formats.vdif.stream import StreamSpec
 from harness.sender.pacing import PacingMeter
 from harness.sender.run import Sender, SenderStats
 from harness.sender.transport import UdpTransport
+from harness.signals import off_the_signal
 
 
 def shares(threads: tuple[int, ...], processes: int) -> list[tuple[int, ...]]:
@@ -94,7 +95,7 @@ def _child(spec: StreamSpec, start: Fraction, make_transport: Callable[[], UdpTr
     transport = make_transport()
     sender = Sender(spec, transport, start, frames=frames, first_sequence=first_sequence, drop_every=drop_every,
                     skip_threads=skip)
-    signal.signal(signal.SIGTERM, lambda *_: sender.stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: off_the_signal(sender.stop.set))
     rows = [spec.threads.index(t) for t in own]
     sender.on_batch = lambda sent: _publish(counts, rows, sent)
     try:
