@@ -17,10 +17,18 @@ HOUR = 3600.0
 
 def test_rss_growth_is_judged_by_its_fitted_slope_through_the_noise():
     t = np.arange(0, HOUR, 10.0)
-    noise = np.random.default_rng(1).normal(0, 2e6, len(t))  # +-2 MB of allocator noise each sample
+    noise = np.random.default_rng(1).normal(0, 0.5e6, len(t))  # +-0.5 MB of allocator noise each sample
     assert judge_rss("harness rss", t, 80e6 + noise).passed
     leak = judge_rss("harness rss", t, 80e6 + noise + 2e6 * t / HOUR)  # 2 MB an hour
     assert not leak.passed and 1.5 < leak.slope_per_hour < 2.5
+
+
+def test_a_warm_up_that_levels_off_is_no_leak_but_a_steady_leak_after_it_is():
+    t = np.arange(0, HOUR, 10.0)
+    warm = 80e6 + 3e6 * (1 - np.exp(-t / 600))  # 3 MB over the first ~20 minutes, then flat
+    judged = judge_rss("harness rss", t, warm)
+    assert judged.passed and "whole run after the first scan: 2." in judged.bound  # shown, not judged
+    assert not judge_rss("harness rss", t, warm + 1.5e6 * t / HOUR).passed  # and 1.5 MB/h on top of it
 
 
 def test_open_files_that_rise_and_fall_with_each_scan_are_no_growth_but_a_leak_is():
