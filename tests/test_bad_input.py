@@ -22,7 +22,7 @@ CASES = [
     (["harness.recorder", "--port", "0", "--disks", "/nonexistent/disk*"], "--disks /nonexistent/disk*: no such"),
     (["harness.recorder", "--port", "0", "-B", "lots"], "size 'lots' is not"),
     (["harness.checker", "/nonexistent/scan.vdif"], "/nonexistent/scan.vdif: cannot read"),
-    (["harness.checker", "/etc"], "/etc: not a regular file"),
+    (["harness.checker", "/etc"], "/etc is a folder"),  # (a folder alone: a LOFAR station's ports)
     (["harness.lab", "up", "--inventory", "/nonexistent/inventory.yml"], "no such inventory: /nonexistent/inventory"),
     (["harness.lab", "up", "--disks", "0"], "disks must be 1..64, not 0"),
     (["harness.report", "render", "/nonexistent/run"], "/nonexistent/run: not a folder"),
