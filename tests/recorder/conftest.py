@@ -96,6 +96,14 @@ def recorder(backend: str, tmp_path: Path, make_disks: object) -> Iterator[VsisR
         yield rec
 
 
+def plain_disks(root: Path, count: int = 2) -> list[Path]:
+    """``count`` plain folders ``root/disk0..``, a recorder's mount points where no real disk is needed."""
+    disks = [root / f"disk{n}" for n in range(count)]
+    for disk in disks:
+        disk.mkdir()
+    return disks
+
+
 @pytest.fixture
 def data_port() -> int:
     return free_udp_port()

@@ -19,7 +19,8 @@ from harness.checker import Expectation, check_files, check_scan
 from harness.formats.lwa_rbeam.stream import LwaRbeamGenerator, LwaRbeamStreamSpec
 from harness.formats.lwa_rbeam.timecode import SEQ_TIME, seq_at
 from harness.recorder import RecorderConfig, open_recorder
-from tests.recorder.conftest import drained
+from tests.conftest import free_udp_port
+from tests.recorder.conftest import drained, plain_disks
 
 SEND = [sys.executable, "-m", "harness.sender"]
 NCHAN = 4
@@ -85,12 +86,8 @@ def test_end_to_end_through_the_reference_recorder_with_no_loss(tmp_path):
     finds none lost. The reference recorder has no LWA mode: it is given the VDIF mode whose frame is one
     packet (48 bytes: VDIF_16), all it uses the mode for here, and a work buffer of whole packets."""
     steps = 2 * 23926
-    disks = [tmp_path / "disk0", tmp_path / "disk1"]
-    for disk in disks:
-        disk.mkdir()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    disks = plain_disks(tmp_path)
+    port = free_udp_port()
     with open_recorder("reference", log_dir=tmp_path / "logs", block_size="1M",
                        mounts=[str(tmp_path / "disk*")]) as recorder:
         recorder.configure(RecorderConfig(mode="VDIF_16-3.2-1-2", protocol="pudp", socket_buffer="8M",
@@ -124,12 +121,8 @@ def test_packets_dropped_on_purpose_are_each_one_missing_frame(tmp_path):
 
     steps = 20000
     frame = recorder_frame(SPEC)
-    disks = [tmp_path / "disk0", tmp_path / "disk1"]
-    for disk in disks:
-        disk.mkdir()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    disks = plain_disks(tmp_path)
+    port = free_udp_port()
     with open_recorder("reference", log_dir=tmp_path / "logs", block_size="1M",
                        mounts=[str(tmp_path / "disk*")]) as recorder:
         recorder.configure(RecorderConfig(mode=frame.mode, protocol="pudp", socket_buffer="8M",

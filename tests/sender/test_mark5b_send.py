@@ -20,7 +20,8 @@ from harness.checker import Expectation, check_files, check_scan
 from harness.formats.mark5b.stream import Mark5bGenerator, Mark5bStreamSpec
 from harness.formats.vdif.header import station_id
 from harness.recorder import RecorderConfig, open_recorder
-from tests.recorder.conftest import drained
+from tests.conftest import free_udp_port
+from tests.recorder.conftest import drained, plain_disks
 
 SEND = [sys.executable, "-m", "harness.sender"]
 FPS = 100
@@ -95,12 +96,8 @@ def test_end_to_end_through_the_reference_recorder_with_no_loss(tmp_path):
     part = FRAME // parts
     mbps = Fraction(FPS * parts * (part - 32) * 8, 1_000_000)
     mode = f"VDIF_{part - 32}-{float(mbps):g}-1-2"
-    disks = [tmp_path / "disk0", tmp_path / "disk1"]
-    for disk in disks:
-        disk.mkdir()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    disks = plain_disks(tmp_path)
+    port = free_udp_port()
     with open_recorder("reference", log_dir=tmp_path / "logs", block_size="1M",
                        mounts=[str(tmp_path / "disk*")]) as recorder:
         recorder.configure(RecorderConfig(mode=mode, protocol="udps", socket_buffer="8M", workbuf=210 * part, nbuf=4,
@@ -134,12 +131,8 @@ def test_a_lost_datagram_of_a_frame_in_two_is_one_invalid_frame_counted_exactly(
     frames, parts = 3 * FPS, 2
     part = FRAME // parts
     mbps = Fraction(FPS * parts * (part - 32) * 8, 1_000_000)
-    disks = [tmp_path / "disk0", tmp_path / "disk1"]
-    for disk in disks:
-        disk.mkdir()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    disks = plain_disks(tmp_path)
+    port = free_udp_port()
     with open_recorder("reference", log_dir=tmp_path / "logs", block_size="1M",
                        mounts=[str(tmp_path / "disk*")]) as recorder:
         recorder.configure(RecorderConfig(mode=f"VDIF_{part - 32}-{float(mbps):g}-1-2", protocol="udps",
